@@ -1,0 +1,215 @@
+// Package dedup is the Redis dedup store that makes each delivery's side
+// effect happen once in effect although its send activity runs at least once.
+//
+// Every delivery has one record, a Redis hash named
+//
+//	onceflow:{<notification key>}:<delivery ID>
+//
+// so that all records of a notification share one hash tag (one Redis
+// Cluster slot). Its fields:
+//
+//	s  state: "l" leased to an attempt, "f" free, "s" sent
+//	t  fencing token of the attempt that last leased or committed it
+//	u  lease end, in milliseconds on Redis's clock (only while leased)
+//	r  the provider's receipt (only once sent)
+//	a  "1" once an attempt may have sent without committing
+//
+// Invariants, each kept by one Lua script that runs atomically in one round
+// trip:
+//
+//   - A record in state sent is never leased again: Claim returns its receipt
+//     and the caller sends nothing.
+//   - At most one attempt holds a live lease. Leases end by Redis's clock, so
+//     workers' clocks do not matter.
+//   - A lease that ended without a commit or release marks the record
+//     ambiguous (a=1): that attempt may have sent. The mark is never cleared,
+//     so every later claim reports it.
+//   - A commit by a token that no longer holds the lease is applied but
+//     reported as a takeover: two attempts may both have sent.
+//   - Every write sets the record's TTL to the dedup window, which must
+//     outlive the Temporal namespace's retention.
+package dedup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultWindow is how long a record is kept after its last write.
+const DefaultWindow = 30 * 24 * time.Hour
+
+var (
+	claimScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rec = redis.call('HMGET', KEYS[1], 's', 't', 'u', 'r', 'a')
+local state, holder, leaseEnd, receipt, ambiguous = rec[1], rec[2], tonumber(rec[3]), rec[4], rec[5]
+if state == 's' then
+  return {'sent', receipt or ''}
+end
+if state == 'l' and holder ~= ARGV[1] then
+  if leaseEnd > now then
+    return {'busy', tostring(leaseEnd - now)}
+  end
+  ambiguous = '1'
+end
+ambiguous = ambiguous or '0'
+redis.call('HSET', KEYS[1], 's', 'l', 't', ARGV[1], 'u', now + tonumber(ARGV[2]), 'a', ambiguous)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {'granted', ambiguous}
+`)
+
+	commitScript = redis.NewScript(`
+local rec = redis.call('HMGET', KEYS[1], 's', 't')
+local state, holder = rec[1], rec[2]
+if state == 's' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  if holder == ARGV[1] then return 'ok' end
+  return 'takeover'
+end
+local outcome = 'ok'
+if holder and holder ~= ARGV[1] then outcome = 'takeover' end
+redis.call('HSET', KEYS[1], 's', 's', 't', ARGV[1], 'r', ARGV[2])
+redis.call('HDEL', KEYS[1], 'u')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return outcome
+`)
+
+	releaseScript = redis.NewScript(`
+local rec = redis.call('HMGET', KEYS[1], 's', 't')
+if rec[1] ~= 'l' or rec[2] ~= ARGV[1] then return 'not-holder' end
+redis.call('HSET', KEYS[1], 's', 'f')
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'a', '1') end
+redis.call('HDEL', KEYS[1], 'u')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 'ok'
+`)
+)
+
+// Store keeps dedup records in Redis or Redis Cluster.
+type Store struct {
+	rdb    redis.Scripter
+	window time.Duration
+}
+
+// New returns a Store that keeps each record for window after its last
+// write; zero means DefaultWindow.
+func New(rdb redis.Scripter, window time.Duration) *Store {
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	return &Store{rdb: rdb, window: window}
+}
+
+// Window is how long records are kept after their last write.
+func (s *Store) Window() time.Duration { return s.window }
+
+// Record names one delivery's record.
+type Record struct {
+	Key        string // the notification's idempotency key
+	DeliveryID string
+}
+
+func (r Record) redisKey() string {
+	return "onceflow:{" + r.Key + "}:" + r.DeliveryID
+}
+
+// ClaimState is what a claim found.
+type ClaimState int
+
+const (
+	// Granted: the caller holds the lease and may send.
+	Granted ClaimState = iota + 1
+	// AlreadySent: the delivery was committed; Claim.Receipt holds the
+	// receipt and the caller must not send.
+	AlreadySent
+	// Busy: another attempt holds a live lease until Claim.LeaseLeft passes.
+	Busy
+)
+
+// Claim is the answer to a claim.
+type Claim struct {
+	State ClaimState
+	// Ambiguous (with Granted): an earlier attempt may have sent without
+	// committing.
+	Ambiguous bool
+	// Receipt (with AlreadySent) is the committed provider receipt.
+	Receipt string
+	// LeaseLeft (with Busy) is how long the other attempt's lease still runs.
+	LeaseLeft time.Duration
+}
+
+// Claim takes the lease on rec for the attempt with the fencing token, for
+// lease, unless the delivery was already sent or another attempt holds a live
+// lease. Claiming again with the token that holds the lease renews it.
+func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.Duration) (Claim, error) {
+	if lease < time.Millisecond {
+		return Claim{}, fmt.Errorf("dedup: claim %s: lease %v is shorter than 1ms", rec.DeliveryID, lease)
+	}
+	res, err := claimScript.Run(ctx, s.rdb, []string{rec.redisKey()}, token, lease.Milliseconds(), s.window.Milliseconds()).StringSlice()
+	if err != nil {
+		return Claim{}, fmt.Errorf("dedup: claim %s: %w", rec.DeliveryID, err)
+	}
+	if len(res) != 2 {
+		return Claim{}, fmt.Errorf("dedup: claim %s: unexpected reply %q", rec.DeliveryID, res)
+	}
+	switch res[0] {
+	case "granted":
+		return Claim{State: Granted, Ambiguous: res[1] == "1"}, nil
+	case "sent":
+		return Claim{State: AlreadySent, Receipt: res[1]}, nil
+	case "busy":
+		ms, err := strconv.ParseInt(res[1], 10, 64)
+		if err != nil {
+			return Claim{}, fmt.Errorf("dedup: claim %s: lease end %q: %w", rec.DeliveryID, res[1], err)
+		}
+		return Claim{State: Busy, LeaseLeft: time.Duration(ms) * time.Millisecond}, nil
+	}
+	return Claim{}, fmt.Errorf("dedup: claim %s: unexpected reply %q", rec.DeliveryID, res)
+}
+
+// ErrTakenOver is returned by Commit when another attempt claimed the record
+// after this token's lease ran out, or committed first. The commit is
+// applied, but both attempts may have sent: a possible duplicate to report.
+var ErrTakenOver = errors.New("dedup: another attempt took over the delivery; it may have been sent twice")
+
+// Commit marks rec sent with the provider's receipt and drops the lease.
+// Committing twice with the same token is harmless.
+func (s *Store) Commit(ctx context.Context, rec Record, token, receipt string) error {
+	res, err := commitScript.Run(ctx, s.rdb, []string{rec.redisKey()}, token, receipt, s.window.Milliseconds()).Text()
+	if err != nil {
+		return fmt.Errorf("dedup: commit %s: %w", rec.DeliveryID, err)
+	}
+	if res == "takeover" {
+		return fmt.Errorf("commit %s: %w", rec.DeliveryID, ErrTakenOver)
+	}
+	return nil
+}
+
+// ErrNotHolder is returned by Release when the token no longer holds the
+// lease; the record is left as it is.
+var ErrNotHolder = errors.New("dedup: the token does not hold the lease")
+
+// Release drops the lease of token so that the next attempt need not wait
+// for it to run out. maybeSent says the attempt cannot rule out that the
+// provider performed the side effect (a timeout mid-request, say); the
+// record then stays ambiguous for every later claim.
+func (s *Store) Release(ctx context.Context, rec Record, token string, maybeSent bool) error {
+	flag := "0"
+	if maybeSent {
+		flag = "1"
+	}
+	res, err := releaseScript.Run(ctx, s.rdb, []string{rec.redisKey()}, token, flag, s.window.Milliseconds()).Text()
+	if err != nil {
+		return fmt.Errorf("dedup: release %s: %w", rec.DeliveryID, err)
+	}
+	if res == "not-holder" {
+		return fmt.Errorf("release %s: %w", rec.DeliveryID, ErrNotHolder)
+	}
+	return nil
+}

@@ -1,0 +1,279 @@
+package dedup_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/internal/testenv"
+)
+
+var server *testenv.Redis
+
+func TestMain(m *testing.M) {
+	server = testenv.MustStartRedis()
+	code := m.Run()
+	server.Cleanup()
+	os.Exit(code)
+}
+
+func newStore(t testing.TB, window time.Duration) (*dedup.Store, *redis.Client) {
+	rdb := server.Client(t)
+	return dedup.New(rdb, window), rdb
+}
+
+func record(t testing.TB) dedup.Record {
+	return dedup.Record{Key: t.Name(), DeliveryID: "dlv_test"}
+}
+
+func redisKey(rec dedup.Record) string {
+	return "onceflow:{" + rec.Key + "}:" + rec.DeliveryID
+}
+
+func TestFirstClaimIsGranted(t *testing.T) {
+	store, _ := newStore(t, time.Hour)
+	c, err := store.Claim(context.Background(), record(t), "attempt-1", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Granted, c.State)
+	assert.False(t, c.Ambiguous)
+}
+
+func TestClaimAfterCommitReturnsReceipt(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t, time.Hour)
+	rec := record(t)
+	_, err := store.Claim(ctx, rec, "attempt-1", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200"))
+
+	c, err := store.Claim(ctx, rec, "attempt-2", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.AlreadySent, c.State)
+	assert.Equal(t, "HTTP 200", c.Receipt)
+
+	// Committing again with the same token (a retried reply) stays quiet.
+	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200"))
+}
+
+func TestConcurrentClaimsGrantExactlyOne(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t, time.Hour)
+	rec := record(t)
+	var granted, busy atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := store.Claim(ctx, rec, fmt.Sprintf("attempt-%d", i), time.Minute)
+			if !assert.NoError(t, err) {
+				return
+			}
+			switch c.State {
+			case dedup.Granted:
+				granted.Add(1)
+			case dedup.Busy:
+				busy.Add(1)
+				assert.Greater(t, c.LeaseLeft, 50*time.Second)
+				assert.LessOrEqual(t, c.LeaseLeft, time.Minute)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.EqualValues(t, 1, granted.Load())
+	assert.EqualValues(t, 63, busy.Load())
+}
+
+func TestExpiredLeaseGivesAmbiguousReclaim(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t, time.Hour)
+	rec := record(t)
+	c, err := store.Claim(ctx, rec, "attempt-1", 50*time.Millisecond)
+	require.NoError(t, err)
+	require.Equal(t, dedup.Granted, c.State)
+
+	// attempt-1 dies between send and commit; its lease runs out.
+	time.Sleep(80 * time.Millisecond)
+	c, err = store.Claim(ctx, rec, "attempt-2", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Granted, c.State)
+	assert.True(t, c.Ambiguous, "a reclaim after an expired lease must say an earlier attempt may have sent")
+
+	// The mark stays for every later claim, even after a clean release.
+	require.NoError(t, store.Release(ctx, rec, "attempt-2", false))
+	c, err = store.Claim(ctx, rec, "attempt-3", time.Minute)
+	require.NoError(t, err)
+	assert.True(t, c.Ambiguous)
+}
+
+func TestCommitByStaleTokenIsReported(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t, time.Hour)
+	rec := record(t)
+	_, err := store.Claim(ctx, rec, "attempt-1", 30*time.Millisecond)
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond)
+	_, err = store.Claim(ctx, rec, "attempt-2", time.Minute)
+	require.NoError(t, err)
+
+	// attempt-1 was only slow: it sent and now commits on attempt-2's lease.
+	err = store.Commit(ctx, rec, "attempt-1", "HTTP 200 (first)")
+	assert.ErrorIs(t, err, dedup.ErrTakenOver)
+	// attempt-2 also sent; its commit after attempt-1's is a takeover too.
+	err = store.Commit(ctx, rec, "attempt-2", "HTTP 200 (second)")
+	assert.ErrorIs(t, err, dedup.ErrTakenOver)
+
+	c, err := store.Claim(ctx, rec, "attempt-3", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.AlreadySent, c.State)
+	assert.Equal(t, "HTTP 200 (first)", c.Receipt, "the first commit's receipt is kept")
+}
+
+func TestReleaseLetsNextClaimThroughAtOnce(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t, time.Hour)
+	rec := record(t)
+	_, err := store.Claim(ctx, rec, "attempt-1", time.Hour)
+	require.NoError(t, err)
+
+	c, err := store.Claim(ctx, rec, "attempt-2", time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, dedup.Busy, c.State)
+
+	assert.ErrorIs(t, store.Release(ctx, rec, "attempt-2", false), dedup.ErrNotHolder, "only the holder may release")
+	require.NoError(t, store.Release(ctx, rec, "attempt-1", false))
+
+	c, err = store.Claim(ctx, rec, "attempt-2", time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Granted, c.State)
+	assert.False(t, c.Ambiguous, "a release for a definite non-send leaves no doubt")
+}
+
+func TestReleaseAfterPossibleSendStaysAmbiguous(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t, time.Hour)
+	rec := record(t)
+	_, err := store.Claim(ctx, rec, "attempt-1", time.Hour)
+	require.NoError(t, err)
+	require.NoError(t, store.Release(ctx, rec, "attempt-1", true))
+
+	c, err := store.Claim(ctx, rec, "attempt-2", time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Granted, c.State)
+	assert.True(t, c.Ambiguous)
+}
+
+func TestEveryWriteSetsTheWindowTTL(t *testing.T) {
+	ctx := context.Background()
+	window := 90 * time.Minute
+	store, rdb := newStore(t, window)
+	rec := record(t)
+	assertTTL := func(step string) {
+		t.Helper()
+		ttl, err := rdb.PTTL(ctx, redisKey(rec)).Result()
+		require.NoError(t, err)
+		assert.Greater(t, ttl, window-time.Minute, step)
+		assert.LessOrEqual(t, ttl, window, step)
+	}
+	shorten := func() { require.NoError(t, rdb.PExpire(ctx, redisKey(rec), time.Minute).Err()) }
+
+	_, err := store.Claim(ctx, rec, "attempt-1", time.Minute)
+	require.NoError(t, err)
+	assertTTL("after claim")
+	shorten()
+	require.NoError(t, store.Release(ctx, rec, "attempt-1", true))
+	assertTTL("after release")
+	shorten()
+	_, err = store.Claim(ctx, rec, "attempt-2", time.Minute)
+	require.NoError(t, err)
+	assertTTL("after reclaim")
+	shorten()
+	require.NoError(t, store.Commit(ctx, rec, "attempt-2", "HTTP 200"))
+	assertTTL("after commit")
+
+	keys, err := rdb.Keys(ctx, "onceflow:{"+rec.Key+"}*").Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{redisKey(rec)}, keys, "one record per delivery, under the notification's hash tag")
+}
+
+func TestRecordSurvivesRedisRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	own, err := testenv.StartRedis(dir)
+	require.NoError(t, err)
+	t.Cleanup(own.Stop)
+	rdb := own.Client(t)
+	store := dedup.New(rdb, time.Hour)
+	rec := record(t)
+	_, err = store.Claim(ctx, rec, "attempt-1", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200"))
+
+	require.NoError(t, own.Restart())
+	c, err := store.Claim(ctx, rec, "attempt-2", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.AlreadySent, c.State, "the append-only file must bring the record back")
+}
+
+func TestClaimRefusesTooShortLease(t *testing.T) {
+	store, _ := newStore(t, time.Hour)
+	_, err := store.Claim(context.Background(), record(t), "attempt-1", 0)
+	assert.ErrorContains(t, err, "lease")
+}
+
+func TestUnreachableRedisIsAnError(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer rdb.Close()
+	_, err := dedup.New(rdb, time.Hour).Claim(context.Background(), record(t), "attempt-1", time.Minute)
+	require.Error(t, err)
+	assert.False(t, errors.Is(err, dedup.ErrTakenOver))
+	assert.ErrorContains(t, err, "dlv_test")
+}
+
+// BenchmarkClaimCommit measures the protocol's two round trips per delivery
+// next to the least a dedup check can cost, one SET NX, on the same server.
+func BenchmarkClaimCommit(b *testing.B) {
+	ctx := context.Background()
+	store, _ := newStore(b, time.Hour)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		var n int
+		id := fmt.Sprintf("%p", &n)
+		for pb.Next() {
+			n++
+			rec := dedup.Record{Key: "bench-claim", DeliveryID: fmt.Sprintf("%s-%d", id, n)}
+			if _, err := store.Claim(ctx, rec, "t", time.Minute); err != nil {
+				b.Fatal(err)
+			}
+			if err := store.Commit(ctx, rec, "t", "HTTP 200"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkSetNX(b *testing.B) {
+	ctx := context.Background()
+	rdb := server.Client(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		var n int
+		id := fmt.Sprintf("%p", &n)
+		for pb.Next() {
+			n++
+			if err := rdb.SetNX(ctx, fmt.Sprintf("bench-setnx:%s-%d", id, n), "HTTP 200", time.Hour).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

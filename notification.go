@@ -1,0 +1,192 @@
+// Package onceflow holds the domain of the Onceflow notification orchestrator:
+// what a notification is, how it is validated and fingerprinted, and the
+// vocabulary of delivery outcomes. It imports neither Temporal nor Redis.
+package onceflow
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Limits on a notification. They keep workflow inputs, histories and dedup
+// records small, and keys usable as workflow IDs.
+const (
+	MaxKeyLength     = 200
+	MaxDeliveries    = 50
+	MaxSubjectLength = 998 // the longest line RFC 5322 allows in a header
+	MaxBodyBytes     = 64 << 10
+)
+
+// Channel is the medium a delivery goes over.
+type Channel string
+
+// The channels Onceflow knows. A worker sends only over the channels it has a
+// provider for; a delivery on any other fails permanently with a clear reason.
+const (
+	Webhook Channel = "webhook"
+	Email   Channel = "email"
+	SMS     Channel = "sms"
+	Push    Channel = "push"
+	Chat    Channel = "chat"
+)
+
+// Channels lists every known channel in a stable order.
+var Channels = []Channel{Webhook, Email, SMS, Push, Chat}
+
+// Delivery is one recipient on one channel.
+type Delivery struct {
+	Channel Channel `json:"channel"`
+	To      string  `json:"to"`
+}
+
+// ID is the delivery's stable identity: the same for every attempt, retry and
+// re-start of this delivery of this notification, different for every other.
+// It is the dedup record's name and the provider's idempotency key, so it is a
+// hash: it carries neither the recipient nor the key in clear.
+func (d Delivery) ID(key string) string {
+	sum := sha256.Sum256([]byte(key + "\x00" + string(d.Channel) + "\x00" + d.To))
+	return "dlv_" + hex.EncodeToString(sum[:16])
+}
+
+// Notification is one message to one or more recipients, identified by the
+// idempotency key the calling application chose. It is the same JSON document
+// in the Go client, the HTTP API and `onceflow send --file`.
+type Notification struct {
+	Key        string     `json:"key"`
+	Deliveries []Delivery `json:"deliveries"`
+	Subject    string     `json:"subject,omitempty"`
+	Body       string     `json:"body"`
+	// SendAt delays the deliveries until then, on a durable timer. Empty or
+	// past means now.
+	SendAt *time.Time `json:"send_at,omitempty"`
+}
+
+// DecodeNotification reads one notification from JSON. Unknown fields are
+// refused so that a misspelt field is an error rather than silently ignored.
+func DecodeNotification(r io.Reader) (Notification, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var n Notification
+	if err := dec.Decode(&n); err != nil {
+		return Notification{}, &ValidationError{Field: "notification", Reason: "is not valid JSON: " + err.Error()}
+	}
+	if dec.More() {
+		return Notification{}, &ValidationError{Field: "notification", Reason: "has data after the JSON document"}
+	}
+	return n, nil
+}
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// Validate reports the first problem with n as a *ValidationError naming the
+// field, or nil when n can be sent.
+func (n Notification) Validate() error {
+	if err := ValidateKey(n.Key); err != nil {
+		return err
+	}
+	if len(n.Deliveries) == 0 {
+		return &ValidationError{Field: "deliveries", Reason: "must list at least one delivery"}
+	}
+	if len(n.Deliveries) > MaxDeliveries {
+		return &ValidationError{Field: "deliveries", Reason: fmt.Sprintf("lists %d deliveries; at most %d are allowed", len(n.Deliveries), MaxDeliveries)}
+	}
+	seen := make(map[Delivery]int, len(n.Deliveries))
+	for i, d := range n.Deliveries {
+		if err := d.validate(); err != nil {
+			err.Field = fmt.Sprintf("deliveries[%d].%s", i, err.Field)
+			return err
+		}
+		if j, dup := seen[d]; dup {
+			return &ValidationError{Field: fmt.Sprintf("deliveries[%d]", i), Reason: fmt.Sprintf("repeats deliveries[%d]", j)}
+		}
+		seen[d] = i
+	}
+	if len(n.Subject) > MaxSubjectLength || strings.ContainsAny(n.Subject, "\r\n") {
+		return &ValidationError{Field: "subject", Reason: fmt.Sprintf("must be one line of at most %d bytes", MaxSubjectLength)}
+	}
+	if strings.TrimSpace(n.Body) == "" {
+		return &ValidationError{Field: "body", Reason: "is required"}
+	}
+	if len(n.Body) > MaxBodyBytes {
+		return &ValidationError{Field: "body", Reason: fmt.Sprintf("is %d bytes; at most %d are allowed", len(n.Body), MaxBodyBytes)}
+	}
+	return nil
+}
+
+// ValidateKey checks an idempotency key: 1 to MaxKeyLength printable ASCII
+// characters without spaces. Keys become workflow IDs, which every operator
+// can see, so a key that looks like an e-mail address is refused too.
+func ValidateKey(key string) error {
+	switch {
+	case key == "":
+		return &ValidationError{Field: "key", Reason: "is required"}
+	case len(key) > MaxKeyLength:
+		return &ValidationError{Field: "key", Reason: fmt.Sprintf("is %d bytes; at most %d are allowed", len(key), MaxKeyLength)}
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' {
+			return &ValidationError{Field: "key", Reason: fmt.Sprintf("has %q at byte %d; only printable ASCII without spaces is allowed", key[i], i)}
+		}
+	}
+	if strings.Contains(key, "@") {
+		return &ValidationError{Field: "key", Reason: "contains '@'; keys are visible in Temporal and must not carry personal data such as e-mail addresses"}
+	}
+	return nil
+}
+
+func (d Delivery) validate() *ValidationError {
+	if d.To == "" {
+		return &ValidationError{Field: "to", Reason: "is required"}
+	}
+	switch d.Channel {
+	case Webhook:
+		u, err := url.Parse(d.To)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &ValidationError{Field: "to", Reason: "must be an absolute http or https URL for channel webhook"}
+		}
+	case Email:
+		a, err := mail.ParseAddress(d.To)
+		if err != nil || a.Name != "" {
+			return &ValidationError{Field: "to", Reason: "must be a bare e-mail address for channel email"}
+		}
+	case SMS:
+		if !e164.MatchString(d.To) {
+			return &ValidationError{Field: "to", Reason: "must be a phone number in E.164 form (+ and 7 to 15 digits) for channel sms"}
+		}
+	case Push, Chat:
+		if strings.TrimSpace(d.To) != d.To || len(d.To) > 4096 {
+			return &ValidationError{Field: "to", Reason: "must be a device token or channel without surrounding spaces, at most 4096 bytes"}
+		}
+	case "":
+		return &ValidationError{Field: "channel", Reason: "is required"}
+	default:
+		return &ValidationError{Field: "channel", Reason: fmt.Sprintf("%q is not one of webhook, email, sms, push, chat", d.Channel)}
+	}
+	return nil
+}
+
+// Fingerprint identifies the payload: two notifications with the same key and
+// the same fingerprint are the same request; the same key with another
+// fingerprint is a conflict.
+func (n Notification) Fingerprint() string {
+	c := n
+	if c.SendAt != nil {
+		t := c.SendAt.UTC()
+		c.SendAt = &t
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		// A Notification holds only strings, slices of them and a time.
+		panic(fmt.Sprintf("onceflow: marshal notification: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

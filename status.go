@@ -1,0 +1,53 @@
+package onceflow
+
+import "time"
+
+// Status is where one delivery stands.
+type Status string
+
+// The states of a delivery. Pending and Retrying are transient; the others
+// are final.
+const (
+	// Pending: not attempted yet, or waiting for send_at.
+	Pending Status = "pending"
+	// Retrying: an attempt failed and another is scheduled.
+	Retrying Status = "retrying"
+	// Delivered: the provider acknowledged this delivery.
+	Delivered Status = "delivered"
+	// Suppressed: the dedup record shows it was already delivered (by an
+	// earlier run, attempt or start with the same key); nothing was sent.
+	Suppressed Status = "suppressed"
+	// Failed: the provider refused it permanently, or retries ran out.
+	Failed Status = "failed"
+	// Ambiguous: it may have been delivered more than once, or not at all;
+	// Reason says which and why.
+	Ambiguous Status = "ambiguous"
+	// Cancelled: the notification was cancelled before this was delivered.
+	Cancelled Status = "cancelled"
+)
+
+// Final reports whether s no longer changes.
+func (s Status) Final() bool {
+	return s != Pending && s != Retrying
+}
+
+// DeliveryResult is what became of one delivery.
+type DeliveryResult struct {
+	Delivery
+	DeliveryID string `json:"delivery_id"`
+	Status     Status `json:"status"`
+	// Receipt is what the provider answered when it accepted the delivery.
+	Receipt string `json:"receipt,omitempty"`
+	// Reason explains a status other than delivered.
+	Reason string `json:"reason,omitempty"`
+	// Attempts counts the send attempts of the run that settled it.
+	Attempts int32 `json:"attempts,omitempty"`
+}
+
+// Result is what became of a notification, one entry per delivery in the
+// order they were given.
+type Result struct {
+	Key        string           `json:"key"`
+	SendAt     *time.Time       `json:"send_at,omitempty"`
+	Deliveries []DeliveryResult `json:"deliveries"`
+}
