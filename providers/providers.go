@@ -1,0 +1,128 @@
+// Package providers defines what every channel's provider does: send one
+// message for one delivery, and say how a failure should be handled. The
+// channels themselves live in the sub-packages (webhook, ...).
+package providers
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Message is one delivery's content as a provider sends it.
+type Message struct {
+	// DeliveryID is the same on every attempt of this delivery and
+	// different for every other; providers pass it to the receiving end as
+	// its idempotency key wherever that end accepts one.
+	DeliveryID string
+	// Key is the notification's idempotency key.
+	Key     string
+	To      string
+	Subject string
+	Body    string
+	// Timestamp is when the notification became due: the same on every
+	// attempt, so the content of every attempt is identical.
+	Timestamp time.Time
+}
+
+// Receipt is a provider's acknowledgement of a delivery.
+type Receipt struct {
+	// ID is the provider's short answer, kept in the dedup record and shown
+	// to users, e.g. "HTTP 200" or a provider's message ID.
+	ID string
+	// Replayed says the receiving end recognised the idempotency key and
+	// did not apply the delivery again.
+	Replayed bool
+}
+
+// Provider sends messages over one channel.
+type Provider interface {
+	Send(ctx context.Context, m Message) (Receipt, error)
+}
+
+// Error is a classified send failure. Providers return one for every
+// failure so that the caller knows whether to retry, when, and whether the
+// side effect may have happened anyway.
+type Error struct {
+	// Permanent: retrying the same request cannot succeed (a 4xx other
+	// than 408 and 429, say).
+	Permanent bool
+	// MaybeSent: the request may have reached the receiver and taken
+	// effect (a timeout or a reset mid-request). False only when the
+	// receiver certainly did not act on it: it answered with a failure, or
+	// the connection was never made.
+	MaybeSent bool
+	// RetryAfter is the receiver's requested wait before the next try, if
+	// it gave one.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Classify returns err as a *Error, treating an unclassified error as
+// retryable and possibly sent: the safe assumption when nothing is known.
+func Classify(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &Error{MaybeSent: true, Err: err}
+}
+
+// ClassifyHTTPStatus turns an HTTP response status into nil (2xx) or an
+// *Error: 408, 429 and 5xx are retryable, honouring Retry-After; every other
+// status, redirects included, is permanent. A receiver that answered did not
+// accept the request, so none of these is MaybeSent.
+func ClassifyHTTPStatus(code int, header http.Header, now time.Time) error {
+	if code >= 200 && code < 300 {
+		return nil
+	}
+	err := &Error{Err: fmt.Errorf("receiver answered HTTP %d %s", code, http.StatusText(code))}
+	switch {
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		err.RetryAfter = ParseRetryAfter(header.Get("Retry-After"), now)
+	default:
+		err.Permanent = true
+	}
+	return err
+}
+
+// ClassifyTransport classifies an error from making a request: one that
+// failed before a connection was made (DNS, dial, TLS handshake) certainly
+// sent nothing; any later failure may have.
+func ClassifyTransport(err error) error {
+	var (
+		dnsErr  *net.DNSError
+		opErr   *net.OpError
+		tlsErr  tls.RecordHeaderError
+		certErr *tls.CertificateVerificationError
+	)
+	notSent := errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial") ||
+		errors.As(err, &tlsErr) || errors.As(err, &certErr)
+	return &Error{MaybeSent: !notSent, Err: err}
+}
+
+// ParseRetryAfter reads a Retry-After header: delay seconds or an HTTP
+// date. It returns zero for an empty, malformed or past value.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

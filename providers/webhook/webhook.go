@@ -1,0 +1,137 @@
+// Package webhook delivers notifications as HTTP POSTs of a JSON body,
+// signed per the Standard Webhooks specification.
+//
+// Every attempt of one delivery carries the same body, the same webhook-id
+// and the same Idempotency-Key (the delivery ID), so a receiver that keeps
+// the IDs it has applied applies each delivery once. A receiver that answers
+// a repeat with "Idempotent-Replayed: true" tells Onceflow so, which turns
+// an ambiguous re-send into a confirmed single delivery.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/onceflow/onceflow/providers"
+)
+
+// SecretEnv names the environment variable that holds the signing secret.
+const SecretEnv = "ONCEFLOW_WEBHOOK_SECRET"
+
+// Payload is the JSON body of every webhook Onceflow sends.
+type Payload struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      Data      `json:"data"`
+}
+
+// Data is the notification inside a Payload.
+type Data struct {
+	Key     string `json:"key"`
+	Subject string `json:"subject,omitempty"`
+	Body    string `json:"body"`
+}
+
+// Sender posts webhooks.
+type Sender struct {
+	client *http.Client
+	key    []byte
+	now    func() time.Time
+}
+
+// New returns a Sender that signs with secret, given as Standard Webhooks
+// secrets are: base64, optionally behind a "whsec_" prefix. client may be
+// nil for a default one; its redirects are never followed, since a
+// redirected POST would be re-sent as a GET.
+func New(secret string, client *http.Client) (*Sender, error) {
+	if secret == "" {
+		return nil, fmt.Errorf("webhook: %s is empty; set it to a signing secret such as whsec_%s", SecretEnv, base64.StdEncoding.EncodeToString([]byte("change-me-to-24-random-bytes")))
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %s is not base64 after the whsec_ prefix: %w", SecretEnv, err)
+	}
+	if len(key) < 16 {
+		return nil, fmt.Errorf("webhook: %s decodes to %d bytes; use at least 16 random bytes", SecretEnv, len(key))
+	}
+	c := &http.Client{Timeout: 30 * time.Second}
+	if client != nil {
+		cc := *client
+		c = &cc
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Sender{client: c, key: key, now: time.Now}, nil
+}
+
+// Sign returns the Standard Webhooks signature header value for one
+// request: "v1," and the base64 HMAC-SHA256 of "id.timestamp.body".
+func Sign(key []byte, id string, timestamp time.Time, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%d.", id, timestamp.Unix())
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// Send posts m to the URL in m.To. Every failure is a *providers.Error.
+func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Receipt, error) {
+	body, err := json.Marshal(Payload{
+		Type:      "notification",
+		Timestamp: m.Timestamp.UTC(),
+		Data:      Data{Key: m.Key, Subject: m.Subject, Body: m.Body},
+	})
+	if err != nil {
+		return providers.Receipt{}, &providers.Error{Permanent: true, Err: fmt.Errorf("webhook: encode payload: %w", err)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.To, bytes.NewReader(body))
+	if err != nil {
+		return providers.Receipt{}, &providers.Error{Permanent: true, Err: fmt.Errorf("webhook: bad URL: %w", err)}
+	}
+	now := s.now()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Onceflow")
+	req.Header.Set("Idempotency-Key", m.DeliveryID)
+	req.Header.Set("webhook-id", m.DeliveryID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("webhook-signature", Sign(s.key, m.DeliveryID, now, body))
+
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return providers.Receipt{}, providers.ClassifyTransport(fmt.Errorf("webhook %s: %w", m.DeliveryID, redactURL(err)))
+	}
+	defer resp.Body.Close()
+	// Drain a little so the connection can be reused; the body is not used.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if err := providers.ClassifyHTTPStatus(resp.StatusCode, resp.Header, s.now()); err != nil {
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			pe.Err = fmt.Errorf("webhook %s: %w", m.DeliveryID, pe.Err)
+		}
+		return providers.Receipt{}, err
+	}
+	return providers.Receipt{
+		ID:       "HTTP " + strconv.Itoa(resp.StatusCode),
+		Replayed: strings.EqualFold(resp.Header.Get("Idempotent-Replayed"), "true"),
+	}, nil
+}
+
+// redactURL drops the URL from a transport error: webhook URLs often carry
+// tokens, and the error ends up in logs and workflow histories.
+func redactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}

@@ -1,0 +1,227 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/webhook"
+)
+
+var secretKey = []byte("0123456789abcdef0123456789abcdef")
+
+func secret() string { return "whsec_" + base64.StdEncoding.EncodeToString(secretKey) }
+
+func message(to string) providers.Message {
+	return providers.Message{
+		DeliveryID: "dlv_abc", Key: "order-1-shipped", To: to,
+		Subject: "Shipped", Body: "Your order is on its way.",
+		Timestamp: time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC),
+	}
+}
+
+type captured struct {
+	header http.Header
+	body   []byte
+}
+
+// receiver is a real HTTP server that records what reached it and answers
+// with the statuses it is given, then 200.
+func receiver(t *testing.T, answers ...func(http.ResponseWriter)) (*httptest.Server, func() []captured) {
+	var mu sync.Mutex
+	var got []captured
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		n := len(got)
+		got = append(got, captured{r.Header.Clone(), b})
+		mu.Unlock()
+		if n < len(answers) {
+			answers[n](w)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []captured { mu.Lock(); defer mu.Unlock(); return append([]captured(nil), got...) }
+}
+
+func status(code int, header ...string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		w.WriteHeader(code)
+	}
+}
+
+func newSender(t *testing.T, client *http.Client) *webhook.Sender {
+	s, err := webhook.New(secret(), client)
+	require.NoError(t, err)
+	return s
+}
+
+func TestSendSignsPerStandardWebhooks(t *testing.T) {
+	srv, got := receiver(t)
+	receipt, err := newSender(t, nil).Send(context.Background(), message(srv.URL+"/hooks"))
+	require.NoError(t, err)
+	assert.Equal(t, "HTTP 200", receipt.ID)
+	assert.False(t, receipt.Replayed)
+
+	req := got()[0]
+	assert.Equal(t, "dlv_abc", req.header.Get("webhook-id"))
+	assert.Equal(t, "dlv_abc", req.header.Get("Idempotency-Key"))
+	assert.Equal(t, "application/json", req.header.Get("Content-Type"))
+	ts, err := strconv.ParseInt(req.header.Get("webhook-timestamp"), 10, 64)
+	require.NoError(t, err)
+	assert.InDelta(t, time.Now().Unix(), ts, 5, "the timestamp is the time of sending")
+
+	// Verify the way a receiver's Standard Webhooks library does.
+	mac := hmac.New(sha256.New, secretKey)
+	fmt.Fprintf(mac, "dlv_abc.%d.%s", ts, req.body)
+	assert.Equal(t, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)), req.header.Get("webhook-signature"))
+
+	var p webhook.Payload
+	require.NoError(t, json.Unmarshal(req.body, &p))
+	assert.Equal(t, "notification", p.Type)
+	assert.Equal(t, "order-1-shipped", p.Data.Key)
+	assert.Equal(t, "Shipped", p.Data.Subject)
+	assert.Equal(t, "Your order is on its way.", p.Data.Body)
+}
+
+func TestRetriesCarryTheSameIDsAndBody(t *testing.T) {
+	srv, got := receiver(t, status(500))
+	s := newSender(t, nil)
+	_, err := s.Send(context.Background(), message(srv.URL))
+	require.Error(t, err)
+	_, err = s.Send(context.Background(), message(srv.URL))
+	require.NoError(t, err)
+
+	other := message(srv.URL)
+	other.DeliveryID = "dlv_other"
+	_, err = s.Send(context.Background(), other)
+	require.NoError(t, err)
+
+	reqs := got()
+	require.Len(t, reqs, 3)
+	assert.Equal(t, reqs[0].header.Get("webhook-id"), reqs[1].header.Get("webhook-id"))
+	assert.Equal(t, reqs[0].body, reqs[1].body)
+	assert.Equal(t, "dlv_other", reqs[2].header.Get("webhook-id"))
+	assert.Equal(t, "dlv_other", reqs[2].header.Get("Idempotency-Key"))
+}
+
+func TestReplayedHeaderIsReported(t *testing.T) {
+	srv, _ := receiver(t, status(200, "Idempotent-Replayed", "true"))
+	receipt, err := newSender(t, nil).Send(context.Background(), message(srv.URL))
+	require.NoError(t, err)
+	assert.True(t, receipt.Replayed)
+}
+
+func TestStatusClassification(t *testing.T) {
+	future := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	cases := []struct {
+		answer     func(http.ResponseWriter)
+		ok         bool
+		permanent  bool
+		retryAfter time.Duration
+	}{
+		{answer: status(200), ok: true},
+		{answer: status(202), ok: true},
+		{answer: status(204), ok: true},
+		{answer: status(301, "Location", "/elsewhere"), permanent: true},
+		{answer: status(400), permanent: true},
+		{answer: status(401), permanent: true},
+		{answer: status(404), permanent: true},
+		{answer: status(410), permanent: true},
+		{answer: status(422), permanent: true},
+		{answer: status(408)},
+		{answer: status(429, "Retry-After", "7"), retryAfter: 7 * time.Second},
+		{answer: status(500)},
+		{answer: status(502)},
+		{answer: status(503, "Retry-After", future), retryAfter: 90 * time.Second},
+	}
+	for _, c := range cases {
+		rec := httptest.NewRecorder()
+		c.answer(rec)
+		t.Run(strconv.Itoa(rec.Code), func(t *testing.T) {
+			srv, got := receiver(t, c.answer)
+			_, err := newSender(t, nil).Send(context.Background(), message(srv.URL))
+			assert.Len(t, got(), 1, "one request per Send; redirects are not followed")
+			if c.ok {
+				assert.NoError(t, err)
+				return
+			}
+			pe := providers.Classify(err)
+			assert.Equal(t, c.permanent, pe.Permanent)
+			assert.False(t, pe.MaybeSent, "an answered request was not accepted")
+			assert.InDelta(t, c.retryAfter.Seconds(), pe.RetryAfter.Seconds(), 2)
+			assert.Contains(t, err.Error(), strconv.Itoa(rec.Code))
+		})
+	}
+}
+
+func TestConnectionRefusedSentNothing(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+
+	_, err = newSender(t, nil).Send(context.Background(), message("http://"+addr+"/secret-token"))
+	pe := providers.Classify(err)
+	assert.False(t, pe.Permanent)
+	assert.False(t, pe.MaybeSent)
+	assert.NotContains(t, err.Error(), "secret-token", "URLs can hold credentials; errors must not")
+}
+
+func TestTimeoutMayHaveSent(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := newSender(t, nil).Send(ctx, message(srv.URL))
+	pe := providers.Classify(err)
+	assert.False(t, pe.Permanent)
+	assert.True(t, pe.MaybeSent, "the receiver had the request when the deadline passed")
+}
+
+func TestConnectionResetMayHaveSent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.(*net.TCPConn).SetLinger(0)
+			_ = conn.Close()
+		}
+	}))
+	defer srv.Close()
+	_, err := newSender(t, nil).Send(context.Background(), message(srv.URL))
+	pe := providers.Classify(err)
+	assert.False(t, pe.Permanent)
+	assert.True(t, pe.MaybeSent)
+}
+
+func TestNewRejectsBadSecrets(t *testing.T) {
+	for _, s := range []string{"", "whsec_not base64!", "whsec_" + base64.StdEncoding.EncodeToString([]byte("short"))} {
+		_, err := webhook.New(s, nil)
+		assert.ErrorContains(t, err, webhook.SecretEnv, "secret %q", s)
+	}
+}
