@@ -1,0 +1,217 @@
+// Package activities holds the side effects of a notification: the Deliver
+// activity, which claims a delivery's dedup record, sends it through the
+// channel's provider and commits the outcome, so that an activity retried
+// any number of times performs its delivery once in effect.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/providers"
+)
+
+// Error types of the Deliver activity's failures, stable for workflows and
+// for any SDK that inspects them.
+const (
+	// ErrRejected: the provider refused the delivery permanently.
+	ErrRejected = "DeliveryRejected"
+	// ErrNoProvider: this worker has no provider for the channel.
+	ErrNoProvider = "NoProvider"
+	// ErrBusy: another attempt holds the delivery's lease; retried when it
+	// ends.
+	ErrBusy = "DeliveryBusy"
+	// ErrRetryable: the provider failed in a way worth retrying.
+	ErrRetryable = "DeliveryRetryable"
+	// ErrDedupUnavailable: the dedup store could not be reached; nothing
+	// was sent.
+	ErrDedupUnavailable = "DedupUnavailable"
+)
+
+// AmbiguityPolicy says what to do when a delivery's earlier attempt may have
+// sent it but died before recording the outcome.
+type AmbiguityPolicy int
+
+const (
+	// Hold: do not send again; report the delivery as ambiguous. Right for
+	// channels whose receivers cannot deduplicate (SMS, say).
+	Hold AmbiguityPolicy = iota
+	// Resend: send again with the same provider idempotency key, and
+	// report the delivery as ambiguous unless the receiver confirms it had
+	// already applied it.
+	Resend
+)
+
+// Store is the dedup store the activity claims deliveries in.
+type Store interface {
+	Claim(ctx context.Context, rec dedup.Record, token string, lease time.Duration) (dedup.Claim, error)
+	Commit(ctx context.Context, rec dedup.Record, token, receipt string) error
+	Release(ctx context.Context, rec dedup.Record, token string, maybeSent bool) error
+}
+
+// Activities sends deliveries. Register a *Activities with a worker.
+type Activities struct {
+	Store     Store
+	Providers map[onceflow.Channel]providers.Provider
+	// Ambiguity is the policy per channel; channels not listed Hold.
+	Ambiguity map[onceflow.Channel]AmbiguityPolicy
+	// LeaseMargin is how much longer than the attempt's deadline a lease
+	// lasts, so that a lease never ends while its attempt may still send.
+	// Zero means DefaultLeaseMargin.
+	LeaseMargin time.Duration
+}
+
+// DefaultLeaseMargin is the lease's margin past the attempt's deadline.
+const DefaultLeaseMargin = 5 * time.Second
+
+// DeliverInput is one delivery of one notification.
+type DeliverInput struct {
+	Key        string            `json:"key"`
+	DeliveryID string            `json:"delivery_id"`
+	Delivery   onceflow.Delivery `json:"delivery"`
+	Subject    string            `json:"subject,omitempty"`
+	Body       string            `json:"body"`
+	// Timestamp is when the notification became due.
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// DeliverOutput is a settled delivery.
+type DeliverOutput struct {
+	Status  onceflow.Status `json:"status"`
+	Receipt string          `json:"receipt,omitempty"`
+	Reason  string          `json:"reason,omitempty"`
+	Attempt int32           `json:"attempt"`
+}
+
+// FailureDetails rides on every failure of Deliver so that the workflow can
+// tell a plain failure from one where an attempt may have sent.
+type FailureDetails struct {
+	MaybeSent bool `json:"maybe_sent"`
+}
+
+// Deliver performs one delivery at most once in effect: claim, send,
+// commit; or release when the send failed.
+func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutput, error) {
+	info := activity.GetInfo(ctx)
+	log := activity.GetLogger(ctx)
+	provider, ok := a.Providers[in.Delivery.Channel]
+	if !ok {
+		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("this worker has no provider for channel %q", in.Delivery.Channel), ErrNoProvider, nil, FailureDetails{})
+	}
+	rec := dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID}
+	token := fmt.Sprintf("%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, info.Attempt)
+	margin := a.LeaseMargin
+	if margin <= 0 {
+		margin = DefaultLeaseMargin
+	}
+	// The lease outlives this attempt's deadline; the send ends before it.
+	lease := time.Until(info.Deadline) + margin
+
+	claim, err := a.Store.Claim(ctx, rec, token, lease)
+	if err != nil {
+		return DeliverOutput{}, temporal.NewApplicationErrorWithCause("could not claim the delivery; nothing was sent", ErrDedupUnavailable, err, FailureDetails{})
+	}
+	switch claim.State {
+	case dedup.AlreadySent:
+		log.Info("Delivery suppressed: already sent", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
+		return DeliverOutput{
+			Status: onceflow.Suppressed, Receipt: claim.Receipt, Attempt: info.Attempt,
+			Reason: "already delivered by an earlier attempt or notification with this key; not sent again",
+		}, nil
+	case dedup.Busy:
+		return DeliverOutput{}, temporal.NewApplicationErrorWithOptions(
+			fmt.Sprintf("another attempt holds the delivery's lease for %v more", claim.LeaseLeft.Round(time.Millisecond)),
+			ErrBusy, temporal.ApplicationErrorOptions{NextRetryDelay: claim.LeaseLeft, Details: []any{FailureDetails{}}})
+	}
+
+	if claim.Ambiguous {
+		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"channel": string(in.Delivery.Channel)}).Counter("onceflow_ambiguous_claims").Inc(1)
+		log.Warn("Earlier attempt may have sent this delivery", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
+		if a.Ambiguity[in.Delivery.Channel] != Resend {
+			if err := a.Store.Release(ctx, rec, token, true); err != nil {
+				log.Warn("Release failed; the lease will run out by itself", "delivery_id", in.DeliveryID, "error", err)
+			}
+			return DeliverOutput{
+				Status: onceflow.Ambiguous, Attempt: info.Attempt,
+				Reason: "an earlier attempt may have sent it and stopped before recording the outcome; held, not sent again",
+			}, nil
+		}
+	}
+
+	sendCtx, cancel := context.WithDeadline(ctx, info.Deadline.Add(-sendReserve(time.Until(info.Deadline))))
+	receipt, err := provider.Send(sendCtx, providers.Message{
+		DeliveryID: in.DeliveryID, Key: in.Key, To: in.Delivery.To,
+		Subject: in.Subject, Body: in.Body, Timestamp: in.Timestamp,
+	})
+	cancel()
+	if err != nil {
+		return DeliverOutput{}, a.sendFailed(ctx, rec, token, claim.Ambiguous, err)
+	}
+
+	out := DeliverOutput{Status: onceflow.Delivered, Receipt: receipt.ID, Attempt: info.Attempt}
+	switch err := a.commit(ctx, rec, token, receipt.ID); {
+	case errors.Is(err, dedup.ErrTakenOver):
+		out.Status = onceflow.Ambiguous
+		out.Reason = "another attempt took over while this one was sending; the receiver may have it twice"
+	case err != nil:
+		out.Reason = "delivered, but the dedup record could not be written (" + err.Error() + "); a new notification with this key may re-send it with the same idempotency key"
+	case claim.Ambiguous && receipt.Replayed:
+		out.Reason = "an earlier attempt may have sent it; the receiver confirmed that it applied it once"
+	case claim.Ambiguous:
+		out.Status = onceflow.Ambiguous
+		out.Reason = "an earlier attempt may have sent it and stopped before recording the outcome; re-sent with the same idempotency key, which the receiver did not confirm as a repeat"
+	}
+	if out.Status == onceflow.Ambiguous {
+		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"channel": string(in.Delivery.Channel)}).Counter("onceflow_ambiguous_deliveries").Inc(1)
+	}
+	log.Info("Delivery settled", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
+	return out, nil
+}
+
+// sendFailed releases the lease (marking the record ambiguous when the
+// provider may have acted) and turns the provider's error into the
+// activity's failure.
+func (a *Activities) sendFailed(ctx context.Context, rec dedup.Record, token string, wasAmbiguous bool, err error) error {
+	pe := providers.Classify(err)
+	if rerr := a.Store.Release(ctx, rec, token, pe.MaybeSent); rerr != nil {
+		activity.GetLogger(ctx).Warn("Release failed; the lease will run out by itself", "delivery_id", rec.DeliveryID, "error", rerr)
+	}
+	details := FailureDetails{MaybeSent: wasAmbiguous || pe.MaybeSent}
+	if pe.Permanent {
+		return temporal.NewNonRetryableApplicationError(pe.Error(), ErrRejected, nil, details)
+	}
+	return temporal.NewApplicationErrorWithOptions(pe.Error(), ErrRetryable,
+		temporal.ApplicationErrorOptions{NextRetryDelay: pe.RetryAfter, Details: []any{details}})
+}
+
+// commit records the send, retrying briefly: the side effect has happened,
+// so a Redis restart in this window must not turn it into a re-send.
+func (a *Activities) commit(ctx context.Context, rec dedup.Record, token, receipt string) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := a.Store.Commit(ctx, rec, token, receipt)
+		if err == nil || errors.Is(err, dedup.ErrTakenOver) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// sendReserve is the part of an attempt's remaining time kept back from the
+// send for the commit: a fifth, between 100ms and 2s.
+func sendReserve(remaining time.Duration) time.Duration {
+	return min(max(remaining/5, 100*time.Millisecond), 2*time.Second)
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/worker"
+)
+
+func (a *app) worker(ctx context.Context, args []string) error {
+	cfg, err := worker.LoadConfig(a.getenv)
+	if err != nil {
+		return inputError{err}
+	}
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.StringVar(&cfg.TaskQueue, "task-queue", cfg.TaskQueue, "task queue to poll ("+worker.EnvTaskQueue+")")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	tc, namespace, err := a.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	return worker.Run(ctx, tc, namespace, cfg, a.logger)
+}
+
+func (a *app) send(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	var (
+		file      = fs.String("file", "", "read the notification JSON from this file (- for standard input)")
+		key       = fs.String("key", "", "idempotency key")
+		channel   = fs.String("channel", "", "channel: webhook, email, sms, push or chat")
+		to        = fs.String("to", "", "recipient: URL, address, number, token or chat channel")
+		subject   = fs.String("subject", "", "subject")
+		body      = fs.String("body", "", "body text")
+		sendAt    = fs.String("send-at", "", "deliver at this RFC 3339 time instead of now")
+		wait      = fs.Bool("wait", false, "wait for the result and print it")
+		taskQueue = fs.String("task-queue", a.getenv(worker.EnvTaskQueue), "task queue of the workers ("+worker.EnvTaskQueue+")")
+	)
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return inputErrorf("send takes no arguments, got %q", fs.Args())
+	}
+	var n onceflow.Notification
+	if *file != "" {
+		var set []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "file" && f.Name != "wait" && f.Name != "task-queue" {
+				set = append(set, "--"+f.Name)
+			}
+		})
+		if len(set) > 0 {
+			return inputErrorf("--file cannot be combined with %s", strings.Join(set, ", "))
+		}
+		var err error
+		if n, err = readNotification(*file); err != nil {
+			return err
+		}
+	} else {
+		n = onceflow.Notification{Key: *key, Subject: *subject, Body: *body}
+		if *channel != "" || *to != "" {
+			n.Deliveries = []onceflow.Delivery{{Channel: onceflow.Channel(*channel), To: *to}}
+		}
+		if *sendAt != "" {
+			t, err := time.Parse(time.RFC3339, *sendAt)
+			if err != nil {
+				return inputErrorf("--send-at %q is not an RFC 3339 time such as 2026-12-01T09:00:00Z", *sendAt)
+			}
+			n.SendAt = &t
+		}
+	}
+	if err := n.Validate(); err != nil {
+		return err
+	}
+
+	tc, _, err := a.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	c := starter.New(tc, *taskQueue)
+	started, err := c.Send(ctx, n)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, started.WorkflowID)
+	if !*wait {
+		return nil
+	}
+	res, err := c.Wait(ctx, n.Key)
+	if err != nil {
+		return err
+	}
+	a.printResult(res)
+	for _, d := range res.Deliveries {
+		if d.Status != onceflow.Delivered && d.Status != onceflow.Suppressed {
+			return errFailedDeliveries
+		}
+	}
+	return nil
+}
+
+func readNotification(path string) (onceflow.Notification, error) {
+	f := os.Stdin
+	if path != "-" {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return onceflow.Notification{}, inputErrorf("--file: %v", err)
+		}
+		defer f.Close()
+	}
+	return onceflow.DecodeNotification(f)
+}
+
+func (a *app) status(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	key, err := oneKey(fs)
+	if err != nil {
+		return err
+	}
+	tc, _, err := a.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	st, err := starter.New(tc, "").Status(ctx, key)
+	if err != nil {
+		return lookupError(err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Fprintf(a.stdout, "%s %s\n", st.WorkflowID, st.Execution)
+	a.printResult(st.Result)
+	return nil
+}
+
+func (a *app) cancel(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	key, err := oneKey(fs)
+	if err != nil {
+		return err
+	}
+	tc, _, err := a.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if err := starter.New(tc, "").Cancel(ctx, key); err != nil {
+		return lookupError(err)
+	}
+	fmt.Fprintf(a.stdout, "cancel requested for %s\n", key)
+	return nil
+}
+
+func oneKey(fs *flag.FlagSet) (string, error) {
+	if fs.NArg() != 1 {
+		return "", inputErrorf("%s takes one argument, the notification's key", fs.Name())
+	}
+	key := fs.Arg(0)
+	if err := onceflow.ValidateKey(key); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+// lookupError makes an unknown key an input error.
+func lookupError(err error) error {
+	var nf *starter.NotFoundError
+	if errors.As(err, &nf) {
+		return inputError{err}
+	}
+	return err
+}
+
+func (a *app) printResult(res onceflow.Result) {
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHANNEL\tTO\tSTATUS\tATTEMPTS\tRECEIPT\tREASON")
+	for _, d := range res.Deliveries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", d.Channel, d.To, d.Status, d.Attempts, orDash(d.Receipt), orDash(d.Reason))
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

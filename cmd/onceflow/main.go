@@ -1,0 +1,165 @@
+// Command onceflow is Onceflow's one binary: it runs workers and sends,
+// inspects and cancels notifications.
+//
+//	onceflow worker
+//	onceflow send --key K --channel webhook --to URL --body TEXT [--wait]
+//	onceflow send --file notification.json [--wait]
+//	onceflow status K
+//	onceflow cancel K
+//
+// Temporal is reached as the Temporal CLI and SDKs do (TEMPORAL_ADDRESS,
+// default 127.0.0.1:7233; TEMPORAL_NAMESPACE, default "default"; TLS and API
+// key settings; temporal.toml profiles), Redis at REDIS_URL.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/onceflow/onceflow"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1 // the command could not do its work (a server unreachable, say)
+	exitInput   = 2 // bad flag, invalid notification, or key conflict: nothing was done
+	exitFailure = 3 // with --wait: a delivery ended failed, ambiguous or cancelled
+)
+
+const usage = `usage: onceflow <command> [flags]
+
+commands:
+  worker   run a worker until SIGINT or SIGTERM
+  send     start a notification and print its workflow ID
+  status   print each delivery's state of a notification
+  cancel   cancel a notification that has not been delivered yet
+
+Run 'onceflow <command> -h' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := newApp(os.Stdout, os.Stderr, envconfig.EnvLookupOS).run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// app is one invocation's surroundings, so tests can run it in-process.
+type app struct {
+	stdout, stderr io.Writer
+	env            envconfig.EnvLookup
+	logger         *slog.Logger
+}
+
+func newApp(stdout, stderr io.Writer, env envconfig.EnvLookup) *app {
+	return &app{stdout: stdout, stderr: stderr, env: env, logger: slog.New(slog.NewTextHandler(stderr, nil))}
+}
+
+func (a *app) getenv(name string) string {
+	v, _ := a.env.LookupEnv(name)
+	return v
+}
+
+func (a *app) run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(a.stderr, usage)
+		return exitInput
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "worker":
+		err = a.worker(ctx, rest)
+	case "send":
+		err = a.send(ctx, rest)
+	case "status":
+		err = a.status(ctx, rest)
+	case "cancel":
+		err = a.cancel(ctx, rest)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(a.stdout, usage)
+		return exitOK
+	default:
+		err = inputErrorf("unknown command %q; run 'onceflow help'", cmd)
+	}
+	return a.exit(err)
+}
+
+// inputError is a problem with what the user asked for.
+type inputError struct{ error }
+
+func inputErrorf(format string, args ...any) error { return inputError{fmt.Errorf(format, args...)} }
+
+// errFailedDeliveries is the outcome of --wait when a delivery did not succeed.
+var errFailedDeliveries = errors.New("not every delivery was delivered")
+
+func (a *app) exit(err error) int {
+	var (
+		ie inputError
+		ve *onceflow.ValidationError
+		ce *onceflow.ConflictError
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errFailedDeliveries):
+		fmt.Fprintln(a.stderr, "onceflow:", err)
+		return exitFailure
+	case errors.As(err, &ie), errors.As(err, &ve), errors.As(err, &ce):
+		fmt.Fprintln(a.stderr, "onceflow:", err)
+		return exitInput
+	}
+	fmt.Fprintln(a.stderr, "onceflow:", err)
+	return exitError
+}
+
+// dial connects to Temporal as the Temporal CLI would, defaulting to
+// 127.0.0.1:7233 and namespace "default".
+func (a *app) dial(ctx context.Context) (client.Client, string, error) {
+	opts, err := envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{EnvLookup: a.env})
+	if err != nil {
+		return nil, "", fmt.Errorf("temporal client settings: %w", err)
+	}
+	if opts.HostPort == "" {
+		opts.HostPort = "127.0.0.1:7233"
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	opts.Logger = sdklog.NewStructuredLogger(a.logger)
+	tc, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", opts.HostPort, err)
+	}
+	return tc, opts.Namespace, nil
+}
+
+// parse parses a command's flags. A bad flag is a one-line inputError;
+// -h prints the command's flags.
+func (a *app) parse(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(a.stdout)
+		fmt.Fprintf(a.stdout, "usage of onceflow %s:\n", fs.Name())
+		fs.PrintDefaults()
+		return err
+	case err != nil:
+		return inputError{err}
+	}
+	return nil
+}

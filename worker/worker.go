@@ -1,0 +1,169 @@
+// Package worker builds and runs an Onceflow worker: it registers the
+// notification workflow and the Deliver activity on a task queue, wires the
+// dedup store and the providers, and stops gracefully. Workers share nothing
+// but Temporal and Redis, so any number of them can poll one task queue.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/workflow"
+
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/webhook"
+	"github.com/onceflow/onceflow/workflows"
+)
+
+// Config is what a worker needs besides its Temporal client.
+type Config struct {
+	TaskQueue     string
+	RedisURL      string
+	WebhookSecret string
+	// DedupWindow is how long dedup records are kept; it must outlive the
+	// namespace's retention so that a key re-sent after its workflow was
+	// deleted is still suppressed.
+	DedupWindow time.Duration
+	Policy      workflows.Policy
+}
+
+// Environment variables read by LoadConfig, with their defaults.
+const (
+	EnvTaskQueue      = "ONCEFLOW_TASK_QUEUE"      // onceflow
+	EnvRedisURL       = "REDIS_URL"                // redis://127.0.0.1:6379/0
+	EnvDedupWindow    = "ONCEFLOW_DEDUP_WINDOW"    // 720h
+	EnvAttemptTimeout = "ONCEFLOW_ATTEMPT_TIMEOUT" // 30s
+	EnvGiveUpAfter    = "ONCEFLOW_GIVE_UP_AFTER"   // 24h
+)
+
+// DefaultRedisURL is used when REDIS_URL is not set.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// LoadConfig reads the worker's configuration from the environment through
+// getenv (os.Getenv in production). An unparsable value is an error that
+// names its variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := Config{
+		TaskQueue:     getenv(EnvTaskQueue),
+		RedisURL:      getenv(EnvRedisURL),
+		WebhookSecret: getenv(webhook.SecretEnv),
+		DedupWindow:   dedup.DefaultWindow,
+		Policy:        workflows.DefaultPolicy(),
+	}
+	if cfg.TaskQueue == "" {
+		cfg.TaskQueue = workflows.DefaultTaskQueue
+	}
+	if cfg.RedisURL == "" {
+		cfg.RedisURL = DefaultRedisURL
+	}
+	for name, dst := range map[string]*time.Duration{
+		EnvDedupWindow:    &cfg.DedupWindow,
+		EnvAttemptTimeout: &cfg.Policy.AttemptTimeout,
+		EnvGiveUpAfter:    &cfg.Policy.GiveUpAfter,
+	} {
+		v := getenv(name)
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("%s=%q is not a positive duration such as 30s or 720h", name, v)
+		}
+		*dst = d
+	}
+	return cfg, nil
+}
+
+// New returns a worker on taskQueue that runs the notification workflow
+// under policy and the given activities. Start or Run it.
+func New(tc client.Client, taskQueue string, policy workflows.Policy, acts *activities.Activities) sdkworker.Worker {
+	w := sdkworker.New(tc, taskQueue, sdkworker.Options{
+		// Let in-flight sends finish and commit before the process exits.
+		WorkerStopTimeout: policy.AttemptTimeout,
+	})
+	w.RegisterWorkflowWithOptions(workflows.New(policy).Run, workflow.RegisterOptions{Name: workflows.Name})
+	w.RegisterActivity(acts)
+	return w
+}
+
+// Activities wires the Deliver activity to Redis at cfg.RedisURL and to the
+// providers cfg configures. The caller closes the returned Redis client.
+func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
+	hook, err := webhook.New(cfg.WebhookSecret, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", EnvRedisURL, err)
+	}
+	rdb := redis.NewClient(opts)
+	return &activities.Activities{
+		Store:     dedup.New(rdb, cfg.DedupWindow),
+		Providers: map[onceflow.Channel]providers.Provider{onceflow.Webhook: hook},
+		// Standard Webhooks receivers deduplicate by webhook-id, so an
+		// ambiguous webhook is re-sent with the same ID.
+		Ambiguity: map[onceflow.Channel]activities.AmbiguityPolicy{onceflow.Webhook: activities.Resend},
+	}, rdb, nil
+}
+
+// Run runs a worker until ctx is done, then stops it gracefully. It refuses
+// to start when Redis is unreachable or when the dedup window does not
+// outlive the namespace's retention.
+func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, logger *slog.Logger) error {
+	acts, rdb, err := Activities(cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		return fmt.Errorf("redis at %s (%s): %w", redactRedisURL(cfg.RedisURL), EnvRedisURL, err)
+	}
+	if err := checkRetention(pingCtx, tc, namespace, cfg.DedupWindow); err != nil {
+		return err
+	}
+	w := New(tc, cfg.TaskQueue, cfg.Policy, acts)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %q: %w", cfg.TaskQueue, err)
+	}
+	logger.Info("Worker started", "task_queue", cfg.TaskQueue, "namespace", namespace, "redis", redactRedisURL(cfg.RedisURL))
+	<-ctx.Done()
+	logger.Info("Worker stopping; in-flight deliveries may take up to the attempt timeout", "attempt_timeout", cfg.Policy.AttemptTimeout)
+	w.Stop()
+	logger.Info("Worker stopped")
+	return nil
+}
+
+func checkRetention(ctx context.Context, tc client.Client, namespace string, window time.Duration) error {
+	ns, err := tc.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("describe namespace %q: %w", namespace, err)
+	}
+	retention := ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
+	if retention > 0 && window <= retention {
+		return fmt.Errorf("%s=%v must be longer than namespace %q's retention of %v, or a key re-sent after its workflow is deleted would be delivered again",
+			EnvDedupWindow, window, namespace, retention)
+	}
+	return nil
+}
+
+// redactRedisURL drops the password from a Redis URL for logs and errors.
+func redactRedisURL(raw string) string {
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return fmt.Sprintf("%s db %d", opts.Addr, opts.DB)
+}

@@ -1,0 +1,196 @@
+// Package workflows holds NotificationWorkflow, the whole lifecycle of one
+// notification: validate, wait for send_at on a durable timer, run one
+// Deliver activity per delivery in parallel with bounded retries, and report
+// what became of each delivery. The workflow ID is notification/<key>, so
+// Temporal keeps at most one running notification per idempotency key.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/activities"
+)
+
+const (
+	// Name is the workflow type, for starting it from any Temporal SDK.
+	Name = "NotificationWorkflow"
+	// StatusQuery returns the current onceflow.Result.
+	StatusQuery = "status"
+	// DefaultTaskQueue is the task queue workers poll unless told otherwise.
+	DefaultTaskQueue = "onceflow"
+	// ErrInvalid is the failure type of a notification that fails
+	// validation inside the workflow (one started by another SDK, say).
+	ErrInvalid = "InvalidNotification"
+)
+
+// ID is the workflow ID of the notification with the given key.
+func ID(key string) string { return "notification/" + key }
+
+// Policy bounds the delivery attempts. Changing it affects only new
+// attempts: none of it is part of the workflow's deterministic history.
+type Policy struct {
+	// AttemptTimeout bounds one Deliver attempt (StartToClose). The dedup
+	// lease lasts longer, so an attempt that dies leaves a lease that
+	// outlives it.
+	AttemptTimeout time.Duration
+	// FirstRetry is the wait before the second attempt; each later wait
+	// doubles, up to MaxRetryInterval.
+	FirstRetry       time.Duration
+	MaxRetryInterval time.Duration
+	// GiveUpAfter bounds all attempts of one delivery (ScheduleToClose).
+	GiveUpAfter time.Duration
+}
+
+// DefaultPolicy is the Policy a worker uses unless configured otherwise.
+func DefaultPolicy() Policy {
+	return Policy{
+		AttemptTimeout:   30 * time.Second,
+		FirstRetry:       time.Second,
+		MaxRetryInterval: 5 * time.Minute,
+		GiveUpAfter:      24 * time.Hour,
+	}
+}
+
+// Workflow runs notifications under one Policy.
+type Workflow struct {
+	policy Policy
+}
+
+// New returns the workflow with p; zero fields take DefaultPolicy's values.
+func New(p Policy) *Workflow {
+	d := DefaultPolicy()
+	if p.AttemptTimeout <= 0 {
+		p.AttemptTimeout = d.AttemptTimeout
+	}
+	if p.FirstRetry <= 0 {
+		p.FirstRetry = d.FirstRetry
+	}
+	if p.MaxRetryInterval <= 0 {
+		p.MaxRetryInterval = d.MaxRetryInterval
+	}
+	if p.GiveUpAfter <= 0 {
+		p.GiveUpAfter = d.GiveUpAfter
+	}
+	return &Workflow{policy: p}
+}
+
+// Run is NotificationWorkflow. It returns the per-delivery result; it fails
+// only on an invalid notification, and ends cancelled when cancelled.
+func (w *Workflow) Run(ctx workflow.Context, n onceflow.Notification) (onceflow.Result, error) {
+	if err := n.Validate(); err != nil {
+		return onceflow.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalid, nil)
+	}
+	r := &notification{policy: w.policy, n: n}
+	if err := r.setup(ctx); err != nil {
+		return onceflow.Result{}, err
+	}
+	return r.run(ctx)
+}
+
+// notification is one run's state; the status query reads it.
+type notification struct {
+	policy Policy
+	n      onceflow.Notification
+	result onceflow.Result
+}
+
+func (r *notification) setup(ctx workflow.Context) error {
+	r.result = onceflow.Result{Key: r.n.Key, SendAt: r.n.SendAt, Deliveries: make([]onceflow.DeliveryResult, len(r.n.Deliveries))}
+	for i, d := range r.n.Deliveries {
+		r.result.Deliveries[i] = onceflow.DeliveryResult{Delivery: d, DeliveryID: d.ID(r.n.Key), Status: onceflow.Pending}
+	}
+	return workflow.SetQueryHandler(ctx, StatusQuery, func() (onceflow.Result, error) {
+		return r.result, nil
+	})
+}
+
+func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
+	if r.n.SendAt != nil {
+		if wait := r.n.SendAt.Sub(workflow.Now(ctx)); wait > 0 {
+			if err := workflow.Sleep(ctx, wait); err != nil {
+				r.settleUnfinished(onceflow.Cancelled, "cancelled before send_at; nothing was sent")
+				return r.result, err
+			}
+		}
+	}
+
+	due := workflow.Now(ctx)
+	var deliver *activities.Activities
+	sel := workflow.NewSelector(ctx)
+	for i := range r.result.Deliveries {
+		dr := &r.result.Deliveries[i]
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			ActivityID:             dr.DeliveryID,
+			StartToCloseTimeout:    r.policy.AttemptTimeout,
+			ScheduleToCloseTimeout: r.policy.GiveUpAfter,
+			// A cancelled notification still reports what its in-flight
+			// sends did: a send that completes is delivered, not cancelled.
+			WaitForCancellation: true,
+			RetryPolicy: &temporal.RetryPolicy{
+				InitialInterval:        r.policy.FirstRetry,
+				BackoffCoefficient:     2,
+				MaximumInterval:        r.policy.MaxRetryInterval,
+				NonRetryableErrorTypes: []string{activities.ErrRejected, activities.ErrNoProvider},
+			},
+		})
+		f := workflow.ExecuteActivity(actx, deliver.Deliver, activities.DeliverInput{
+			Key: r.n.Key, DeliveryID: dr.DeliveryID, Delivery: dr.Delivery,
+			Subject: r.n.Subject, Body: r.n.Body, Timestamp: due,
+		})
+		sel.AddFuture(f, func(f workflow.Future) { r.settle(ctx, dr, f) })
+	}
+	for range r.result.Deliveries {
+		sel.Select(ctx)
+	}
+	if ctx.Err() != nil {
+		return r.result, temporal.NewCanceledError()
+	}
+	return r.result, nil
+}
+
+func (r *notification) settle(ctx workflow.Context, dr *onceflow.DeliveryResult, f workflow.Future) {
+	var out activities.DeliverOutput
+	err := f.Get(ctx, &out)
+	if err == nil {
+		dr.Status, dr.Receipt, dr.Reason, dr.Attempts = out.Status, out.Receipt, out.Reason, out.Attempt
+		return
+	}
+	if temporal.IsCanceledError(err) {
+		dr.Status, dr.Reason = onceflow.Cancelled, "cancelled before it was delivered"
+		return
+	}
+	dr.Status, dr.Reason = onceflow.Failed, r.failureReason(err)
+	var appErr *temporal.ApplicationError
+	var details activities.FailureDetails
+	if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&details) == nil && details.MaybeSent {
+		dr.Status = onceflow.Ambiguous
+		dr.Reason = "an attempt may have sent it before the delivery failed: " + dr.Reason
+	}
+}
+
+func (r *notification) failureReason(err error) string {
+	var appErr *temporal.ApplicationError
+	msg := err.Error()
+	if errors.As(err, &appErr) {
+		msg = appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return fmt.Sprintf("gave up after %v of retries; last error: %s", r.policy.GiveUpAfter, msg)
+	}
+	return msg
+}
+
+func (r *notification) settleUnfinished(s onceflow.Status, reason string) {
+	for i := range r.result.Deliveries {
+		if dr := &r.result.Deliveries[i]; !dr.Status.Final() {
+			dr.Status, dr.Reason = s, reason
+		}
+	}
+}
