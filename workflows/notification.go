@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -175,13 +176,20 @@ func (r *notification) settle(ctx workflow.Context, dr *onceflow.DeliveryResult,
 }
 
 func (r *notification) failureReason(err error) string {
-	var appErr *temporal.ApplicationError
 	msg := err.Error()
-	if errors.As(err, &appErr) {
+	var (
+		appErr     *temporal.ApplicationError
+		timeoutErr *temporal.TimeoutError
+		actErr     *temporal.ActivityError
+	)
+	isTimeout := errors.As(err, &timeoutErr)
+	switch {
+	case errors.As(err, &appErr):
 		msg = appErr.Message()
+	case isTimeout:
+		msg = timeoutErr.Error()
 	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
+	if isTimeout || (errors.As(err, &actErr) && actErr.RetryState() == enumspb.RETRY_STATE_TIMEOUT) {
 		return fmt.Sprintf("gave up after %v of retries; last error: %s", r.policy.GiveUpAfter, msg)
 	}
 	return msg

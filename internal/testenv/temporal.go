@@ -1,0 +1,49 @@
+package testenv
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"testing"
+
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// WebhookSecret is a valid Standard Webhooks signing secret for tests.
+var WebhookSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("onceflow-test-signing-key-32byte"))
+
+// RecordEnv names the environment variable that, when set to a directory,
+// makes RecordHistory write workflow histories there.
+const RecordEnv = "ONCEFLOW_RECORD_HISTORIES"
+
+// RecordHistory writes the history of the workflow run as JSON to
+// $ONCEFLOW_RECORD_HISTORIES/name.json, for workflows' replay tests. It does
+// nothing when the variable is unset.
+func RecordHistory(t testing.TB, tc client.Client, workflowID, runID, name string) {
+	t.Helper()
+	dir := os.Getenv(RecordEnv)
+	if dir == "" {
+		return
+	}
+	var events historypb.History
+	it := tc.GetWorkflowHistory(context.Background(), workflowID, runID, false, 0)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatalf("read history of %s: %v", workflowID, err)
+		}
+		events.Events = append(events.Events, e)
+	}
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&events)
+	if err != nil {
+		t.Fatalf("encode history of %s: %v", workflowID, err)
+	}
+	path := filepath.Join(dir, name+".json")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		t.Fatalf("write %s: %v", path, err)
+	}
+	t.Logf("recorded %s (%d events)", path, len(events.Events))
+}

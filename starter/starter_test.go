@@ -1,0 +1,405 @@
+package starter_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/worker"
+	"github.com/onceflow/onceflow/workflows"
+)
+
+var (
+	redisServer    *testenv.Redis
+	temporalServer *temporaltest.TestServer
+)
+
+func TestMain(m *testing.M) {
+	redisServer = testenv.MustStartRedis()
+	temporalServer = temporaltest.NewServer()
+	code := m.Run()
+	temporalServer.Stop()
+	redisServer.Cleanup()
+	os.Exit(code)
+}
+
+// stack is one worker on its own task queue, wired as `onceflow worker`
+// wires it, against the shared Temporal and Redis servers.
+type stack struct {
+	tc     client.Client
+	queue  string
+	client *starter.Client
+}
+
+// testPolicy keeps attempts and retries short so that faults resolve in
+// seconds.
+var testPolicy = workflows.Policy{
+	AttemptTimeout:   2 * time.Second,
+	FirstRetry:       100 * time.Millisecond,
+	MaxRetryInterval: time.Second,
+	GiveUpAfter:      time.Minute,
+}
+
+func newStack(t *testing.T, wrap func(activities.Store) activities.Store) *stack {
+	t.Helper()
+	queue := "q-" + strings.ReplaceAll(t.Name(), "/", "-")
+	acts, rdb, err := worker.Activities(worker.Config{
+		RedisURL:      "redis://" + redisServer.Addr + "/0",
+		WebhookSecret: testenv.WebhookSecret,
+		DedupWindow:   time.Hour,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	acts.LeaseMargin = time.Second
+	if wrap != nil {
+		acts.Store = wrap(acts.Store)
+	}
+	tc := temporalServer.GetDefaultClient()
+	w := worker.New(tc, queue, testPolicy, acts)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	return &stack{tc: tc, queue: queue, client: starter.New(tc, queue)}
+}
+
+func webhookTo(t *testing.T, url string) onceflow.Notification {
+	return onceflow.Notification{
+		Key:        strings.ReplaceAll(t.Name(), "/", "-"),
+		Subject:    "Order shipped",
+		Body:       "Your order is on its way.",
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: url + "/hooks"}},
+	}
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func sendAndWait(t *testing.T, s *stack, n onceflow.Notification) (starter.Started, onceflow.DeliveryResult) {
+	t.Helper()
+	ctx := ctxFor(t)
+	started, err := s.client.Send(ctx, n)
+	require.NoError(t, err)
+	res, err := s.client.Wait(ctx, n.Key)
+	require.NoError(t, err)
+	require.Len(t, res.Deliveries, 1)
+	return started, res.Deliveries[0]
+}
+
+func TestTwentyConcurrentStartsDeliverOnce(t *testing.T) {
+	s := newStack(t, nil)
+	rcv := testenv.NewReceiver(t)
+	n := webhookTo(t, rcv.URL)
+	ctx := ctxFor(t)
+
+	var wg sync.WaitGroup
+	runs := make([]starter.Started, 20)
+	errs := make([]error, 20)
+	for i := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runs[i], errs[i] = s.client.Send(ctx, n)
+		}()
+	}
+	wg.Wait()
+	for i := range runs {
+		require.NoError(t, errs[i])
+		assert.Equal(t, runs[0], runs[i], "every start joins the same run")
+	}
+	res, err := s.client.Wait(ctx, n.Key)
+	require.NoError(t, err)
+	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status)
+	id := n.Deliveries[0].ID(n.Key)
+	assert.Equal(t, 1, rcv.Raw(id), "one request reached the receiver")
+	assert.Equal(t, 1, rcv.Applied(id))
+}
+
+func TestServerErrorsAreRetriedWithTheSameWebhookID(t *testing.T) {
+	s := newStack(t, nil)
+	rcv := testenv.NewReceiver(t, testenv.Statuses(500, 500))
+	n := webhookTo(t, rcv.URL)
+	started, d := sendAndWait(t, s, n)
+
+	assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
+	assert.EqualValues(t, 3, d.Attempts)
+	assert.Equal(t, "HTTP 200", d.Receipt)
+	id := n.Deliveries[0].ID(n.Key)
+	assert.Equal(t, 3, rcv.Raw(id), "two 500s, then one 200")
+	assert.Equal(t, 1, rcv.Applied(id), "exactly one 2xx-acknowledged delivery")
+	for _, h := range rcv.Headers() {
+		assert.Equal(t, id, h.Get("webhook-id"))
+		assert.Equal(t, id, h.Get("Idempotency-Key"))
+	}
+	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "retried_after_500")
+}
+
+func TestClientErrorFailsWithoutRetry(t *testing.T) {
+	s := newStack(t, nil)
+	rcv := testenv.NewReceiver(t, testenv.Statuses(400))
+	n := webhookTo(t, rcv.URL)
+	started, d := sendAndWait(t, s, n)
+
+	assert.Equal(t, onceflow.Failed, d.Status)
+	assert.Contains(t, d.Reason, "HTTP 400")
+	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)), "a 4xx is not retried")
+	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "rejected_400")
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	s := newStack(t, nil)
+	var mu sync.Mutex
+	var at []time.Time
+	rcv := testenv.NewReceiver(t, testenv.Answer(func(_ string, n int) int {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		if n == 1 {
+			return http.StatusTooManyRequests
+		}
+		return http.StatusOK
+	}), testenv.RetryAfter("2"))
+	// The receiver asks for 2s; a plain retry would come after
+	// testPolicy.FirstRetry (100ms).
+	n := webhookTo(t, rcv.URL)
+	_, d := sendAndWait(t, s, n)
+
+	assert.Equal(t, onceflow.Delivered, d.Status)
+	require.Len(t, at, 2)
+	assert.GreaterOrEqual(t, at[1].Sub(at[0]), 1900*time.Millisecond)
+}
+
+// crashAfterSend makes the first attempt die between the send and the
+// commit: its commit never reaches Redis, as when the worker is killed.
+type crashAfterSend struct {
+	activities.Store
+	once sync.Once
+}
+
+func (c *crashAfterSend) Commit(ctx context.Context, rec dedup.Record, token, receipt string) error {
+	crashed := false
+	c.once.Do(func() { crashed = true })
+	if crashed {
+		<-ctx.Done() // hang until the attempt's deadline, then vanish
+		return errors.New("worker died")
+	}
+	return c.Store.Commit(ctx, rec, token, receipt)
+}
+
+func TestCrashBetweenSendAndCommit(t *testing.T) {
+	t.Run("receiver honours Idempotency-Key", func(t *testing.T) {
+		s := newStack(t, func(st activities.Store) activities.Store { return &crashAfterSend{Store: st} })
+		rcv := testenv.NewReceiver(t, testenv.Dedup())
+		n := webhookTo(t, rcv.URL)
+		started, d := sendAndWait(t, s, n)
+
+		id := n.Deliveries[0].ID(n.Key)
+		assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
+		assert.Contains(t, d.Reason, "confirmed")
+		assert.Equal(t, 2, rcv.Raw(id), "re-sent once after the crash")
+		assert.Equal(t, 1, rcv.Applied(id), "no second side effect")
+		testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "crash_resent_confirmed")
+	})
+	t.Run("receiver ignores Idempotency-Key", func(t *testing.T) {
+		s := newStack(t, func(st activities.Store) activities.Store { return &crashAfterSend{Store: st} })
+		rcv := testenv.NewReceiver(t)
+		n := webhookTo(t, rcv.URL)
+		started, d := sendAndWait(t, s, n)
+
+		id := n.Deliveries[0].ID(n.Key)
+		assert.Equal(t, onceflow.Ambiguous, d.Status, "a possible duplicate is reported, not hidden")
+		assert.Contains(t, d.Reason, "earlier attempt may have sent it")
+		assert.Equal(t, 2, rcv.Raw(id))
+		testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "crash_ambiguous")
+	})
+}
+
+func TestSendingACompletedNotificationAgainReturnsItsResult(t *testing.T) {
+	s := newStack(t, nil)
+	rcv := testenv.NewReceiver(t)
+	n := webhookTo(t, rcv.URL)
+	first, d1 := sendAndWait(t, s, n)
+	second, d2 := sendAndWait(t, s, n)
+
+	assert.Equal(t, first, second, "the second send joins the completed run")
+	assert.Equal(t, d1, d2)
+	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)))
+}
+
+func TestReusedKeyWithAnotherPayloadIsAConflict(t *testing.T) {
+	s := newStack(t, nil)
+	rcv := testenv.NewReceiver(t)
+	n := webhookTo(t, rcv.URL)
+	first, _ := sendAndWait(t, s, n)
+
+	other := n
+	other.Body = "Your order was cancelled."
+	_, err := s.client.Send(ctxFor(t), other)
+	var conflict *onceflow.ConflictError
+	require.ErrorAs(t, err, &conflict)
+	assert.Equal(t, n.Key, conflict.Key)
+
+	st, err := s.client.Status(ctxFor(t), n.Key)
+	require.NoError(t, err)
+	assert.Equal(t, first.RunID, st.RunID, "nothing new was started")
+	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)))
+}
+
+// startNewRun starts n as a new run even though its key was used before, as
+// happens once Temporal's retention has deleted the earlier run.
+func startNewRun(t *testing.T, tc client.Client, queue string, n onceflow.Notification) client.WorkflowRun {
+	run, err := tc.ExecuteWorkflow(ctxFor(t), client.StartWorkflowOptions{
+		ID: workflows.ID(n.Key), TaskQueue: queue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, workflows.Name, n)
+	require.NoError(t, err)
+	return run
+}
+
+func TestNewRunOfADeliveredKeyIsSuppressed(t *testing.T) {
+	s := newStack(t, nil)
+	rcv := testenv.NewReceiver(t)
+	n := webhookTo(t, rcv.URL)
+	first, _ := sendAndWait(t, s, n)
+
+	run := startNewRun(t, s.tc, s.queue, n)
+	var res onceflow.Result
+	require.NoError(t, run.Get(ctxFor(t), &res))
+	d := res.Deliveries[0]
+	assert.NotEqual(t, first.RunID, run.GetRunID())
+	assert.Equal(t, onceflow.Suppressed, d.Status)
+	assert.Equal(t, "HTTP 200", d.Receipt, "the receipt of the first delivery")
+	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)))
+	testenv.RecordHistory(t, s.tc, run.GetID(), run.GetRunID(), "suppressed_duplicate")
+}
+
+func TestCancelBeforeSendAtSendsNothing(t *testing.T) {
+	s := newStack(t, nil)
+	rcv := testenv.NewReceiver(t)
+	n := webhookTo(t, rcv.URL)
+	at := time.Now().Add(time.Hour)
+	n.SendAt = &at
+	ctx := ctxFor(t)
+	started, err := s.client.Send(ctx, n)
+	require.NoError(t, err)
+
+	st, err := s.client.Status(ctx, n.Key)
+	require.NoError(t, err)
+	assert.Equal(t, "running", st.Execution)
+	assert.Equal(t, onceflow.Pending, st.Result.Deliveries[0].Status)
+
+	require.NoError(t, s.client.Cancel(ctx, n.Key))
+	_, err = s.client.Wait(ctx, n.Key)
+	require.Error(t, err)
+	st, err = s.client.Status(ctx, n.Key)
+	require.NoError(t, err)
+	assert.Equal(t, "canceled", st.Execution)
+	assert.Equal(t, onceflow.Cancelled, st.Result.Deliveries[0].Status)
+	assert.Zero(t, rcv.Raw(n.Deliveries[0].ID(n.Key)))
+	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "cancelled_before_send_at")
+}
+
+func TestStatusShowsRetryingWithTheLastError(t *testing.T) {
+	s := newStack(t, nil)
+	release := make(chan struct{})
+	rcv := testenv.NewReceiver(t, testenv.Answer(func(string, int) int {
+		select {
+		case <-release:
+			return http.StatusOK
+		default:
+			return http.StatusServiceUnavailable
+		}
+	}))
+	n := webhookTo(t, rcv.URL)
+	ctx := ctxFor(t)
+	_, err := s.client.Send(ctx, n)
+	require.NoError(t, err)
+
+	var st starter.Status
+	require.Eventually(t, func() bool {
+		st, err = s.client.Status(ctx, n.Key)
+		return err == nil && st.Result.Deliveries[0].Status == onceflow.Retrying
+	}, 30*time.Second, 50*time.Millisecond)
+	assert.Contains(t, st.Result.Deliveries[0].Reason, "HTTP 503")
+
+	close(release)
+	res, err := s.client.Wait(ctx, n.Key)
+	require.NoError(t, err)
+	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status)
+}
+
+func TestRedisRestartCostsRetriesNotDeliveries(t *testing.T) {
+	own, err := testenv.StartRedis(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(own.Stop)
+	rcv := testenv.NewReceiver(t)
+	acts, rdb, err := worker.Activities(worker.Config{
+		RedisURL: "redis://" + own.Addr + "/0", WebhookSecret: testenv.WebhookSecret, DedupWindow: time.Hour,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	queue := "q-" + t.Name()
+	tc := temporalServer.GetDefaultClient()
+	w := worker.New(tc, queue, testPolicy, acts)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	c := starter.New(tc, queue)
+	ctx := ctxFor(t)
+
+	first := webhookTo(t, rcv.URL)
+	first.Key += "-before"
+	_, err = c.Send(ctx, first)
+	require.NoError(t, err)
+	_, err = c.Wait(ctx, first.Key)
+	require.NoError(t, err)
+
+	// Redis goes down: a notification sent now waits, retrying, and is
+	// delivered once Redis is back, from its append-only file.
+	own.Stop()
+	second := webhookTo(t, rcv.URL)
+	second.Key += "-during"
+	_, err = c.Send(ctx, second)
+	require.NoError(t, err)
+	time.Sleep(time.Second)
+	require.NoError(t, own.Restart())
+
+	res, err := c.Wait(ctx, second.Key)
+	require.NoError(t, err)
+	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status, res.Deliveries[0].Reason)
+	assert.Equal(t, 1, rcv.Raw(second.Deliveries[0].ID(second.Key)))
+
+	// The first notification's record survived the restart.
+	run := startNewRun(t, tc, queue, first)
+	require.NoError(t, run.Get(ctx, &res))
+	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].Status)
+	assert.Equal(t, 1, rcv.Raw(first.Deliveries[0].ID(first.Key)))
+}
+
+func TestInvalidNotificationStartsNothing(t *testing.T) {
+	s := newStack(t, nil)
+	n := webhookTo(t, "ftp://example.com")
+	_, err := s.client.Send(ctxFor(t), n)
+	var ve *onceflow.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "deliveries[0].to", ve.Field)
+	_, err = s.client.Status(ctxFor(t), n.Key)
+	var nf *starter.NotFoundError
+	assert.ErrorAs(t, err, &nf)
+}
