@@ -93,7 +93,8 @@ type DeliverOutput struct {
 // FailureDetails rides on every failure of Deliver so that the workflow can
 // tell a plain failure from one where an attempt may have sent.
 type FailureDetails struct {
-	MaybeSent bool `json:"maybe_sent"`
+	MaybeSent bool  `json:"maybe_sent"`
+	Attempt   int32 `json:"attempt"`
 }
 
 // Deliver performs one delivery at most once in effect: claim, send,
@@ -153,7 +154,7 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	})
 	cancel()
 	if err != nil {
-		return DeliverOutput{}, a.sendFailed(ctx, rec, token, claim.Ambiguous, err)
+		return DeliverOutput{}, a.sendFailed(ctx, rec, token, FailureDetails{MaybeSent: claim.Ambiguous, Attempt: info.Attempt}, err)
 	}
 
 	out := DeliverOutput{Status: onceflow.Delivered, Receipt: receipt.ID, Attempt: info.Attempt}
@@ -179,12 +180,12 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 // sendFailed releases the lease (marking the record ambiguous when the
 // provider may have acted) and turns the provider's error into the
 // activity's failure.
-func (a *Activities) sendFailed(ctx context.Context, rec dedup.Record, token string, wasAmbiguous bool, err error) error {
+func (a *Activities) sendFailed(ctx context.Context, rec dedup.Record, token string, details FailureDetails, err error) error {
 	pe := providers.Classify(err)
 	if rerr := a.Store.Release(ctx, rec, token, pe.MaybeSent); rerr != nil {
 		activity.GetLogger(ctx).Warn("Release failed; the lease will run out by itself", "delivery_id", rec.DeliveryID, "error", rerr)
 	}
-	details := FailureDetails{MaybeSent: wasAmbiguous || pe.MaybeSent}
+	details.MaybeSent = details.MaybeSent || pe.MaybeSent
 	if pe.Permanent {
 		return temporal.NewNonRetryableApplicationError(pe.Error(), ErrRejected, nil, details)
 	}

@@ -169,9 +169,12 @@ func (r *notification) settle(ctx workflow.Context, dr *onceflow.DeliveryResult,
 	dr.Status, dr.Reason = onceflow.Failed, r.failureReason(err)
 	var appErr *temporal.ApplicationError
 	var details activities.FailureDetails
-	if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&details) == nil && details.MaybeSent {
-		dr.Status = onceflow.Ambiguous
-		dr.Reason = "an attempt may have sent it before the delivery failed: " + dr.Reason
+	if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&details) == nil {
+		dr.Attempts = details.Attempt
+		if details.MaybeSent {
+			dr.Status = onceflow.Ambiguous
+			dr.Reason = "an attempt may have sent it before the delivery failed: " + dr.Reason
+		}
 	}
 }
 

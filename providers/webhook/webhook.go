@@ -108,7 +108,7 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return providers.Receipt{}, providers.ClassifyTransport(fmt.Errorf("webhook %s: %w", m.DeliveryID, redactURL(err)))
+		return providers.Receipt{}, providers.ClassifyTransport(fmt.Errorf("webhook: %w", redactURL(err)))
 	}
 	defer resp.Body.Close()
 	// Drain a little so the connection can be reused; the body is not used.
@@ -116,7 +116,7 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	if err := providers.ClassifyHTTPStatus(resp.StatusCode, resp.Header, s.now()); err != nil {
 		var pe *providers.Error
 		if errors.As(err, &pe) {
-			pe.Err = fmt.Errorf("webhook %s: %w", m.DeliveryID, pe.Err)
+			pe.Err = fmt.Errorf("webhook: %w", pe.Err)
 		}
 		return providers.Receipt{}, err
 	}

@@ -1,0 +1,148 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/webhook"
+)
+
+var redisServer *testenv.Redis
+
+func TestMain(m *testing.M) {
+	redisServer = testenv.MustStartRedis()
+	code := m.Run()
+	redisServer.Cleanup()
+	os.Exit(code)
+}
+
+func setup(t *testing.T, policy activities.AmbiguityPolicy) (*activities.Activities, *dedup.Store) {
+	store := dedup.New(redisServer.Client(t), time.Hour)
+	hook, err := webhook.New(testenv.WebhookSecret, nil)
+	require.NoError(t, err)
+	return &activities.Activities{
+		Store:     store,
+		Providers: map[onceflow.Channel]providers.Provider{onceflow.Webhook: hook},
+		Ambiguity: map[onceflow.Channel]activities.AmbiguityPolicy{onceflow.Webhook: policy},
+	}, store
+}
+
+func input(t *testing.T, url string) activities.DeliverInput {
+	d := onceflow.Delivery{Channel: onceflow.Webhook, To: url}
+	return activities.DeliverInput{Key: t.Name(), DeliveryID: d.ID(t.Name()), Delivery: d, Body: "hello", Timestamp: time.Now()}
+}
+
+func deliver(t *testing.T, acts *activities.Activities, in activities.DeliverInput) (activities.DeliverOutput, error) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	env.SetTestTimeout(30 * time.Second)
+	v, err := env.ExecuteActivity(acts.Deliver, in)
+	var out activities.DeliverOutput
+	if err == nil {
+		require.NoError(t, v.Get(&out))
+	}
+	return out, err
+}
+
+func appError(t *testing.T, err error) *temporal.ApplicationError {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "want an application error, got %v", err)
+	return appErr
+}
+
+// expireLease leaves the record as an attempt that died mid-send leaves it.
+func expireLease(t *testing.T, store *dedup.Store, in activities.DeliverInput) {
+	rec := dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID}
+	_, err := store.Claim(context.Background(), rec, "dead-attempt", 5*time.Millisecond)
+	require.NoError(t, err)
+	time.Sleep(10 * time.Millisecond)
+}
+
+func TestHoldPolicyReportsAmbiguityWithoutSending(t *testing.T) {
+	acts, store := setup(t, activities.Hold)
+	rcv := testenv.NewReceiver(t)
+	in := input(t, rcv.URL)
+	expireLease(t, store, in)
+
+	out, err := deliver(t, acts, in)
+	require.NoError(t, err)
+	assert.Equal(t, onceflow.Ambiguous, out.Status)
+	assert.Contains(t, out.Reason, "held")
+	assert.Empty(t, rcv.Headers(), "held: nothing sent")
+}
+
+func TestLiveLeaseIsRetriedWhenItEnds(t *testing.T) {
+	acts, store := setup(t, activities.Resend)
+	rcv := testenv.NewReceiver(t)
+	in := input(t, rcv.URL)
+	_, err := store.Claim(context.Background(), dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID}, "other-attempt", time.Minute)
+	require.NoError(t, err)
+
+	_, err = deliver(t, acts, in)
+	appErr := appError(t, err)
+	assert.Equal(t, activities.ErrBusy, appErr.Type())
+	assert.False(t, appErr.NonRetryable())
+	assert.InDelta(t, time.Minute.Seconds(), appErr.NextRetryDelay().Seconds(), 2)
+	assert.Empty(t, rcv.Headers())
+}
+
+func TestChannelWithoutProviderFailsPermanently(t *testing.T) {
+	acts, _ := setup(t, activities.Resend)
+	in := input(t, "https://x.example")
+	in.Delivery = onceflow.Delivery{Channel: onceflow.SMS, To: "+447700900123"}
+	_, err := deliver(t, acts, in)
+	appErr := appError(t, err)
+	assert.Equal(t, activities.ErrNoProvider, appErr.Type())
+	assert.True(t, appErr.NonRetryable())
+	assert.Contains(t, appErr.Error(), "sms")
+}
+
+func TestRefusedConnectionReleasesWithoutAmbiguity(t *testing.T) {
+	acts, store := setup(t, activities.Resend)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "http://" + l.Addr().String()
+	require.NoError(t, l.Close())
+	in := input(t, url)
+
+	_, err = deliver(t, acts, in)
+	appErr := appError(t, err)
+	assert.Equal(t, activities.ErrRetryable, appErr.Type())
+
+	c, err := store.Claim(context.Background(), dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID}, "next", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Granted, c.State, "the lease was released: no wait for the next attempt")
+	assert.False(t, c.Ambiguous, "nothing can have been sent")
+}
+
+func TestDedupOutageSendsNothing(t *testing.T) {
+	acts, _ := setup(t, activities.Resend)
+	down, err := testenv.StartRedis(t.TempDir())
+	require.NoError(t, err)
+	rdb := down.Client(t)
+	down.Stop()
+	acts.Store = dedup.New(rdb, time.Hour)
+	rcv := testenv.NewReceiver(t)
+
+	_, err = deliver(t, acts, input(t, rcv.URL))
+	appErr := appError(t, err)
+	assert.Equal(t, activities.ErrDedupUnavailable, appErr.Type())
+	assert.False(t, appErr.NonRetryable())
+	assert.Empty(t, rcv.Headers())
+}

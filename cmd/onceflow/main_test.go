@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/internal/testenv"
+)
+
+// mapEnv is the environment a command sees in a test.
+type mapEnv map[string]string
+
+func (e mapEnv) Environ() []string {
+	var out []string
+	for k, v := range e {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+func (e mapEnv) LookupEnv(k string) (string, bool) { v, ok := e[k]; return v, ok }
+
+// syncBuffer is a bytes.Buffer safe to write from a running worker.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(ctx context.Context, env mapEnv, args ...string) result {
+	var out, errOut syncBuffer
+	code := newApp(&out, &errOut, env).run(ctx, args)
+	return result{code, out.String(), errOut.String()}
+}
+
+// cliEnv starts Temporal and Redis, runs `onceflow worker` in-process and
+// returns the environment that points commands at them.
+func cliEnv(t *testing.T) mapEnv {
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	rds, err := testenv.StartRedis(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(rds.Stop)
+	env := mapEnv{
+		"TEMPORAL_ADDRESS":         ts.GetFrontendHostPort(),
+		"TEMPORAL_NAMESPACE":       ts.GetDefaultNamespace(),
+		"REDIS_URL":                "redis://" + rds.Addr + "/0",
+		"ONCEFLOW_WEBHOOK_SECRET":  testenv.WebhookSecret,
+		"ONCEFLOW_TASK_QUEUE":      "cli-test",
+		"ONCEFLOW_ATTEMPT_TIMEOUT": "5s",
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- run(ctx, env, "worker") }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case r := <-done:
+			assert.Equal(t, exitOK, r.code, "worker stops cleanly: %s", r.stderr)
+			assert.Contains(t, r.stderr, "Worker stopped")
+		case <-time.After(30 * time.Second):
+			t.Error("worker did not stop within 30s of its signal")
+		}
+	})
+	return env
+}
+
+func TestSendWaitAndStatus(t *testing.T) {
+	env := cliEnv(t)
+	rcv := testenv.NewReceiver(t)
+	ctx := context.Background()
+
+	r := run(ctx, env, "send", "--key", "order-42-shipped", "--channel", "webhook", "--to", rcv.URL+"/hook",
+		"--subject", "Shipped", "--body", "On its way", "--wait")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	assert.Equal(t, "notification/order-42-shipped", lines[0])
+	assert.Contains(t, r.stdout, "delivered")
+	id := onceflow.Delivery{Channel: onceflow.Webhook, To: rcv.URL + "/hook"}.ID("order-42-shipped")
+	assert.Equal(t, 1, rcv.Raw(id))
+
+	r = run(ctx, env, "status", "order-42-shipped")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "notification/order-42-shipped completed")
+	assert.Regexp(t, `webhook\s+\S+/hook\s+delivered\s+1\s+HTTP 200`, r.stdout)
+
+	// The same send again joins the finished notification: nothing is re-sent.
+	r = run(ctx, env, "send", "--key", "order-42-shipped", "--channel", "webhook", "--to", rcv.URL+"/hook",
+		"--subject", "Shipped", "--body", "On its way", "--wait")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, 1, rcv.Raw(id))
+
+	// The key with another body is refused.
+	r = run(ctx, env, "send", "--key", "order-42-shipped", "--channel", "webhook", "--to", rcv.URL+"/hook", "--body", "changed")
+	assert.Equal(t, exitInput, r.code)
+	assert.Contains(t, r.stderr, "different payload")
+}
+
+func TestSendFileAndFailedDeliveryExitCode(t *testing.T) {
+	env := cliEnv(t)
+	ok := testenv.NewReceiver(t)
+	gone := testenv.NewReceiver(t, testenv.Statuses(410))
+	path := filepath.Join(t.TempDir(), "n.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{
+		"key": "invoice-9",
+		"subject": "Invoice",
+		"body": "Invoice 9 is ready",
+		"deliveries": [
+			{"channel": "webhook", "to": "`+ok.URL+`/a"},
+			{"channel": "webhook", "to": "`+gone.URL+`/b"}
+		]
+	}`), 0o600))
+
+	r := run(context.Background(), env, "send", "--file", path, "--wait")
+	assert.Equal(t, exitFailure, r.code, "one delivery failed: %s", r.stderr)
+	assert.Regexp(t, `/a\s+delivered`, r.stdout)
+	assert.Regexp(t, `/b\s+failed\s+1\s+-\s+webhook: receiver answered HTTP 410 Gone`, r.stdout)
+}
+
+func TestCancelBeforeSendAt(t *testing.T) {
+	env := cliEnv(t)
+	rcv := testenv.NewReceiver(t)
+	ctx := context.Background()
+	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+
+	r := run(ctx, env, "send", "--key", "reminder-1", "--channel", "webhook", "--to", rcv.URL, "--body", "Tomorrow", "--send-at", at)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = run(ctx, env, "status", "reminder-1")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "running")
+	assert.Contains(t, r.stdout, "pending")
+
+	r = run(ctx, env, "cancel", "reminder-1")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Eventually(t, func() bool {
+		r = run(ctx, env, "status", "reminder-1")
+		return strings.Contains(r.stdout, "canceled")
+	}, 20*time.Second, 100*time.Millisecond)
+	assert.Contains(t, r.stdout, "cancelled")
+	assert.Empty(t, rcv.Headers(), "nothing was sent")
+}
+
+// TestBadInputNamesTheProblem needs no servers: input is checked first.
+func TestBadInputNamesTheProblem(t *testing.T) {
+	dir := t.TempDir()
+	unknown := filepath.Join(dir, "unknown.json")
+	require.NoError(t, os.WriteFile(unknown, []byte(`{"key":"k","deliveries":[{"channel":"webhook","to":"https://x.example"}],"body":"b","colour":"red"}`), 0o600))
+	env := mapEnv{"TEMPORAL_ADDRESS": "127.0.0.1:1"}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"send", "--key", "k", "--channel", "webhook", "--to", "ftp://x", "--body", "b"}, "deliveries[0].to"},
+		{[]string{"send", "--key", "k", "--channel", "pigeon", "--to", "x", "--body", "b"}, "deliveries[0].channel"},
+		{[]string{"send", "--key", "has space", "--channel", "webhook", "--to", "https://x.example", "--body", "b"}, "key"},
+		{[]string{"send", "--key", "k", "--channel", "webhook", "--to", "https://x.example"}, "body is required"},
+		{[]string{"send", "--key", "k", "--body", "b"}, "deliveries must list"},
+		{[]string{"send", "--key", "k", "--channel", "webhook", "--to", "https://x.example", "--body", "b", "--send-at", "tomorrow"}, "--send-at"},
+		{[]string{"send", "--bogus"}, "-bogus"},
+		{[]string{"send", "--file", unknown}, `unknown field "colour"`},
+		{[]string{"send", "--file", filepath.Join(dir, "missing.json")}, "--file"},
+		{[]string{"send", "--file", unknown, "--key", "k"}, "--key"},
+		{[]string{"status"}, "one argument"},
+		{[]string{"status", "bad key"}, "key"},
+		{[]string{"frobnicate"}, "unknown command"},
+	}
+	for _, c := range cases {
+		r := run(context.Background(), env, c.args...)
+		assert.Equal(t, exitInput, r.code, "%v: %s", c.args, r.stderr)
+		assert.Contains(t, r.stderr, c.want, "%v", c.args)
+		assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "%v: one line: %q", c.args, r.stderr)
+	}
+}
+
+func TestWorkerRefusesBadConfiguration(t *testing.T) {
+	r := run(context.Background(), mapEnv{"ONCEFLOW_DEDUP_WINDOW": "forever"}, "worker")
+	assert.Equal(t, exitInput, r.code)
+	assert.Contains(t, r.stderr, "ONCEFLOW_DEDUP_WINDOW")
+
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	r = run(context.Background(), mapEnv{
+		"TEMPORAL_ADDRESS": ts.GetFrontendHostPort(), "TEMPORAL_NAMESPACE": ts.GetDefaultNamespace(),
+	}, "worker")
+	assert.NotEqual(t, exitOK, r.code)
+	assert.Contains(t, r.stderr, "ONCEFLOW_WEBHOOK_SECRET")
+
+	r = run(context.Background(), mapEnv{
+		"TEMPORAL_ADDRESS": ts.GetFrontendHostPort(), "TEMPORAL_NAMESPACE": ts.GetDefaultNamespace(),
+		"ONCEFLOW_WEBHOOK_SECRET": testenv.WebhookSecret, "REDIS_URL": "redis://127.0.0.1:1/0",
+	}, "worker")
+	assert.Equal(t, exitError, r.code)
+	assert.Contains(t, r.stderr, "REDIS_URL")
+}
