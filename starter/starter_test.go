@@ -231,6 +231,22 @@ func TestCrashBetweenSendAndCommit(t *testing.T) {
 	})
 }
 
+func TestTimeoutAfterTheReceiverActedIsResentWithTheSameKey(t *testing.T) {
+	s := newStack(t, nil)
+	// The receiver applies the first request but answers after the
+	// attempt's deadline (testPolicy.AttemptTimeout is 2s).
+	rcv := testenv.NewReceiver(t, testenv.Dedup(), testenv.Slow(1, 5*time.Second))
+	n := webhookTo(t, rcv.URL)
+	_, d := sendAndWait(t, s, n)
+
+	id := n.Deliveries[0].ID(n.Key)
+	assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
+	assert.Contains(t, d.Reason, "confirmed", "the receiver recognised the repeat")
+	assert.EqualValues(t, 2, d.Attempts)
+	assert.Equal(t, 2, rcv.Raw(id))
+	assert.Equal(t, 1, rcv.Applied(id))
+}
+
 func TestSendingACompletedNotificationAgainReturnsItsResult(t *testing.T) {
 	s := newStack(t, nil)
 	rcv := testenv.NewReceiver(t)

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Receiver is a real HTTP server standing in for a partner system that
@@ -21,6 +22,9 @@ type Receiver struct {
 	answer func(id string, n int) int
 	// retryAfter is sent as Retry-After with every 429 and 503.
 	retryAfter string
+	// slowFor requests per ID are answered only after slowBy.
+	slowFor int
+	slowBy  time.Duration
 
 	mu      sync.Mutex
 	raw     map[string]int
@@ -42,6 +46,12 @@ func Answer(f func(id string, n int) int) ReceiverOption {
 
 // RetryAfter makes every 429 and 503 answer carry "Retry-After: v".
 func RetryAfter(v string) ReceiverOption { return func(r *Receiver) { r.retryAfter = v } }
+
+// Slow makes the receiver apply the first n requests for every ID and then
+// take d to answer them, like a partner whose response is lost to a timeout.
+func Slow(n int, d time.Duration) ReceiverOption {
+	return func(r *Receiver) { r.slowFor, r.slowBy = n, d }
+}
 
 // Statuses answers the first requests for every ID with codes, then 200.
 func Statuses(codes ...int) ReceiverOption {
@@ -88,7 +98,14 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.applied[key]++
 		}
 	}
+	slow := n <= r.slowFor
 	r.mu.Unlock()
+	if slow {
+		select {
+		case <-time.After(r.slowBy):
+		case <-req.Context().Done():
+		}
+	}
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
