@@ -127,39 +127,45 @@ func readNotification(path string) (onceflow.Notification, error) {
 func (a *app) status(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := a.parse(fs, args); err != nil {
-		return err
-	}
-	key, err := oneKey(fs)
-	if err != nil {
-		return err
-	}
-	tc, _, err := a.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	st, err := starter.New(tc, "").Status(ctx, key)
-	if err != nil {
-		return lookupError(err)
-	}
-	if *asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	fmt.Fprintf(a.stdout, "%s %s\n", st.WorkflowID, st.Execution)
-	a.printResult(st.Result)
-	return nil
+	return a.byKey(ctx, fs, args, func(c *starter.Client, key string) error {
+		st, err := c.Status(ctx, key)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(a.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		}
+		fmt.Fprintf(a.stdout, "%s %s\n", st.WorkflowID, st.Execution)
+		a.printResult(st.Result)
+		return nil
+	})
 }
 
 func (a *app) cancel(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
+	return a.byKey(ctx, fs, args, func(c *starter.Client, key string) error {
+		if err := c.Cancel(ctx, key); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "cancel requested for %s\n", key)
+		return nil
+	})
+}
+
+// byKey runs a command whose one argument is a notification's key: it
+// parses fs, checks the key, connects, and calls do. An unknown key is an
+// input error.
+func (a *app) byKey(ctx context.Context, fs *flag.FlagSet, args []string, do func(*starter.Client, string) error) error {
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
-	key, err := oneKey(fs)
-	if err != nil {
+	if fs.NArg() != 1 {
+		return inputErrorf("%s takes one argument, the notification's key", fs.Name())
+	}
+	key := fs.Arg(0)
+	if err := onceflow.ValidateKey(key); err != nil {
 		return err
 	}
 	tc, _, err := a.dial(ctx)
@@ -167,22 +173,7 @@ func (a *app) cancel(ctx context.Context, args []string) error {
 		return err
 	}
 	defer tc.Close()
-	if err := starter.New(tc, "").Cancel(ctx, key); err != nil {
-		return lookupError(err)
-	}
-	fmt.Fprintf(a.stdout, "cancel requested for %s\n", key)
-	return nil
-}
-
-func oneKey(fs *flag.FlagSet) (string, error) {
-	if fs.NArg() != 1 {
-		return "", inputErrorf("%s takes one argument, the notification's key", fs.Name())
-	}
-	key := fs.Arg(0)
-	if err := onceflow.ValidateKey(key); err != nil {
-		return "", err
-	}
-	return key, nil
+	return lookupError(do(starter.New(tc, ""), key))
 }
 
 // lookupError makes an unknown key an input error.
