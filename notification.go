@@ -190,3 +190,40 @@ func (n Notification) Fingerprint() string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// Summary names the notification in one line without personal data: its
+// key and its channels, never its recipients or content.
+func (n Notification) Summary() string {
+	return fmt.Sprintf("%s: %d %s over %s", n.Key, len(n.Deliveries), plural(len(n.Deliveries), "delivery", "deliveries"), strings.Join(channelNames(n.ChannelSet()), ", "))
+}
+
+// ChannelSet lists the distinct channels of n's deliveries in the order of
+// Channels.
+func (n Notification) ChannelSet() []Channel {
+	used := make(map[Channel]bool)
+	for _, d := range n.Deliveries {
+		used[d.Channel] = true
+	}
+	var out []Channel
+	for _, c := range Channels {
+		if used[c] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func channelNames(cs []Channel) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

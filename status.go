@@ -51,3 +51,25 @@ type Result struct {
 	SendAt     *time.Time       `json:"send_at,omitempty"`
 	Deliveries []DeliveryResult `json:"deliveries"`
 }
+
+// Status sums up the notification: ambiguous if any delivery is, else
+// failed if any failed, else cancelled if any was, else pending while any
+// runs, else suppressed if every delivery was, else delivered.
+func (r Result) Status() Status {
+	count := make(map[Status]int)
+	for _, d := range r.Deliveries {
+		count[d.Status]++
+	}
+	for _, s := range []Status{Ambiguous, Failed, Cancelled, Retrying, Pending} {
+		if count[s] > 0 {
+			if s == Retrying {
+				return Pending
+			}
+			return s
+		}
+	}
+	if count[Suppressed] == len(r.Deliveries) {
+		return Suppressed
+	}
+	return Delivered
+}

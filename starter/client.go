@@ -61,6 +61,8 @@ func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, er
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		Memo:                     map[string]any{fingerprintMemo: fp},
+		TypedSearchAttributes:    workflows.SearchAttributes(n),
+		StaticSummary:            n.Summary(),
 	}, workflows.Name, n)
 	if err != nil {
 		return Started{}, fmt.Errorf("start notification %q: %w", n.Key, err)

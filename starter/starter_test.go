@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
@@ -33,6 +35,9 @@ var (
 func TestMain(m *testing.M) {
 	redisServer = testenv.MustStartRedis()
 	temporalServer = temporaltest.NewServer()
+	if err := worker.RegisterSearchAttributes(context.Background(), temporalServer.GetDefaultClient(), temporalServer.GetDefaultNamespace()); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	temporalServer.Stop()
 	redisServer.Cleanup()
@@ -418,4 +423,41 @@ func TestInvalidNotificationStartsNothing(t *testing.T) {
 	_, err = s.client.Status(ctxFor(t), n.Key)
 	var nf *starter.NotFoundError
 	assert.ErrorAs(t, err, &nf)
+}
+
+func TestVisibilityFindsNotificationsByStatus(t *testing.T) {
+	s := newStack(t, nil)
+	ok := testenv.NewReceiver(t)
+	bad := testenv.NewReceiver(t, testenv.Statuses(400))
+	delivered := webhookTo(t, ok.URL)
+	delivered.Key += "-ok"
+	failed := webhookTo(t, bad.URL)
+	failed.Key += "-bad"
+	okRun, _ := sendAndWait(t, s, delivered)
+	badRun, _ := sendAndWait(t, s, failed)
+
+	find := func(query string) []string {
+		resp, err := s.tc.ListWorkflow(ctxFor(t), &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: temporalServer.GetDefaultNamespace(), Query: query,
+		})
+		require.NoError(t, err)
+		var ids []string
+		for _, e := range resp.GetExecutions() {
+			ids = append(ids, e.GetExecution().GetWorkflowId())
+		}
+		return ids
+	}
+	prefix := strings.ReplaceAll(t.Name(), "/", "-")
+	assert.Eventually(t, func() bool {
+		return slices.Equal(find(`OnceflowStatus="delivered" AND OnceflowKey STARTS_WITH "`+prefix+`"`), []string{okRun.WorkflowID}) &&
+			slices.Equal(find(`OnceflowStatus="failed" AND OnceflowKey STARTS_WITH "`+prefix+`"`), []string{badRun.WorkflowID}) &&
+			len(find(`OnceflowChannels="webhook" AND OnceflowKey STARTS_WITH "`+prefix+`"`)) == 2
+	}, 20*time.Second, 100*time.Millisecond)
+
+	desc, err := s.tc.DescribeWorkflowExecution(ctxFor(t), okRun.WorkflowID, okRun.RunID)
+	require.NoError(t, err)
+	summary := desc.GetExecutionConfig().GetUserMetadata().GetSummary()
+	require.NotNil(t, summary, "the workflow carries a static summary")
+	assert.Contains(t, string(summary.GetData()), "1 delivery over webhook")
+	assert.NotContains(t, string(summary.GetData()), ok.URL, "no recipient in the summary")
 }

@@ -6,11 +6,17 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/workflow"
@@ -134,6 +140,9 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 	if err := checkRetention(pingCtx, tc, namespace, cfg.DedupWindow); err != nil {
 		return err
 	}
+	if err := RegisterSearchAttributes(pingCtx, tc, namespace); err != nil {
+		return err
+	}
 	w := New(tc, cfg.TaskQueue, cfg.Policy, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", cfg.TaskQueue, err)
@@ -143,6 +152,35 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 	logger.Info("Worker stopping; in-flight deliveries may take up to the attempt timeout", "attempt_timeout", cfg.Policy.AttemptTimeout)
 	w.Stop()
 	logger.Info("Worker stopped")
+	return nil
+}
+
+// RegisterSearchAttributes adds to namespace the search attributes that
+// notifications carry, unless it has them already. Workers need them: a
+// workflow that sets an unregistered attribute cannot make progress.
+func RegisterSearchAttributes(ctx context.Context, tc client.Client, namespace string) error {
+	have, err := tc.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes of namespace %q: %w", namespace, err)
+	}
+	missing := make(map[string]enums.IndexedValueType)
+	for name, typ := range workflows.SearchAttributeTypes {
+		got, ok := have.GetCustomAttributes()[name]
+		switch {
+		case !ok:
+			missing[name] = typ
+		case got != typ:
+			return fmt.Errorf("namespace %q has search attribute %s of type %v; Onceflow needs %v", namespace, name, got, typ)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = tc.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("register search attributes %v in namespace %q (on Temporal Cloud, add them with tcld or the Cloud UI): %w", slices.Sorted(maps.Keys(missing)), namespace, err)
+	}
 	return nil
 }
 

@@ -106,9 +106,25 @@ func (r *notification) setup(ctx workflow.Context) error {
 	for i, d := range r.n.Deliveries {
 		r.result.Deliveries[i] = onceflow.DeliveryResult{Delivery: d, DeliveryID: d.ID(r.n.Key), Status: onceflow.Pending}
 	}
+	// The starter sets the search attributes at start; a notification
+	// started by another SDK gets them here.
+	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(KeyAttribute); !ok {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, startAttributes(r.n)...); err != nil {
+			return err
+		}
+	}
 	return workflow.SetQueryHandler(ctx, StatusQuery, func() (onceflow.Result, error) {
 		return r.result, nil
 	})
+}
+
+// publishStatus keeps the OnceflowStatus search attribute current.
+func (r *notification) publishStatus(ctx workflow.Context) error {
+	status := string(r.result.Status())
+	if current, _ := workflow.GetTypedSearchAttributes(ctx).GetKeyword(StatusAttribute); current == status {
+		return nil
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, StatusAttribute.ValueSet(status))
 }
 
 func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
@@ -116,7 +132,7 @@ func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
 		if wait := r.n.SendAt.Sub(workflow.Now(ctx)); wait > 0 {
 			if err := workflow.Sleep(ctx, wait); err != nil {
 				r.settleUnfinished(onceflow.Cancelled, "cancelled before send_at; nothing was sent")
-				return r.result, err
+				return r.result, errors.Join(err, r.publishStatus(ctx))
 			}
 		}
 	}
@@ -128,6 +144,7 @@ func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
 		dr := &r.result.Deliveries[i]
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			ActivityID:             dr.DeliveryID,
+			Summary:                fmt.Sprintf("%s delivery %d of %d", dr.Channel, i+1, len(r.result.Deliveries)),
 			StartToCloseTimeout:    r.policy.AttemptTimeout,
 			ScheduleToCloseTimeout: r.policy.GiveUpAfter,
 			// A cancelled notification still reports what its in-flight
@@ -148,6 +165,9 @@ func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
 	}
 	for range r.result.Deliveries {
 		sel.Select(ctx)
+		if err := r.publishStatus(ctx); err != nil {
+			return r.result, err
+		}
 	}
 	if ctx.Err() != nil {
 		return r.result, temporal.NewCanceledError()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/worker"
 )
 
 // mapEnv is the environment a command sees in a test.
@@ -59,6 +60,8 @@ func run(ctx context.Context, env mapEnv, args ...string) result {
 // returns the environment that points commands at them.
 func cliEnv(t *testing.T) mapEnv {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	// The worker registers them too, but sends may come before it has.
+	require.NoError(t, worker.RegisterSearchAttributes(context.Background(), ts.GetDefaultClient(), ts.GetDefaultNamespace()))
 	rds, err := testenv.StartRedis(t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(rds.Stop)
