@@ -7,11 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/mail"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -71,17 +73,37 @@ type Notification struct {
 
 // DecodeNotification reads one notification from JSON. Unknown fields are
 // refused so that a misspelt field is an error rather than silently ignored.
+// Every error is a *ValidationError naming the field.
 func DecodeNotification(r io.Reader) (Notification, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var n Notification
 	if err := dec.Decode(&n); err != nil {
-		return Notification{}, &ValidationError{Field: "notification", Reason: "is not valid JSON: " + err.Error()}
+		return Notification{}, decodeError(err)
 	}
 	if dec.More() {
 		return Notification{}, &ValidationError{Field: "notification", Reason: "has data after the JSON document"}
 	}
 	return n, nil
+}
+
+func decodeError(err error) *ValidationError {
+	var (
+		typeErr  *json.UnmarshalTypeError
+		parseErr *time.ParseError
+	)
+	switch {
+	case errors.As(err, &typeErr):
+		return &ValidationError{Field: typeErr.Field, Reason: "must be a JSON " + typeErr.Type.Kind().String() + ", not " + typeErr.Value}
+	case errors.As(err, &parseErr):
+		return &ValidationError{Field: "send_at", Reason: "must be an RFC 3339 time such as 2026-12-01T09:00:00Z"}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return &ValidationError{Field: name, Reason: "is not a notification field"}
+	case errors.Is(err, io.EOF):
+		return &ValidationError{Field: "notification", Reason: "is empty"}
+	}
+	return &ValidationError{Field: "notification", Reason: "is not valid JSON: " + err.Error()}
 }
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)

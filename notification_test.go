@@ -95,10 +95,20 @@ func TestFingerprintTracksThePayload(t *testing.T) {
 }
 
 func TestDecodeNotificationRefusesUnknownFields(t *testing.T) {
-	_, err := onceflow.DecodeNotification(strings.NewReader(`{"key":"k","bodyy":"typo"}`))
-	var ve *onceflow.ValidationError
-	require.ErrorAs(t, err, &ve)
-	assert.Contains(t, ve.Error(), `"bodyy"`)
+	for doc, field := range map[string]string{
+		`{"key":"k","bodyy":"typo"}`:           "bodyy",
+		`{"key":7}`:                            "key",
+		`{"deliveries":{"channel":"webhook"}}`: "deliveries",
+		`{"send_at":"tomorrow"}`:               "send_at",
+		`{"key":`:                              "notification",
+		``:                                     "notification",
+		`{"deliveries":[{"channel":"webhook","to":1}]}`: "deliveries.to",
+	} {
+		_, err := onceflow.DecodeNotification(strings.NewReader(doc))
+		var ve *onceflow.ValidationError
+		require.ErrorAs(t, err, &ve, doc)
+		assert.Equal(t, field, ve.Field, doc)
+	}
 
 	n, err := onceflow.DecodeNotification(strings.NewReader(`{"key":"k","body":"b","deliveries":[{"channel":"webhook","to":"https://x.example"}],"send_at":"2026-12-01T09:00:00Z"}`))
 	require.NoError(t, err)

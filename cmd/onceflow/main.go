@@ -2,6 +2,7 @@
 // inspects and cancels notifications.
 //
 //	onceflow worker
+//	onceflow api [--addr 127.0.0.1:8080]
 //	onceflow send --key K --channel webhook --to URL --body TEXT [--wait]
 //	onceflow send --file notification.json [--wait]
 //	onceflow status K
@@ -42,6 +43,7 @@ const usage = `usage: onceflow <command> [flags]
 
 commands:
   worker   run a worker until SIGINT or SIGTERM
+  api      serve the HTTP API until SIGINT or SIGTERM
   send     start a notification and print its workflow ID
   status   print each delivery's state of a notification
   cancel   cancel a notification that has not been delivered yet
@@ -81,6 +83,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "worker":
 		err = a.worker(ctx, rest)
+	case "api":
+		err = a.api(ctx, rest)
 	case "send":
 		err = a.send(ctx, rest)
 	case "status":

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,4 +216,38 @@ func TestWorkerRefusesBadConfiguration(t *testing.T) {
 	}, "worker")
 	assert.Equal(t, exitError, r.code)
 	assert.Contains(t, r.stderr, "REDIS_URL")
+}
+
+func TestAPIServesUntilStopped(t *testing.T) {
+	env := cliEnv(t)
+	rcv := testenv.NewReceiver(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	env["ONCEFLOW_API_ADDR"] = addr
+
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- run(ctx, env, "api") }()
+
+	var resp *http.Response
+	require.Eventually(t, func() bool {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/notifications",
+			strings.NewReader(`{"body":"hi","deliveries":[{"channel":"webhook","to":"`+rcv.URL+`"}]}`))
+		req.Header.Set("Idempotency-Key", "api-cli-1")
+		resp, err = http.DefaultClient.Do(req)
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
+	require.Eventually(t, func() bool { return len(rcv.Headers()) == 1 }, 20*time.Second, 50*time.Millisecond)
+
+	stop()
+	select {
+	case r := <-done:
+		assert.Equal(t, exitOK, r.code, r.stderr)
+	case <-time.After(15 * time.Second):
+		t.Fatal("api did not stop")
+	}
 }

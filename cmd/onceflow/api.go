@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/worker"
+)
+
+// EnvAPIAddr names the variable with the API's listen address.
+const EnvAPIAddr = "ONCEFLOW_API_ADDR"
+
+func (a *app) api(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("api", flag.ContinueOnError)
+	addr := fs.String("addr", envOr(a.getenv(EnvAPIAddr), "127.0.0.1:8080"), "listen address ("+EnvAPIAddr+")")
+	taskQueue := fs.String("task-queue", a.getenv(worker.EnvTaskQueue), "task queue of the workers ("+worker.EnvTaskQueue+")")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	tc, _, err := a.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return inputErrorf("--addr %s: %v", *addr, err)
+	}
+	a.logger.Info("API listening", "url", "http://"+l.Addr().String()+"/v1/notifications", "openapi", "http://"+l.Addr().String()+"/v1/openapi.yaml")
+	return serve(ctx, l, starter.Handler(starter.New(tc, *taskQueue), a.logger))
+}
+
+// serve serves h on l until ctx is done, then lets requests in flight
+// finish for up to 10s.
+func serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("serve API: %w", err)
+	case <-ctx.Done():
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(stopCtx); err != nil {
+		return fmt.Errorf("stop API: %w", err)
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func envOr(v, fallback string) string {
+	if v == "" {
+		return fallback
+	}
+	return v
+}

@@ -1,0 +1,228 @@
+package starter
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/onceflow/onceflow"
+)
+
+// OpenAPI is the OpenAPI 3.1 description of the HTTP API, served at
+// /v1/openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// maxBody bounds a request body: a notification is at most 64 KiB of body
+// plus 50 deliveries.
+const maxBody = 1 << 20
+
+// Handler serves the HTTP API on top of a Client:
+//
+//	POST   /v1/notifications         start one (Idempotency-Key header)
+//	GET    /v1/notifications/{key}   its status
+//	DELETE /v1/notifications/{key}   cancel it before it is delivered
+//	GET    /v1/openapi.yaml          this API's description
+//
+// POST follows the IETF Idempotency-Key draft: the header is required; a
+// repeat with the same key and payload gets the same answer; the same key
+// with another payload is refused with 422. Nothing is started on a 4xx.
+func Handler(c *Client, logger *slog.Logger) http.Handler {
+	h := &api{c: c, log: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/notifications", h.post)
+	mux.HandleFunc("GET /v1/notifications/{key...}", h.get)
+	mux.HandleFunc("DELETE /v1/notifications/{key...}", h.delete)
+	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(OpenAPI)
+	})
+	return mux
+}
+
+type api struct {
+	c   *Client
+	log *slog.Logger
+}
+
+// Accepted is the answer to a POST: where the notification runs and where
+// to follow it.
+type Accepted struct {
+	Started
+	Key       string `json:"key"`
+	StatusURL string `json:"status_url"`
+}
+
+// Problem is the JSON body of every error answer.
+type Problem struct {
+	Error string `json:"error"`
+	// Field names the offending field or header, when there is one.
+	Field string `json:"field,omitempty"`
+}
+
+func (h *api) post(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Error: "Content-Type must be application/json", Field: "Content-Type"})
+		return
+	}
+	key, err := idempotencyKey(r.Header.Values("Idempotency-Key"))
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, Problem{Error: err.Error(), Field: "Idempotency-Key"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeProblem(w, http.StatusRequestEntityTooLarge, Problem{Error: fmt.Sprintf("the body is larger than %d bytes", maxBody)})
+		return
+	case err != nil:
+		writeProblem(w, http.StatusBadRequest, Problem{Error: "could not read the body: " + err.Error()})
+		return
+	}
+	n, err := onceflow.DecodeNotification(bytes.NewReader(body))
+	if err != nil {
+		writeValidation(w, err)
+		return
+	}
+	switch {
+	case n.Key == "":
+		n.Key = key
+	case n.Key != key:
+		writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("key %q differs from the Idempotency-Key header %q", n.Key, key), Field: "key"})
+		return
+	}
+	started, err := h.c.Send(r.Context(), n)
+	var conflict *onceflow.ConflictError
+	var invalid *onceflow.ValidationError
+	switch {
+	case errors.As(err, &conflict):
+		writeProblem(w, http.StatusUnprocessableEntity, Problem{Error: err.Error(), Field: "Idempotency-Key"})
+		return
+	case errors.As(err, &invalid):
+		writeValidation(w, err)
+		return
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	}
+	statusURL := "/v1/notifications/" + n.Key
+	w.Header().Set("Location", statusURL)
+	writeJSON(w, http.StatusAccepted, Accepted{Started: started, Key: n.Key, StatusURL: statusURL})
+}
+
+func (h *api) get(w http.ResponseWriter, r *http.Request) {
+	key, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
+	st, err := h.c.Status(r.Context(), key)
+	if err != nil {
+		h.lookupFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (h *api) delete(w http.ResponseWriter, r *http.Request) {
+	key, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
+	st, err := h.c.Status(r.Context(), key)
+	if err != nil {
+		h.lookupFailed(w, r, err)
+		return
+	}
+	if st.Execution != "running" {
+		writeProblem(w, http.StatusConflict, Problem{Error: fmt.Sprintf("notification %q has already finished (%s); there is nothing to cancel", key, st.Execution)})
+		return
+	}
+	if err := h.c.Cancel(r.Context(), key); err != nil {
+		h.lookupFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"key": key, "status": "cancel requested"})
+}
+
+func pathKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	key := r.PathValue("key")
+	if err := onceflow.ValidateKey(key); err != nil {
+		writeValidation(w, err)
+		return "", false
+	}
+	return key, true
+}
+
+// idempotencyKey reads the Idempotency-Key header, a structured-field string
+// ("key") per the draft; a bare token is accepted too.
+func idempotencyKey(values []string) (string, error) {
+	switch len(values) {
+	case 0:
+		return "", errors.New("the Idempotency-Key header is required")
+	case 1:
+	default:
+		return "", errors.New("the Idempotency-Key header is given more than once")
+	}
+	key := strings.TrimSpace(values[0])
+	if strings.HasPrefix(key, `"`) {
+		unquoted, err := strconv.Unquote(key)
+		if err != nil {
+			return "", fmt.Errorf("the Idempotency-Key header %s is not a valid quoted string", key)
+		}
+		key = unquoted
+	}
+	if err := onceflow.ValidateKey(key); err != nil {
+		var ve *onceflow.ValidationError
+		errors.As(err, &ve)
+		return "", fmt.Errorf("the Idempotency-Key header %s", ve.Reason)
+	}
+	return key, nil
+}
+
+func (h *api) lookupFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var nf *NotFoundError
+	if errors.As(err, &nf) {
+		writeProblem(w, http.StatusNotFound, Problem{Error: err.Error()})
+		return
+	}
+	h.fail(w, r, err)
+}
+
+// fail answers an error that is not the caller's: 503 when the request's
+// context ended or Temporal could not be reached, else 500. The detail goes
+// to the log, not to the caller.
+func (h *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Error("API request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	code := http.StatusInternalServerError
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		code = http.StatusServiceUnavailable
+	}
+	writeProblem(w, code, Problem{Error: "the notification service could not complete the request; retry with the same Idempotency-Key"})
+}
+
+func writeValidation(w http.ResponseWriter, err error) {
+	p := Problem{Error: err.Error()}
+	var ve *onceflow.ValidationError
+	if errors.As(err, &ve) {
+		p.Field = ve.Field
+	}
+	writeProblem(w, http.StatusBadRequest, p)
+}
+
+func writeProblem(w http.ResponseWriter, code int, p Problem) { writeJSON(w, code, p) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

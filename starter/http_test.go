@@ -1,0 +1,172 @@
+package starter_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/starter"
+)
+
+func newAPI(t *testing.T) (*stack, *httptest.Server) {
+	s := newStack(t, nil)
+	srv := httptest.NewServer(starter.Handler(s.client, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	t.Cleanup(srv.Close)
+	return s, srv
+}
+
+type answer struct {
+	code   int
+	header http.Header
+	body   map[string]any
+}
+
+func call(t *testing.T, method, url string, header map[string]string, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	a := answer{code: resp.StatusCode, header: resp.Header}
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		require.NoError(t, json.Unmarshal(raw, &a.body), string(raw))
+	}
+	return a
+}
+
+func notificationJSON(to string) string {
+	return `{"subject":"Shipped","body":"On its way","deliveries":[{"channel":"webhook","to":"` + to + `"}]}`
+}
+
+func TestPostStartsOnceAndRepeatsTheAnswer(t *testing.T) {
+	s, srv := newAPI(t)
+	rcv := testenv.NewReceiver(t)
+	hdr := map[string]string{"Idempotency-Key": `"api-order-1"`, "Content-Type": "application/json"}
+
+	first := call(t, "POST", srv.URL+"/v1/notifications", hdr, notificationJSON(rcv.URL))
+	require.Equal(t, http.StatusAccepted, first.code, first.body)
+	assert.Equal(t, "notification/api-order-1", first.body["workflow_id"])
+	assert.Equal(t, "/v1/notifications/api-order-1", first.header.Get("Location"))
+
+	repeat := call(t, "POST", srv.URL+"/v1/notifications", hdr, notificationJSON(rcv.URL))
+	assert.Equal(t, http.StatusAccepted, repeat.code)
+	assert.Equal(t, first.body, repeat.body, "the same answer on a repeat")
+
+	_, err := s.client.Wait(ctxFor(t), "api-order-1")
+	require.NoError(t, err)
+	id := onceflow.Delivery{Channel: onceflow.Webhook, To: rcv.URL}.ID("api-order-1")
+	assert.Equal(t, 1, rcv.Raw(id))
+
+	status := call(t, "GET", srv.URL+"/v1/notifications/api-order-1", nil, "")
+	require.Equal(t, http.StatusOK, status.code)
+	assert.Equal(t, "completed", status.body["execution"])
+	deliveries := status.body["result"].(map[string]any)["deliveries"].([]any)
+	assert.Equal(t, "delivered", deliveries[0].(map[string]any)["status"])
+
+	// The same key with another payload, even after completion.
+	other := call(t, "POST", srv.URL+"/v1/notifications", hdr, `{"body":"changed","deliveries":[{"channel":"webhook","to":"`+rcv.URL+`"}]}`)
+	assert.Equal(t, http.StatusUnprocessableEntity, other.code)
+	assert.Equal(t, "Idempotency-Key", other.body["field"])
+	assert.Equal(t, 1, rcv.Raw(id))
+}
+
+func TestBadRequestsNameTheProblemAndStartNothing(t *testing.T) {
+	s, srv := newAPI(t)
+	good := notificationJSON("https://partner.example/hooks")
+	cases := []struct {
+		name   string
+		header map[string]string
+		body   string
+		code   int
+		field  string
+	}{
+		{"no key", nil, good, 400, "Idempotency-Key"},
+		{"key with a space", map[string]string{"Idempotency-Key": "bad key"}, good, 400, "Idempotency-Key"},
+		{"broken quoting", map[string]string{"Idempotency-Key": `"bad\`}, good, 400, "Idempotency-Key"},
+		{"body key differs", map[string]string{"Idempotency-Key": "api-bad-1"}, `{"key":"other","body":"b","deliveries":[{"channel":"webhook","to":"https://x.example"}]}`, 400, "key"},
+		{"not JSON", map[string]string{"Idempotency-Key": "api-bad-2"}, `{"body":`, 400, "notification"},
+		{"unknown field", map[string]string{"Idempotency-Key": "api-bad-3"}, `{"body":"b","urgent":true}`, 400, "urgent"},
+		{"wrong type", map[string]string{"Idempotency-Key": "api-bad-4"}, `{"body":5}`, 400, "body"},
+		{"bad channel", map[string]string{"Idempotency-Key": "api-bad-5"}, `{"body":"b","deliveries":[{"channel":"fax","to":"1"}]}`, 400, "deliveries[0].channel"},
+		{"no deliveries", map[string]string{"Idempotency-Key": "api-bad-6"}, `{"body":"b"}`, 400, "deliveries"},
+		{"bad send_at", map[string]string{"Idempotency-Key": "api-bad-7"}, `{"body":"b","send_at":"soon"}`, 400, "send_at"},
+		{"not JSON content", map[string]string{"Idempotency-Key": "api-bad-8", "Content-Type": "text/plain"}, good, 415, "Content-Type"},
+		{"too large", map[string]string{"Idempotency-Key": "api-bad-9"}, `{"body":"` + strings.Repeat("x", 2<<20) + `"}`, 413, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := call(t, "POST", srv.URL+"/v1/notifications", c.header, c.body)
+			assert.Equal(t, c.code, a.code, a.body)
+			if c.field != "" {
+				assert.Equal(t, c.field, a.body["field"], a.body)
+			}
+			assert.NotEmpty(t, a.body["error"])
+		})
+	}
+	for _, key := range []string{"api-bad-1", "other", "api-bad-2", "api-bad-5", "api-bad-9"} {
+		_, err := s.client.Status(ctxFor(t), key)
+		var nf *starter.NotFoundError
+		assert.ErrorAs(t, err, &nf, "nothing started for %s", key)
+	}
+	assert.Equal(t, http.StatusNotFound, call(t, "GET", srv.URL+"/v1/notifications/never-sent", nil, "").code)
+	assert.Equal(t, http.StatusBadRequest, call(t, "GET", srv.URL+"/v1/notifications/has%20space", nil, "").code)
+}
+
+func TestDeleteCancelsOnlyWhatIsNotDone(t *testing.T) {
+	_, srv := newAPI(t)
+	rcv := testenv.NewReceiver(t)
+	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	body := `{"body":"Reminder","send_at":"` + later + `","deliveries":[{"channel":"webhook","to":"` + rcv.URL + `"}]}`
+	a := call(t, "POST", srv.URL+"/v1/notifications", map[string]string{"Idempotency-Key": "api-reminder"}, body)
+	require.Equal(t, http.StatusAccepted, a.code, a.body)
+
+	a = call(t, "DELETE", srv.URL+"/v1/notifications/api-reminder", nil, "")
+	require.Equal(t, http.StatusAccepted, a.code, a.body)
+	require.Eventually(t, func() bool {
+		return call(t, "GET", srv.URL+"/v1/notifications/api-reminder", nil, "").body["execution"] == "canceled"
+	}, 20*time.Second, 100*time.Millisecond)
+	a = call(t, "DELETE", srv.URL+"/v1/notifications/api-reminder", nil, "")
+	assert.Equal(t, http.StatusConflict, a.code, "finished: nothing to cancel")
+	assert.Empty(t, rcv.Headers())
+	assert.Equal(t, http.StatusNotFound, call(t, "DELETE", srv.URL+"/v1/notifications/never-sent", nil, "").code)
+}
+
+func TestOpenAPIDocumentIsServedAndCoversTheRoutes(t *testing.T) {
+	_, srv := newAPI(t)
+	resp, err := http.Get(srv.URL + "/v1/openapi.yaml")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var doc struct {
+		OpenAPI string                    `yaml:"openapi"`
+		Paths   map[string]map[string]any `yaml:"paths"`
+	}
+	require.NoError(t, yaml.NewDecoder(resp.Body).Decode(&doc))
+	assert.Equal(t, "3.1.0", doc.OpenAPI)
+	for path, methods := range map[string][]string{
+		"/v1/notifications":       {"post"},
+		"/v1/notifications/{key}": {"get", "delete"},
+		"/v1/openapi.yaml":        {"get"},
+	} {
+		for _, m := range methods {
+			assert.Contains(t, doc.Paths[path], m, "%s %s", m, path)
+		}
+	}
+}
