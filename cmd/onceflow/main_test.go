@@ -183,7 +183,7 @@ func TestBadInputNamesTheProblem(t *testing.T) {
 		{[]string{"send", "--key", "k", "--body", "b"}, "deliveries must list"},
 		{[]string{"send", "--key", "k", "--channel", "webhook", "--to", "https://x.example", "--body", "b", "--send-at", "tomorrow"}, "--send-at"},
 		{[]string{"send", "--bogus"}, "-bogus"},
-		{[]string{"send", "--file", unknown}, `unknown field "colour"`},
+		{[]string{"send", "--file", unknown}, "colour is not a notification field"},
 		{[]string{"send", "--file", filepath.Join(dir, "missing.json")}, "--file"},
 		{[]string{"send", "--file", unknown, "--key", "k"}, "--key"},
 		{[]string{"status"}, "one argument"},
