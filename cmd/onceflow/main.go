@@ -1,6 +1,7 @@
-// Command onceflow is Onceflow's one binary: it runs workers and sends,
-// inspects and cancels notifications.
+// Command onceflow is Onceflow's one binary: it runs the local dev stack,
+// workers and the HTTP API, and sends, inspects and cancels notifications.
 //
+//	onceflow dev [--data-dir .onceflow] [--ui-port 8233] ...
 //	onceflow worker
 //	onceflow api [--addr 127.0.0.1:8080]
 //	onceflow send --key K --channel webhook --to URL --body TEXT [--wait]
@@ -42,6 +43,7 @@ const (
 const usage = `usage: onceflow <command> [flags]
 
 commands:
+  dev      run Temporal, the Web UI, Redis, a worker and the API in one process
   worker   run a worker until SIGINT or SIGTERM
   api      serve the HTTP API until SIGINT or SIGTERM
   send     start a notification and print its workflow ID
@@ -85,6 +87,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.worker(ctx, rest)
 	case "api":
 		err = a.api(ctx, rest)
+	case "dev":
+		err = a.dev(ctx, rest)
 	case "send":
 		err = a.send(ctx, rest)
 	case "status":

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/onceflow/onceflow/internal/devstack"
+	"github.com/onceflow/onceflow/worker"
+)
+
+func (a *app) dev(ctx context.Context, args []string) error {
+	wcfg, err := worker.LoadConfig(a.getenv)
+	if err != nil {
+		return inputError{err}
+	}
+	cfg := devstack.Config{Worker: wcfg, Logger: a.logger}
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.StringVar(&cfg.DataDir, "data-dir", ".onceflow", "where the Temporal database, Redis's append-only file and the webhook secret are kept")
+	fs.IntVar(&cfg.TemporalPort, "temporal-port", 7233, "Temporal gRPC port")
+	fs.IntVar(&cfg.UIPort, "ui-port", 8233, "Temporal Web UI port (0: no UI)")
+	fs.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:8080", "HTTP API listen address")
+	fs.IntVar(&cfg.Workers, "workers", 1, "number of workers")
+	fs.StringVar(&cfg.RedisURL, "redis-url", a.getenv(worker.EnvRedisURL), "use this Redis instead of starting one ("+worker.EnvRedisURL+")")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if cfg.Workers < 1 {
+		return inputErrorf("--workers must be at least 1, got %d", cfg.Workers)
+	}
+	stack, err := devstack.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, `Onceflow dev stack is running. Ctrl-C stops it.
+  Temporal gRPC  %s (namespace %s)
+  Web UI         %s
+  HTTP API       %s/v1/notifications  (OpenAPI: %s/v1/openapi.yaml)
+  Redis          %s (%s)
+  Workers        %d on task queue %q
+  Data           %s
+`, stack.TemporalAddress, devstack.Namespace, orDash(stack.UIURL), stack.APIURL, stack.APIURL,
+		stack.RedisURL, stack.RedisKind, cfg.Workers, cfg.Worker.TaskQueue, cfg.DataDir)
+	<-ctx.Done()
+	a.logger.Info("Stopping the dev stack")
+	stack.Stop()
+	a.logger.Info("Dev stack stopped")
+	return nil
+}

@@ -1,0 +1,256 @@
+// Package devstack runs all of Onceflow in one process for local use, in
+// this order: an embedded Temporal server persisting to SQLite under the
+// data directory, the Temporal Web UI, Redis, the workers and the HTTP API.
+// Stop stops them in reverse order.
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	uiserver "github.com/temporalio/ui-server/v2/server"
+	uiconfig "github.com/temporalio/ui-server/v2/server/config"
+	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/onceflow/onceflow/internal/redisproc"
+	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/worker"
+	"github.com/onceflow/onceflow/workflows"
+)
+
+// Namespace is the dev server's namespace.
+const Namespace = "default"
+
+// Config says where the dev stack listens and keeps its data.
+type Config struct {
+	// DataDir holds the Temporal database, Redis's append-only file, the
+	// generated webhook secret and the server's log.
+	DataDir      string
+	TemporalPort int
+	UIPort       int // 0: no Web UI
+	APIAddr      string
+	Workers      int
+	// RedisURL, when set, is used instead of starting a Redis.
+	RedisURL string
+	// Worker is the workers' configuration; its RedisURL and, when empty,
+	// WebhookSecret are filled in by Start.
+	Worker worker.Config
+	Logger *slog.Logger
+}
+
+// Redis kinds Start may choose.
+const (
+	RedisExternal = "external"
+	RedisServer   = "redis-server"
+	RedisInMemory = "in-memory"
+)
+
+// Stack is a running dev stack.
+type Stack struct {
+	TemporalAddress string
+	UIURL           string
+	APIURL          string
+	RedisURL        string
+	// RedisKind is RedisExternal, RedisServer or RedisInMemory.
+	RedisKind string
+	// Client is connected to the embedded server's namespace.
+	Client client.Client
+
+	stops []func()
+}
+
+// Start starts the stack. On error, what had started is stopped again.
+func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Workers < 1 {
+		return nil, fmt.Errorf("--workers must be at least 1, got %d", cfg.Workers)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	s = &Stack{TemporalAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.TemporalPort))}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	log := cfg.Logger
+
+	srv, err := temporalServer(cfg.TemporalPort, filepath.Join(cfg.DataDir, "temporal.db"), filepath.Join(cfg.DataDir, "temporal.log"),
+		Namespace, workflows.SearchAttributeTypes, devDynamicConfig())
+	if err != nil {
+		return s, err
+	}
+	if err := srv.Start(); err != nil {
+		return s, fmt.Errorf("start Temporal server on %s: %w", s.TemporalAddress, err)
+	}
+	s.stops = append(s.stops, func() { _ = srv.Stop() })
+	s.Client, err = client.DialContext(ctx, client.Options{
+		HostPort: s.TemporalAddress, Namespace: Namespace,
+		Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client")),
+	})
+	if err != nil {
+		return s, fmt.Errorf("connect to the embedded Temporal server: %w", err)
+	}
+	s.stops = append(s.stops, s.Client.Close)
+
+	if cfg.UIPort != 0 {
+		if err := s.startUI(cfg.UIPort); err != nil {
+			return s, err
+		}
+	}
+	if err := s.startRedis(cfg); err != nil {
+		return s, err
+	}
+
+	wcfg := cfg.Worker
+	wcfg.RedisURL = s.RedisURL
+	if wcfg.WebhookSecret == "" {
+		if wcfg.WebhookSecret, err = devWebhookSecret(cfg.DataDir); err != nil {
+			return s, err
+		}
+	}
+	if err := worker.RegisterSearchAttributes(ctx, s.Client, Namespace); err != nil {
+		return s, err
+	}
+	for i := range cfg.Workers {
+		acts, rdb, err := worker.Activities(wcfg)
+		if err != nil {
+			return s, err
+		}
+		w := worker.New(s.Client, wcfg.TaskQueue, wcfg.Policy, acts)
+		if err := w.Start(); err != nil {
+			_ = rdb.Close()
+			return s, fmt.Errorf("start worker %d: %w", i+1, err)
+		}
+		s.stops = append(s.stops, func() { w.Stop(); _ = rdb.Close() })
+	}
+
+	if cfg.APIAddr != "" {
+		if err := s.startAPI(cfg.APIAddr, wcfg.TaskQueue, log); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// Stop stops everything Start started, in reverse order.
+func (s *Stack) Stop() {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+	s.stops = nil
+}
+
+func (s *Stack) startUI(port int) error {
+	ui := uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
+		Host:                "127.0.0.1",
+		Port:                port,
+		TemporalGRPCAddress: s.TemporalAddress,
+		EnableUI:            true,
+		DefaultNamespace:    Namespace,
+		CORS:                uiconfig.CORS{CookieInsecure: true},
+		HideLogs:            true,
+		DisableNewsFetch:    true,
+	}))
+	failed := make(chan error, 1)
+	go func() { failed <- ui.Start() }()
+	s.UIURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	// Start blocks while it serves; wait until it answers or fails.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-failed:
+			return fmt.Errorf("start the Web UI on port %d: %w", port, err)
+		default:
+		}
+		if resp, err := http.Get(s.UIURL + "/"); err == nil {
+			resp.Body.Close()
+			s.stops = append(s.stops, ui.Stop)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			ui.Stop()
+			return fmt.Errorf("the Web UI on %s did not answer within 10s", s.UIURL)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *Stack) startRedis(cfg Config) error {
+	switch {
+	case cfg.RedisURL != "":
+		s.RedisURL, s.RedisKind = cfg.RedisURL, RedisExternal
+	case redisproc.Available():
+		r, err := redisproc.Start(filepath.Join(cfg.DataDir, "redis"), 0)
+		if err != nil {
+			return err
+		}
+		s.stops = append(s.stops, r.Stop)
+		s.RedisURL, s.RedisKind = r.URL(), RedisServer
+	default:
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start the in-memory Redis: %w", err)
+		}
+		s.stops = append(s.stops, m.Close)
+		s.RedisURL, s.RedisKind = "redis://"+m.Addr()+"/0", RedisInMemory
+		cfg.Logger.Warn("redis-server is not installed: using an in-memory Redis. Dedup records will NOT survive a restart of onceflow dev; install redis-server or pass --redis-url for that.")
+	}
+	return nil
+}
+
+func (s *Stack) startAPI(addr, taskQueue string, log *slog.Logger) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--api-addr %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: starter.Handler(starter.New(s.Client, taskQueue), log), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("API stopped", "error", err)
+		}
+	}()
+	s.APIURL = "http://" + l.Addr().String()
+	s.stops = append(s.stops, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return nil
+}
+
+// devWebhookSecret returns the signing secret kept in the data directory,
+// creating a random one the first time, so that receivers set up against a
+// dev stack keep verifying signatures across restarts.
+func devWebhookSecret(dir string) (string, error) {
+	path := filepath.Join(dir, "webhook-secret")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	key := make([]byte, 24)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return secret, nil
+}
