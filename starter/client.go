@@ -157,6 +157,12 @@ func (c *Client) Status(ctx context.Context, key string) (Status, error) {
 	return st, nil
 }
 
+// CheckHealth reports whether the Temporal frontend answers.
+func (c *Client) CheckHealth(ctx context.Context) error {
+	_, err := c.tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
+}
+
 // Cancel cancels the notification with key. Deliveries already sent stay
 // sent; the others are not sent.
 func (c *Client) Cancel(ctx context.Context, key string) error {

@@ -32,6 +32,7 @@ const maxBody = 1 << 20
 //	GET    /v1/notifications/{key}   its status
 //	DELETE /v1/notifications/{key}   cancel it before it is delivered
 //	GET    /v1/openapi.yaml          this API's description
+//	GET    /healthz                  200 while Temporal answers, else 503
 //
 // POST follows the IETF Idempotency-Key draft: the header is required; a
 // repeat with the same key and payload gets the same answer; the same key
@@ -42,6 +43,7 @@ func Handler(c *Client, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/notifications", h.post)
 	mux.HandleFunc("GET /v1/notifications/{key...}", h.get)
 	mux.HandleFunc("DELETE /v1/notifications/{key...}", h.delete)
+	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
@@ -152,6 +154,15 @@ func (h *api) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"key": key, "status": "cancel requested"})
+}
+
+func (h *api) health(w http.ResponseWriter, r *http.Request) {
+	if err := h.c.CheckHealth(r.Context()); err != nil {
+		h.log.Warn("Health check failed", "error", err)
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "Temporal is not reachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func pathKey(w http.ResponseWriter, r *http.Request) (string, bool) {

@@ -150,6 +150,7 @@ func TestDeleteCancelsOnlyWhatIsNotDone(t *testing.T) {
 
 func TestOpenAPIDocumentIsServedAndCoversTheRoutes(t *testing.T) {
 	_, srv := newAPI(t)
+	assert.Equal(t, http.StatusOK, call(t, "GET", srv.URL+"/healthz", nil, "").code)
 	resp, err := http.Get(srv.URL + "/v1/openapi.yaml")
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -164,6 +165,7 @@ func TestOpenAPIDocumentIsServedAndCoversTheRoutes(t *testing.T) {
 		"/v1/notifications":       {"post"},
 		"/v1/notifications/{key}": {"get", "delete"},
 		"/v1/openapi.yaml":        {"get"},
+		"/healthz":                {"get"},
 	} {
 		for _, m := range methods {
 			assert.Contains(t, doc.Paths[path], m, "%s %s", m, path)

@@ -49,6 +49,7 @@ commands:
   send     start a notification and print its workflow ID
   status   print each delivery's state of a notification
   cancel   cancel a notification that has not been delivered yet
+  ping     health check: exit 0 when Temporal and Redis (or --api) answer
 
 Run 'onceflow <command> -h' for a command's flags.
 `
@@ -89,6 +90,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.api(ctx, rest)
 	case "dev":
 		err = a.dev(ctx, rest)
+	case "ping":
+		err = a.ping(ctx, rest)
 	case "send":
 		err = a.send(ctx, rest)
 	case "status":

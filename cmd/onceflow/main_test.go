@@ -122,6 +122,18 @@ func TestSendWaitAndStatus(t *testing.T) {
 	assert.Contains(t, r.stderr, "different payload")
 }
 
+func TestPing(t *testing.T) {
+	env := cliEnv(t)
+	r := run(context.Background(), env, "ping")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "temporal ok, redis ok")
+
+	env["REDIS_URL"] = "redis://127.0.0.1:1/0"
+	r = run(context.Background(), env, "ping")
+	assert.Equal(t, exitError, r.code)
+	assert.Contains(t, r.stderr, "REDIS_URL")
+}
+
 func TestSendFileAndFailedDeliveryExitCode(t *testing.T) {
 	env := cliEnv(t)
 	ok := testenv.NewReceiver(t)
@@ -242,6 +254,8 @@ func TestAPIServesUntilStopped(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
 	require.Eventually(t, func() bool { return len(rcv.Headers()) == 1 }, 20*time.Second, 50*time.Millisecond)
+	r := run(context.Background(), env, "ping", "--api", "http://"+addr)
+	assert.Equal(t, exitOK, r.code, r.stderr)
 
 	stop()
 	select {

@@ -1,0 +1,154 @@
+package onceflow_test
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onceflow/onceflow/workflows"
+)
+
+// loadCompose loads docker-compose.yml as `docker compose` would, with a
+// webhook secret set (the file requires one).
+func loadCompose(t *testing.T) *types.Project {
+	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"},
+		cli.WithEnv([]string{"ONCEFLOW_WEBHOOK_SECRET=whsec_dGVzdC1zZWNyZXQtdGVzdC1zZWNyZXQ="}),
+		cli.WithName("onceflow"))
+	require.NoError(t, err)
+	p, err := cli.ProjectFromOptions(context.Background(), opts)
+	require.NoError(t, err)
+	return p
+}
+
+func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
+	s, err := p.GetService(name)
+	require.NoError(t, err, "service %s", name)
+	return s
+}
+
+func TestComposeHasEveryPartOfTheStack(t *testing.T) {
+	p := loadCompose(t)
+	var names []string
+	for name := range p.Services {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	assert.Equal(t, []string{"onceflow-api", "onceflow-worker", "postgresql", "redis", "temporal", "temporal-schema", "temporal-setup", "temporal-ui"}, names)
+}
+
+var pinned = regexp.MustCompile(`^[a-z0-9./-]+(/[a-z0-9._-]+)*:[0-9]+\.[0-9]+(\.[0-9]+)?(-[a-z0-9.]+)?$`)
+
+func TestComposeImagesArePinned(t *testing.T) {
+	for name, s := range loadCompose(t).Services {
+		if s.Build != nil {
+			assert.Equal(t, "onceflow:dev", s.Image, "%s builds the Onceflow image", name)
+			continue
+		}
+		assert.Regexp(t, pinned, s.Image, "%s: image must carry an exact version tag", name)
+	}
+}
+
+func TestComposePublishesTheUsualPorts(t *testing.T) {
+	p := loadCompose(t)
+	published := func(name string) map[string]uint32 {
+		out := map[string]uint32{}
+		for _, port := range service(t, p, name).Ports {
+			out[port.Published] = port.Target
+		}
+		return out
+	}
+	assert.Equal(t, map[string]uint32{"7233": 7233}, published("temporal"))
+	assert.Equal(t, map[string]uint32{"8233": 8080}, published("temporal-ui"))
+	assert.Equal(t, map[string]uint32{"8080": 8080}, published("onceflow-api"))
+	assert.Empty(t, published("onceflow-worker"), "workers scale, so they publish nothing")
+	assert.Contains(t, strings.Join(service(t, p, "onceflow-api").Command, " "), "0.0.0.0:8080", "the API listens beyond the container's loopback")
+}
+
+func TestComposePointsOnceflowAtTemporalAndRedis(t *testing.T) {
+	p := loadCompose(t)
+	for _, name := range []string{"onceflow-worker", "onceflow-api"} {
+		env := service(t, p, name).Environment
+		host, port, ok := strings.Cut(*env["TEMPORAL_ADDRESS"], ":")
+		require.True(t, ok, "%s: TEMPORAL_ADDRESS host:port", name)
+		assert.Equal(t, "temporal", host, name)
+		assert.Equal(t, "7233", port, name)
+		assert.Equal(t, "default", *env["TEMPORAL_NAMESPACE"], name)
+		assert.Equal(t, workflows.DefaultTaskQueue, *env["ONCEFLOW_TASK_QUEUE"], name)
+	}
+	w := service(t, p, "onceflow-worker")
+	assert.Equal(t, "redis://redis:6379/0", *w.Environment["REDIS_URL"])
+	assert.NotEmpty(t, *w.Environment["ONCEFLOW_WEBHOOK_SECRET"])
+	require.NotNil(t, w.Deploy)
+	require.NotNil(t, w.Deploy.Replicas)
+	assert.GreaterOrEqual(t, *w.Deploy.Replicas, 2, "several workers share the task queue")
+	assert.Equal(t, []string{"worker"}, []string(w.Command))
+
+	r := service(t, p, "redis")
+	assert.Contains(t, strings.Join(r.Command, " "), "--appendonly yes", "dedup records must survive a Redis restart")
+	require.NotEmpty(t, r.Volumes)
+	assert.Equal(t, "/data", r.Volumes[0].Target)
+}
+
+func TestComposeRequiresAWebhookSecret(t *testing.T) {
+	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"}, cli.WithEnv([]string{"ONCEFLOW_WEBHOOK_SECRET="}), cli.WithName("onceflow"))
+	require.NoError(t, err)
+	_, err = cli.ProjectFromOptions(context.Background(), opts)
+	assert.ErrorContains(t, err, "ONCEFLOW_WEBHOOK_SECRET")
+}
+
+func TestComposeDependenciesWaitForHealthyServices(t *testing.T) {
+	p := loadCompose(t)
+	oneShot := map[string]bool{"temporal-schema": true, "temporal-setup": true}
+	for name, s := range p.Services {
+		if oneShot[name] {
+			continue
+		}
+		require.NotNil(t, s.HealthCheck, "%s has a health check", name)
+		assert.NotEmpty(t, s.HealthCheck.Test, name)
+	}
+	want := map[string]map[string]string{
+		"temporal-schema": {"postgresql": "service_healthy"},
+		"temporal":        {"temporal-schema": "service_completed_successfully"},
+		"temporal-setup":  {"temporal": "service_healthy"},
+		"temporal-ui":     {"temporal": "service_healthy"},
+		"onceflow-worker": {"temporal": "service_healthy", "temporal-setup": "service_completed_successfully", "redis": "service_healthy"},
+		"onceflow-api":    {"temporal": "service_healthy", "temporal-setup": "service_completed_successfully", "onceflow-worker": "service_started"},
+	}
+	for name, deps := range want {
+		got := map[string]string{}
+		for dep, d := range service(t, p, name).DependsOn {
+			got[dep] = d.Condition
+			if d.Condition == "service_healthy" {
+				assert.NotNil(t, service(t, p, dep).HealthCheck, "%s waits for %s to be healthy, so it needs a health check", name, dep)
+			}
+		}
+		assert.Equal(t, deps, got, name)
+	}
+}
+
+func TestComposeRegistersTheSearchAttributesTheWorkflowUses(t *testing.T) {
+	setup := strings.Join(service(t, loadCompose(t), "temporal-setup").Command, "\n")
+	for name, typ := range workflows.SearchAttributeTypes {
+		assert.Contains(t, setup, name+":"+typ.String(), "the CLI's type names are the enum's")
+	}
+}
+
+func TestDockerfileBuildsTheOneBinaryWithThisGo(t *testing.T) {
+	docker, err := os.ReadFile("Dockerfile")
+	require.NoError(t, err)
+	mod, err := os.ReadFile("go.mod")
+	require.NoError(t, err)
+	goVersion := regexp.MustCompile(`(?m)^go ([0-9.]+)$`).FindSubmatch(mod)
+	require.NotNil(t, goVersion)
+	assert.Contains(t, string(docker), "FROM golang:"+string(goVersion[1])+"-")
+	assert.Contains(t, string(docker), "./cmd/onceflow")
+	assert.Contains(t, string(docker), "CGO_ENABLED=0")
+}
