@@ -63,6 +63,9 @@ func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, er
 		Memo:                     map[string]any{fingerprintMemo: fp},
 		TypedSearchAttributes:    workflows.SearchAttributes(n),
 		StaticSummary:            n.Summary(),
+		// When a worker shares this client (onceflow dev), the first
+		// workflow task comes back with the start and skips matching.
+		EnableEagerStart: true,
 	}, workflows.Name, n)
 	if err != nil {
 		return Started{}, fmt.Errorf("start notification %q: %w", n.Key, err)

@@ -27,14 +27,14 @@ import (
 	"github.com/onceflow/onceflow/workflows"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func config(t *testing.T, dataDir string, logs io.Writer) devstack.Config {
+func config(t testing.TB, dataDir string, logs io.Writer) devstack.Config {
 	wcfg, err := worker.LoadConfig(func(string) string { return "" })
 	require.NoError(t, err)
 	wcfg.Policy.AttemptTimeout = 5 * time.Second
@@ -49,7 +49,7 @@ func config(t *testing.T, dataDir string, logs io.Writer) devstack.Config {
 	}
 }
 
-func start(t *testing.T, cfg devstack.Config) *devstack.Stack {
+func start(t testing.TB, cfg devstack.Config) *devstack.Stack {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := devstack.Start(ctx, cfg)

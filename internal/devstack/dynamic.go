@@ -8,5 +8,14 @@ func devDynamicConfig() map[dynamicconfig.Key]any {
 		// Custom search attributes added at start are visible at once.
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key():      true,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		// One partition per task queue: with the default four and a single
+		// poller, a task often lands in a partition nobody polls and waits
+		// to be forwarded.
+		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():  1,
+		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key(): 1,
+		// The history service reads its one shard's transfer queue at most
+		// 20 times a second by default, so a workflow started right after
+		// another finished waited about 50ms for its first workflow task.
+		dynamicconfig.TransferProcessorMaxPollRPS.Key(): 1000,
 	}
 }
