@@ -36,10 +36,11 @@ func (a *app) dev(ctx context.Context, args []string) error {
   Temporal gRPC  %s (namespace %s)
   Web UI         %s
   HTTP API       %s/v1/notifications  (OpenAPI: %s/v1/openapi.yaml)
+  Demo receiver  %s%s  (verifies signatures, logs what arrives)
   Redis          %s (%s)
   Workers        %d on task queue %q
   Data           %s
-`, stack.TemporalAddress, devstack.Namespace, orDash(stack.UIURL), stack.APIURL, stack.APIURL,
+`, stack.TemporalAddress, devstack.Namespace, orDash(stack.UIURL), stack.APIURL, stack.APIURL, stack.APIURL, devstack.DemoWebhookPath,
 		stack.RedisURL, stack.RedisKind, cfg.Workers, cfg.Worker.TaskQueue, cfg.DataDir)
 	<-ctx.Done()
 	a.logger.Info("Stopping the dev stack")

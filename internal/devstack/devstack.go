@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	}
 
 	if cfg.APIAddr != "" {
-		if err := s.startAPI(cfg.APIAddr, wcfg.TaskQueue, log); err != nil {
+		if err := s.startAPI(cfg.APIAddr, wcfg.TaskQueue, wcfg.WebhookSecret, log); err != nil {
 			return s, err
 		}
 	}
@@ -216,12 +216,15 @@ func (s *Stack) startRedis(cfg Config) error {
 	return nil
 }
 
-func (s *Stack) startAPI(addr, taskQueue string, log *slog.Logger) error {
+func (s *Stack) startAPI(addr, taskQueue, secret string, log *slog.Logger) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--api-addr %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: starter.Handler(starter.New(s.Client, taskQueue), log), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", starter.Handler(starter.New(s.Client, taskQueue), log))
+	mux.Handle("POST "+DemoWebhookPath, demoReceiver(secret, log))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("API stopped", "error", err)

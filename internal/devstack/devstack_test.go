@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,19 @@ import (
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
 )
+
+// syncBuffer collects the stack's logs, written from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -72,7 +86,7 @@ func post(t *testing.T, apiURL, key, to string) {
 
 func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cfg := config(t, dir, &logs)
 	s := start(t, cfg)
 	assert.Equal(t, devstack.RedisServer, s.RedisKind, "redis-server is installed, so it is used")
@@ -117,7 +131,7 @@ func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 func TestWebUIListsTheNotification(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	require.NoError(t, err, "the Web UI test needs Debian's chromium (apt-get install -y chromium)")
-	var logs bytes.Buffer
+	var logs syncBuffer
 	s := start(t, config(t, t.TempDir(), &logs))
 	defer s.Stop()
 	rcv := testenv.NewReceiver(t)
@@ -141,7 +155,7 @@ func TestWebUIListsTheNotification(t *testing.T) {
 
 func TestWithoutRedisServerItFallsBackToInMemoryAndSaysSo(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no redis-server to be found
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cfg := config(t, t.TempDir(), &logs)
 	cfg.UIPort = 0
 	s := start(t, cfg)
@@ -158,9 +172,30 @@ func TestWithoutRedisServerItFallsBackToInMemoryAndSaysSo(t *testing.T) {
 	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status)
 }
 
+func TestDemoReceiverTakesSignedWebhooks(t *testing.T) {
+	var logs syncBuffer
+	cfg := config(t, t.TempDir(), &logs)
+	cfg.UIPort = 0
+	s := start(t, cfg)
+	defer s.Stop()
+	post(t, s.APIURL, "dev-demo-1", s.APIURL+devstack.DemoWebhookPath)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := starter.New(s.Client, "").Wait(ctx, "dev-demo-1")
+	require.NoError(t, err)
+	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status, res.Deliveries[0].Reason)
+	assert.Contains(t, logs.String(), "signature valid")
+
+	// An unsigned request is refused.
+	resp, err := http.Post(s.APIURL+devstack.DemoWebhookPath, "application/json", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
+
 func TestDataDirectoryKeepsTheWebhookSecret(t *testing.T) {
 	dir := t.TempDir()
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cfg := config(t, dir, &logs)
 	cfg.UIPort = 0
 	s := start(t, cfg)

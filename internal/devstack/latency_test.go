@@ -1,7 +1,6 @@
 package devstack_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -28,7 +27,7 @@ import (
 //
 //	go test -run '^$' -bench Latency -benchtime 200x ./internal/devstack
 func BenchmarkLatency(b *testing.B) {
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cfg := config(b, b.TempDir(), &logs)
 	cfg.UIPort, cfg.APIAddr, cfg.Workers = 0, "", 1
 	s := start(b, cfg)
