@@ -123,26 +123,14 @@ func (h *api) post(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *api) get(w http.ResponseWriter, r *http.Request) {
-	key, ok := pathKey(w, r)
-	if !ok {
-		return
+	if _, st, ok := h.status(w, r); ok {
+		writeJSON(w, http.StatusOK, st)
 	}
-	st, err := h.c.Status(r.Context(), key)
-	if err != nil {
-		h.lookupFailed(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
 }
 
 func (h *api) delete(w http.ResponseWriter, r *http.Request) {
-	key, ok := pathKey(w, r)
+	key, st, ok := h.status(w, r)
 	if !ok {
-		return
-	}
-	st, err := h.c.Status(r.Context(), key)
-	if err != nil {
-		h.lookupFailed(w, r, err)
 		return
 	}
 	if st.Execution != "running" {
@@ -156,6 +144,22 @@ func (h *api) delete(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"key": key, "status": "cancel requested"})
 }
 
+// status looks up the notification named by the path; on failure it has
+// answered and ok is false.
+func (h *api) status(w http.ResponseWriter, r *http.Request) (key string, st Status, ok bool) {
+	key = r.PathValue("key")
+	if err := onceflow.ValidateKey(key); err != nil {
+		writeValidation(w, err)
+		return key, st, false
+	}
+	st, err := h.c.Status(r.Context(), key)
+	if err != nil {
+		h.lookupFailed(w, r, err)
+		return key, st, false
+	}
+	return key, st, true
+}
+
 func (h *api) health(w http.ResponseWriter, r *http.Request) {
 	if err := h.c.CheckHealth(r.Context()); err != nil {
 		h.log.Warn("Health check failed", "error", err)
@@ -163,15 +167,6 @@ func (h *api) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func pathKey(w http.ResponseWriter, r *http.Request) (string, bool) {
-	key := r.PathValue("key")
-	if err := onceflow.ValidateKey(key); err != nil {
-		writeValidation(w, err)
-		return "", false
-	}
-	return key, true
 }
 
 // idempotencyKey reads the Idempotency-Key header, a structured-field string

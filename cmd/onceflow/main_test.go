@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,26 +32,13 @@ func (e mapEnv) Environ() []string {
 
 func (e mapEnv) LookupEnv(k string) (string, bool) { v, ok := e[k]; return v, ok }
 
-// syncBuffer is a bytes.Buffer safe to write from a running worker.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type result struct {
 	code           int
 	stdout, stderr string
 }
 
 func run(ctx context.Context, env mapEnv, args ...string) result {
-	var out, errOut syncBuffer
+	var out, errOut testenv.Buffer
 	code := newApp(&out, &errOut, env).run(ctx, args)
 	return result{code, out.String(), errOut.String()}
 }

@@ -1,7 +1,6 @@
 package devstack_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,19 +25,6 @@ import (
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
 )
-
-// syncBuffer collects the stack's logs, written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -86,7 +71,7 @@ func post(t *testing.T, apiURL, key, to string) {
 
 func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs testenv.Buffer
 	cfg := config(t, dir, &logs)
 	s := start(t, cfg)
 	assert.Equal(t, devstack.RedisServer, s.RedisKind, "redis-server is installed, so it is used")
@@ -131,7 +116,7 @@ func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 func TestWebUIListsTheNotification(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	require.NoError(t, err, "the Web UI test needs Debian's chromium (apt-get install -y chromium)")
-	var logs syncBuffer
+	var logs testenv.Buffer
 	s := start(t, config(t, t.TempDir(), &logs))
 	defer s.Stop()
 	rcv := testenv.NewReceiver(t)
@@ -155,7 +140,7 @@ func TestWebUIListsTheNotification(t *testing.T) {
 
 func TestWithoutRedisServerItFallsBackToInMemoryAndSaysSo(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no redis-server to be found
-	var logs syncBuffer
+	var logs testenv.Buffer
 	cfg := config(t, t.TempDir(), &logs)
 	cfg.UIPort = 0
 	s := start(t, cfg)
@@ -173,7 +158,7 @@ func TestWithoutRedisServerItFallsBackToInMemoryAndSaysSo(t *testing.T) {
 }
 
 func TestDemoReceiverTakesSignedWebhooks(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	cfg := config(t, t.TempDir(), &logs)
 	cfg.UIPort = 0
 	s := start(t, cfg)
@@ -195,7 +180,7 @@ func TestDemoReceiverTakesSignedWebhooks(t *testing.T) {
 
 func TestDataDirectoryKeepsTheWebhookSecret(t *testing.T) {
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs testenv.Buffer
 	cfg := config(t, dir, &logs)
 	cfg.UIPort = 0
 	s := start(t, cfg)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/devstack"
+	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/starter"
 )
 
@@ -27,7 +28,7 @@ import (
 //
 //	go test -run '^$' -bench Latency -benchtime 200x ./internal/devstack
 func BenchmarkLatency(b *testing.B) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	cfg := config(b, b.TempDir(), &logs)
 	cfg.UIPort, cfg.APIAddr, cfg.Workers = 0, "", 1
 	s := start(b, cfg)

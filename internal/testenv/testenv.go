@@ -4,9 +4,11 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,3 +65,15 @@ func (r *Redis) Client(t testing.TB) *redis.Client {
 	}
 	return c
 }
+
+// Buffer is a bytes.Buffer that many goroutines may write, for capturing
+// the logs and output of servers running in a test.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+
+// String returns what was written so far.
+func (s *Buffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
