@@ -1,0 +1,175 @@
+// Package email delivers notifications over SMTP, with STARTTLS or implicit
+// TLS and SMTP AUTH, as multipart text and HTML, through go-mail (a
+// maintained SMTP and MIME library: no hand-written MIME here).
+//
+// Every attempt of one delivery carries the same Message-ID, built from the
+// delivery ID, so mail systems and readers that deduplicate by Message-ID
+// show a re-sent delivery once.
+package email
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"html"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wneessen/go-mail"
+
+	"github.com/onceflow/onceflow/providers"
+)
+
+// Environment variables read by ConfigFromEnv.
+const (
+	EnvAddr     = "ONCEFLOW_SMTP_ADDR"     // host:port; email is off when unset
+	EnvUsername = "ONCEFLOW_SMTP_USERNAME" // with EnvPassword, enables AUTH
+	EnvPassword = "ONCEFLOW_SMTP_PASSWORD"
+	EnvFrom     = "ONCEFLOW_SMTP_FROM" // the From address
+	EnvTLS      = "ONCEFLOW_SMTP_TLS"  // starttls (default), tls, or none
+)
+
+// Config is an SMTP relay.
+type Config struct {
+	Addr     string
+	Username string
+	Password string
+	From     string
+	// TLS is "starttls" (required, the default), "tls" (implicit, port
+	// 465 style) or "none" (a local relay only).
+	TLS string
+	// TLSConfig overrides the TLS settings, e.g. a private CA.
+	TLSConfig *tls.Config
+}
+
+// ConfigFromEnv reads a Config; ok is false when email is not configured.
+func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool) {
+	cfg = Config{
+		Addr: getenv(EnvAddr), Username: getenv(EnvUsername), Password: getenv(EnvPassword),
+		From: getenv(EnvFrom), TLS: getenv(EnvTLS),
+	}
+	return cfg, cfg.Addr != ""
+}
+
+// Sender sends mail through one relay.
+type Sender struct {
+	cfg    Config
+	host   string
+	port   int
+	domain string
+}
+
+// New checks cfg and returns a Sender. Errors name the variable at fault.
+func New(cfg Config) (*Sender, error) {
+	host, portStr, err := net.SplitHostPort(cfg.Addr)
+	port, perr := strconv.Atoi(portStr)
+	if err != nil || perr != nil {
+		return nil, fmt.Errorf("email: %s=%q is not host:port", EnvAddr, cfg.Addr)
+	}
+	at := strings.LastIndexByte(cfg.From, '@')
+	if at < 1 || at == len(cfg.From)-1 {
+		return nil, fmt.Errorf("email: %s=%q is not an e-mail address", EnvFrom, cfg.From)
+	}
+	switch cfg.TLS {
+	case "":
+		cfg.TLS = "starttls"
+	case "starttls", "tls", "none":
+	default:
+		return nil, fmt.Errorf("email: %s=%q is not starttls, tls or none", EnvTLS, cfg.TLS)
+	}
+	if (cfg.Username == "") != (cfg.Password == "") {
+		return nil, fmt.Errorf("email: set both %s and %s, or neither", EnvUsername, EnvPassword)
+	}
+	return &Sender{cfg: cfg, host: host, port: port, domain: cfg.From[at+1:]}, nil
+}
+
+// MessageID is the Message-ID of every attempt of a delivery.
+func (s *Sender) MessageID(deliveryID string) string {
+	return deliveryID + "@" + s.domain
+}
+
+// Send mails m to the address in m.To. Every failure is a
+// *providers.Error.
+func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Receipt, error) {
+	msg := mail.NewMsg()
+	if err := msg.From(s.cfg.From); err != nil {
+		return providers.Receipt{}, &providers.Error{Permanent: true, Err: fmt.Errorf("email: from: %w", err)}
+	}
+	if err := msg.To(m.To); err != nil {
+		return providers.Receipt{}, &providers.Error{Permanent: true, Err: fmt.Errorf("email: recipient: %w", err)}
+	}
+	msg.Subject(m.Subject)
+	msg.SetMessageIDWithValue(s.MessageID(m.DeliveryID))
+	msg.SetDateWithValue(m.Timestamp)
+	msg.SetGenHeader("X-Onceflow-Delivery-Id", m.DeliveryID)
+	msg.SetBodyString(mail.TypeTextPlain, m.Body)
+	msg.AddAlternativeString(mail.TypeTextHTML, htmlBody(m))
+
+	c, err := s.client()
+	if err != nil {
+		return providers.Receipt{}, &providers.Error{Permanent: true, Err: err}
+	}
+	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		return providers.Receipt{}, classify(err)
+	}
+	return providers.Receipt{ID: "Message-ID <" + s.MessageID(m.DeliveryID) + ">"}, nil
+}
+
+func (s *Sender) client() (*mail.Client, error) {
+	opts := []mail.Option{mail.WithPort(s.port), mail.WithTimeout(30 * time.Second), mail.WithHELO("onceflow")}
+	switch s.cfg.TLS {
+	case "starttls":
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	case "tls":
+		opts = append(opts, mail.WithSSL())
+	case "none":
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	}
+	tlsConfig := &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
+	if s.cfg.TLSConfig != nil {
+		tlsConfig = s.cfg.TLSConfig.Clone()
+	}
+	opts = append(opts, mail.WithTLSConfig(tlsConfig))
+	if s.cfg.Username != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover),
+			mail.WithUsername(s.cfg.Username), mail.WithPassword(s.cfg.Password))
+	}
+	c, err := mail.NewClient(s.host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("email: client for %s: %w", s.cfg.Addr, err)
+	}
+	return c, nil
+}
+
+// classify: a 4xx SMTP reply is retryable, a 5xx permanent. Only a failure
+// while closing DATA may have left the message with the relay; any other,
+// and every failure before the mail transaction (dial, TLS, AUTH), sent
+// nothing.
+func classify(err error) error {
+	var se *mail.SendError
+	if errors.As(err, &se) {
+		return &providers.Error{
+			Permanent: !se.IsTemp() && se.ErrorCode() >= 500,
+			MaybeSent: se.Reason == mail.ErrSMTPDataClose,
+			Err:       fmt.Errorf("email: %w", err),
+		}
+	}
+	return &providers.Error{Err: fmt.Errorf("email: %w", err)}
+}
+
+// htmlBody renders the text body as HTML, escaped, one paragraph per
+// blank-line-separated block.
+func htmlBody(m providers.Message) string {
+	var b strings.Builder
+	b.WriteString("<!doctype html><html><body>")
+	for _, para := range strings.Split(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n\n") {
+		b.WriteString("<p>")
+		b.WriteString(strings.ReplaceAll(html.EscapeString(para), "\n", "<br>"))
+		b.WriteString("</p>")
+	}
+	b.WriteString("</body></html>")
+	return b.String()
+}
