@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 
 func setup(t *testing.T, policy activities.AmbiguityPolicy) (*activities.Activities, *dedup.Store) {
 	store := dedup.New(redisServer.Client(t), time.Hour)
-	hook, err := webhook.New(testenv.WebhookSecret, nil)
+	hook, err := webhook.New(testenv.WebhookSecret)
 	require.NoError(t, err)
 	return &activities.Activities{
 		Store:     store,

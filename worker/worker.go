@@ -105,7 +105,7 @@ func New(tc client.Client, taskQueue string, policy workflows.Policy, acts *acti
 // Activities wires the Deliver activity to Redis at cfg.RedisURL and to the
 // providers cfg configures. The caller closes the returned Redis client.
 func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
-	hook, err := webhook.New(cfg.WebhookSecret, nil)
+	hook, err := webhook.New(cfg.WebhookSecret)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,11 +15,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -52,10 +49,9 @@ type Sender struct {
 }
 
 // New returns a Sender that signs with secret, given as Standard Webhooks
-// secrets are: base64, optionally behind a "whsec_" prefix. client may be
-// nil for a default one; its redirects are never followed, since a
-// redirected POST would be re-sent as a GET.
-func New(secret string, client *http.Client) (*Sender, error) {
+// secrets are: base64, optionally behind a "whsec_" prefix. Redirects are
+// never followed.
+func New(secret string) (*Sender, error) {
 	if secret == "" {
 		return nil, fmt.Errorf("webhook: %s is empty; set it to a signing secret such as whsec_%s", SecretEnv, base64.StdEncoding.EncodeToString([]byte("change-me-to-24-random-bytes")))
 	}
@@ -66,13 +62,7 @@ func New(secret string, client *http.Client) (*Sender, error) {
 	if len(key) < 16 {
 		return nil, fmt.Errorf("webhook: %s decodes to %d bytes; use at least 16 random bytes", SecretEnv, len(key))
 	}
-	c := &http.Client{Timeout: 30 * time.Second}
-	if client != nil {
-		cc := *client
-		c = &cc
-	}
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Sender{client: c, key: key, now: time.Now}, nil
+	return &Sender{client: providers.NewHTTPClient(), key: key, now: time.Now}, nil
 }
 
 // Sign returns the Standard Webhooks signature header value for one
@@ -106,32 +96,12 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set("webhook-signature", Sign(s.key, m.DeliveryID, now, body))
 
-	resp, err := s.client.Do(req)
+	resp, err := providers.DoHTTP(s.client, req, "webhook", nil)
 	if err != nil {
-		return providers.Receipt{}, providers.ClassifyTransport(fmt.Errorf("webhook: %w", redactURL(err)))
-	}
-	defer resp.Body.Close()
-	// Drain a little so the connection can be reused; the body is not used.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if err := providers.ClassifyHTTPStatus(resp.StatusCode, resp.Header, s.now()); err != nil {
-		var pe *providers.Error
-		if errors.As(err, &pe) {
-			pe.Err = fmt.Errorf("webhook: %w", pe.Err)
-		}
 		return providers.Receipt{}, err
 	}
 	return providers.Receipt{
-		ID:       "HTTP " + strconv.Itoa(resp.StatusCode),
+		ID:       "HTTP " + strconv.Itoa(resp.Status),
 		Replayed: strings.EqualFold(resp.Header.Get("Idempotent-Replayed"), "true"),
 	}, nil
-}
-
-// redactURL drops the URL from a transport error: webhook URLs often carry
-// tokens, and the error ends up in logs and workflow histories.
-func redactURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
 }

@@ -70,15 +70,15 @@ func status(code int, header ...string) func(http.ResponseWriter) {
 	}
 }
 
-func newSender(t *testing.T, client *http.Client) *webhook.Sender {
-	s, err := webhook.New(secret(), client)
+func newSender(t *testing.T) *webhook.Sender {
+	s, err := webhook.New(secret())
 	require.NoError(t, err)
 	return s
 }
 
 func TestSendSignsPerStandardWebhooks(t *testing.T) {
 	srv, got := receiver(t)
-	receipt, err := newSender(t, nil).Send(context.Background(), message(srv.URL+"/hooks"))
+	receipt, err := newSender(t).Send(context.Background(), message(srv.URL+"/hooks"))
 	require.NoError(t, err)
 	assert.Equal(t, "HTTP 200", receipt.ID)
 	assert.False(t, receipt.Replayed)
@@ -106,7 +106,7 @@ func TestSendSignsPerStandardWebhooks(t *testing.T) {
 
 func TestRetriesCarryTheSameIDsAndBody(t *testing.T) {
 	srv, got := receiver(t, status(500))
-	s := newSender(t, nil)
+	s := newSender(t)
 	_, err := s.Send(context.Background(), message(srv.URL))
 	require.Error(t, err)
 	_, err = s.Send(context.Background(), message(srv.URL))
@@ -127,7 +127,7 @@ func TestRetriesCarryTheSameIDsAndBody(t *testing.T) {
 
 func TestReplayedHeaderIsReported(t *testing.T) {
 	srv, _ := receiver(t, status(200, "Idempotent-Replayed", "true"))
-	receipt, err := newSender(t, nil).Send(context.Background(), message(srv.URL))
+	receipt, err := newSender(t).Send(context.Background(), message(srv.URL))
 	require.NoError(t, err)
 	assert.True(t, receipt.Replayed)
 }
@@ -160,7 +160,7 @@ func TestStatusClassification(t *testing.T) {
 		c.answer(rec)
 		t.Run(strconv.Itoa(rec.Code), func(t *testing.T) {
 			srv, got := receiver(t, c.answer)
-			_, err := newSender(t, nil).Send(context.Background(), message(srv.URL))
+			_, err := newSender(t).Send(context.Background(), message(srv.URL))
 			assert.Len(t, got(), 1, "one request per Send; redirects are not followed")
 			if c.ok {
 				assert.NoError(t, err)
@@ -181,7 +181,7 @@ func TestConnectionRefusedSentNothing(t *testing.T) {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 
-	_, err = newSender(t, nil).Send(context.Background(), message("http://"+addr+"/secret-token"))
+	_, err = newSender(t).Send(context.Background(), message("http://"+addr+"/secret-token"))
 	pe := providers.Classify(err)
 	assert.False(t, pe.Permanent)
 	assert.False(t, pe.MaybeSent)
@@ -198,7 +198,7 @@ func TestTimeoutMayHaveSent(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := newSender(t, nil).Send(ctx, message(srv.URL))
+	_, err := newSender(t).Send(ctx, message(srv.URL))
 	pe := providers.Classify(err)
 	assert.False(t, pe.Permanent)
 	assert.True(t, pe.MaybeSent, "the receiver had the request when the deadline passed")
@@ -213,7 +213,7 @@ func TestConnectionResetMayHaveSent(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	_, err := newSender(t, nil).Send(context.Background(), message(srv.URL))
+	_, err := newSender(t).Send(context.Background(), message(srv.URL))
 	pe := providers.Classify(err)
 	assert.False(t, pe.Permanent)
 	assert.True(t, pe.MaybeSent)
@@ -221,7 +221,7 @@ func TestConnectionResetMayHaveSent(t *testing.T) {
 
 func TestNewRejectsBadSecrets(t *testing.T) {
 	for _, s := range []string{"", "whsec_not base64!", "whsec_" + base64.StdEncoding.EncodeToString([]byte("short"))} {
-		_, err := webhook.New(s, nil)
+		_, err := webhook.New(s)
 		assert.ErrorContains(t, err, webhook.SecretEnv, "secret %q", s)
 	}
 }
