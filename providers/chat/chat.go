@@ -1,0 +1,134 @@
+// Package chat delivers notifications to Slack: to an incoming webhook when
+// the recipient is its https URL, or with chat.postMessage and a bot token
+// when the recipient is a channel ID or name. Slack has no idempotency key
+// for either, so an ambiguous delivery is held rather than re-sent.
+package chat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/onceflow/onceflow/providers"
+)
+
+// Environment variables read by ConfigFromEnv.
+const (
+	// EnvBotToken enables chat.postMessage; without it only incoming
+	// webhook URLs can be recipients.
+	EnvBotToken = "ONCEFLOW_SLACK_BOT_TOKEN"
+	EnvAPIURL   = "ONCEFLOW_SLACK_API_URL"
+	// EnvEnabled turns chat on for incoming webhooks alone.
+	EnvEnabled = "ONCEFLOW_SLACK_ENABLED"
+)
+
+// DefaultAPIURL is Slack's Web API.
+const DefaultAPIURL = "https://slack.com/api"
+
+// Config is a Slack app.
+type Config struct {
+	BotToken string
+	APIURL   string
+}
+
+// ConfigFromEnv reads a Config; ok is false when chat is not configured.
+func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool) {
+	cfg = Config{BotToken: getenv(EnvBotToken), APIURL: getenv(EnvAPIURL)}
+	return cfg, cfg.BotToken != "" || getenv(EnvEnabled) == "true"
+}
+
+// Sender posts to Slack.
+type Sender struct {
+	cfg    Config
+	client *http.Client
+}
+
+// New checks cfg and returns a Sender.
+func New(cfg Config) (*Sender, error) {
+	if cfg.APIURL == "" {
+		cfg.APIURL = DefaultAPIURL
+	}
+	if u, err := url.Parse(cfg.APIURL); err != nil || u.Host == "" {
+		return nil, fmt.Errorf("chat: %s=%q is not an absolute URL", EnvAPIURL, cfg.APIURL)
+	}
+	return &Sender{cfg: cfg, client: providers.NewHTTPClient()}, nil
+}
+
+// permanentErrors are chat.postMessage errors that a retry cannot fix.
+var permanentErrors = map[string]bool{
+	"channel_not_found": true, "not_in_channel": true, "is_archived": true, "msg_too_long": true,
+	"no_text": true, "invalid_auth": true, "not_authed": true, "account_inactive": true,
+	"token_revoked": true, "missing_scope": true, "restricted_action": true, "invalid_arguments": true,
+}
+
+// Send posts m to the recipient in m.To. Every failure is a
+// *providers.Error.
+func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Receipt, error) {
+	text := m.Body
+	if m.Subject != "" {
+		text = "*" + m.Subject + "*\n" + m.Body
+	}
+	if strings.HasPrefix(m.To, "https://") || strings.HasPrefix(m.To, "http://") {
+		return s.incomingWebhook(ctx, m.To, text)
+	}
+	return s.postMessage(ctx, m.To, text)
+}
+
+func (s *Sender) incomingWebhook(ctx context.Context, hook, text string) (providers.Receipt, error) {
+	req, err := jsonRequest(ctx, hook, map[string]string{"text": text})
+	if err != nil {
+		return providers.Receipt{}, err
+	}
+	// Slack answers errors as text: "invalid_payload", "channel_not_found".
+	if _, err := providers.DoHTTP(s.client, req, "chat", func(b []byte) string { return strings.TrimSpace(string(b)) }); err != nil {
+		return providers.Receipt{}, err
+	}
+	return providers.Receipt{ID: "slack webhook ok"}, nil
+}
+
+func (s *Sender) postMessage(ctx context.Context, channel, text string) (providers.Receipt, error) {
+	if s.cfg.BotToken == "" {
+		return providers.Receipt{}, &providers.Error{Permanent: true,
+			Err: fmt.Errorf("chat: recipient %q is a channel, which needs %s; or give an incoming webhook URL", channel, EnvBotToken)}
+	}
+	req, err := jsonRequest(ctx, strings.TrimRight(s.cfg.APIURL, "/")+"/chat.postMessage", map[string]string{"channel": channel, "text": text})
+	if err != nil {
+		return providers.Receipt{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.cfg.BotToken)
+	resp, err := providers.DoHTTP(s.client, req, "chat", nil)
+	if err != nil {
+		return providers.Receipt{}, err
+	}
+	var out struct {
+		OK      bool   `json:"ok"`
+		Error   string `json:"error"`
+		TS      string `json:"ts"`
+		Channel string `json:"channel"`
+	}
+	if err := json.Unmarshal(resp.Body, &out); err != nil {
+		return providers.Receipt{}, &providers.Error{MaybeSent: true, Err: fmt.Errorf("chat: unreadable chat.postMessage answer: %w", err)}
+	}
+	if !out.OK {
+		// Slack answered with a failure: nothing was posted.
+		return providers.Receipt{}, &providers.Error{Permanent: permanentErrors[out.Error], Err: fmt.Errorf("chat: chat.postMessage: %s", out.Error)}
+	}
+	return providers.Receipt{ID: "slack " + out.Channel + " ts " + out.TS}, nil
+}
+
+func jsonRequest(ctx context.Context, target string, v any) (*http.Request, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, &providers.Error{Permanent: true, Err: fmt.Errorf("chat: %w", err)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
+	if err != nil {
+		return nil, &providers.Error{Permanent: true, Err: fmt.Errorf("chat: bad URL: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	return req, nil
+}

@@ -1,0 +1,144 @@
+package sms_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/sms"
+)
+
+// twilio is a local server speaking the Messages API's request and error
+// shapes.
+type twilio struct {
+	mu   sync.Mutex
+	got  []http.Request
+	form []map[string]string
+	// answer gives the status and JSON body of the nth request (from 1).
+	answer func(n int) (int, string, string)
+}
+
+func (tw *twilio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	tw.mu.Lock()
+	tw.got = append(tw.got, *r)
+	f := map[string]string{}
+	for k := range r.PostForm {
+		f[k] = r.PostForm.Get(k)
+	}
+	tw.form = append(tw.form, f)
+	n := len(tw.got)
+	tw.mu.Unlock()
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != "AC123" || pass != "token" {
+		w.WriteHeader(401)
+		_, _ = w.Write([]byte(`{"code":20003,"message":"Authenticate","status":401}`))
+		return
+	}
+	if r.URL.Path != "/2010-04-01/Accounts/AC123/Messages.json" || r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		w.WriteHeader(404)
+		return
+	}
+	code, body, retryAfter := 201, `{"sid":"SM0001","status":"queued"}`, ""
+	if tw.answer != nil {
+		code, body, retryAfter = tw.answer(n)
+	}
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(body))
+}
+
+func newTwilio(t *testing.T, answer func(int) (int, string, string)) (*twilio, *sms.Sender) {
+	tw := &twilio{answer: answer}
+	srv := httptest.NewServer(tw)
+	t.Cleanup(srv.Close)
+	s, err := sms.New(sms.Config{AccountSID: "AC123", AuthToken: "token", From: "+15005550006", BaseURL: srv.URL})
+	require.NoError(t, err)
+	return tw, s
+}
+
+func msg() providers.Message {
+	return providers.Message{DeliveryID: "dlv_1", Key: "otp-1", To: "+447700900123", Body: "Your code is 123456", Timestamp: time.Now()}
+}
+
+func TestSendPostsTheMessagesAPIForm(t *testing.T) {
+	tw, s := newTwilio(t, nil)
+	receipt, err := s.Send(context.Background(), msg())
+	require.NoError(t, err)
+	assert.Equal(t, "SM0001", receipt.ID)
+	require.Len(t, tw.form, 1)
+	assert.Equal(t, map[string]string{"To": "+447700900123", "From": "+15005550006", "Body": "Your code is 123456"}, tw.form[0])
+}
+
+func TestMessagingServiceSID(t *testing.T) {
+	tw := &twilio{}
+	srv := httptest.NewServer(tw)
+	defer srv.Close()
+	s, err := sms.New(sms.Config{AccountSID: "AC123", AuthToken: "token", From: "MG999", BaseURL: srv.URL})
+	require.NoError(t, err)
+	_, err = s.Send(context.Background(), msg())
+	require.NoError(t, err)
+	assert.Equal(t, "MG999", tw.form[0]["MessagingServiceSid"])
+	assert.NotContains(t, tw.form[0], "From")
+}
+
+func TestErrorClassification(t *testing.T) {
+	cases := []struct {
+		name       string
+		code       int
+		body       string
+		retryAfter string
+		permanent  bool
+		wait       time.Duration
+		says       string
+	}{
+		{"invalid number", 400, `{"code":21211,"message":"The 'To' number is not a valid phone number.","status":400}`, "", true, 0, "21211"},
+		{"unsubscribed", 400, `{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}`, "", true, 0, "21610"},
+		{"too many requests", 429, `{"code":20429,"message":"Too Many Requests","status":429}`, "3", false, 3 * time.Second, "20429"},
+		{"server error", 500, `{"code":20500,"message":"Internal Server Error","status":500}`, "", false, 0, "20500"},
+		{"unavailable", 503, ``, "", false, 0, "503"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, s := newTwilio(t, func(int) (int, string, string) { return c.code, c.body, c.retryAfter })
+			_, err := s.Send(context.Background(), msg())
+			pe := providers.Classify(err)
+			assert.Equal(t, c.permanent, pe.Permanent, err)
+			assert.False(t, pe.MaybeSent, "Twilio answered: it did not send")
+			assert.Equal(t, c.wait, pe.RetryAfter)
+			assert.Contains(t, err.Error(), c.says)
+		})
+	}
+	t.Run("bad credentials", func(t *testing.T) {
+		tw := &twilio{}
+		srv := httptest.NewServer(tw)
+		defer srv.Close()
+		s, err := sms.New(sms.Config{AccountSID: "AC123", AuthToken: "wrong", From: "+15005550006", BaseURL: srv.URL})
+		require.NoError(t, err)
+		_, err = s.Send(context.Background(), msg())
+		assert.True(t, providers.Classify(err).Permanent)
+		assert.NotContains(t, err.Error(), "wrong")
+	})
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	for cfg, v := range map[sms.Config]string{
+		{AuthToken: "t", From: "+1"}:                                         sms.EnvAccountSID,
+		{AccountSID: "AC", From: "+1"}:                                       sms.EnvAuthToken,
+		{AccountSID: "AC", AuthToken: "t"}:                                   sms.EnvFrom,
+		{AccountSID: "AC", AuthToken: "t", From: "+1", BaseURL: "not a url"}: sms.EnvBaseURL,
+	} {
+		_, err := sms.New(cfg)
+		assert.ErrorContains(t, err, v)
+	}
+}
