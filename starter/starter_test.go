@@ -63,12 +63,23 @@ var testPolicy = workflows.Policy{
 
 func newStack(t *testing.T, wrap func(activities.Store) activities.Store) *stack {
 	t.Helper()
-	queue := "q-" + strings.ReplaceAll(t.Name(), "/", "-")
-	acts, rdb, err := worker.Activities(worker.Config{
+	return newStackWrapped(t, worker.Config{
 		RedisURL:      "redis://" + redisServer.Addr + "/0",
 		WebhookSecret: testenv.WebhookSecret,
 		DedupWindow:   time.Hour,
-	})
+	}, wrap)
+}
+
+// newStackWith is a stack with the providers cfg configures.
+func newStackWith(t *testing.T, cfg worker.Config) *stack {
+	t.Helper()
+	return newStackWrapped(t, cfg, nil)
+}
+
+func newStackWrapped(t *testing.T, cfg worker.Config, wrap func(activities.Store) activities.Store) *stack {
+	t.Helper()
+	queue := "q-" + strings.ReplaceAll(t.Name(), "/", "-")
+	acts, rdb, err := worker.Activities(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	acts.LeaseMargin = time.Second

@@ -27,6 +27,10 @@ import (
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/chat"
+	"github.com/onceflow/onceflow/providers/email"
+	"github.com/onceflow/onceflow/providers/push"
+	"github.com/onceflow/onceflow/providers/sms"
 	"github.com/onceflow/onceflow/providers/webhook"
 	"github.com/onceflow/onceflow/workflows"
 )
@@ -36,6 +40,12 @@ type Config struct {
 	TaskQueue     string
 	RedisURL      string
 	WebhookSecret string
+	// The other channels' providers; nil leaves a channel off, and its
+	// deliveries fail with a reason that says so.
+	Email *email.Config
+	SMS   *sms.Config
+	Chat  *chat.Config
+	Push  *push.Config
 	// DedupWindow is how long dedup records are kept; it must outlive the
 	// namespace's retention so that a key re-sent after its workflow was
 	// deleted is still suppressed.
@@ -72,6 +82,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if cfg.RedisURL == "" {
 		cfg.RedisURL = DefaultRedisURL
 	}
+	if c, ok := email.ConfigFromEnv(getenv); ok {
+		cfg.Email = &c
+	}
+	if c, ok := sms.ConfigFromEnv(getenv); ok {
+		cfg.SMS = &c
+	}
+	if c, ok := chat.ConfigFromEnv(getenv); ok {
+		cfg.Chat = &c
+	}
+	c, ok, err := push.ConfigFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	if ok {
+		cfg.Push = &c
+	}
 	for name, dst := range map[string]*time.Duration{
 		EnvDedupWindow:    &cfg.DedupWindow,
 		EnvAttemptTimeout: &cfg.Policy.AttemptTimeout,
@@ -105,7 +131,7 @@ func New(tc client.Client, taskQueue string, policy workflows.Policy, acts *acti
 // Activities wires the Deliver activity to Redis at cfg.RedisURL and to the
 // providers cfg configures. The caller closes the returned Redis client.
 func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
-	hook, err := webhook.New(cfg.WebhookSecret)
+	ps, err := Providers(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -116,11 +142,54 @@ func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
 	rdb := redis.NewClient(opts)
 	return &activities.Activities{
 		Store:     dedup.New(rdb, cfg.DedupWindow),
-		Providers: map[onceflow.Channel]providers.Provider{onceflow.Webhook: hook},
-		// Standard Webhooks receivers deduplicate by webhook-id, so an
-		// ambiguous webhook is re-sent with the same ID.
-		Ambiguity: map[onceflow.Channel]activities.AmbiguityPolicy{onceflow.Webhook: activities.Resend},
+		Providers: ps,
+		Ambiguity: ambiguityPolicies(),
 	}, rdb, nil
+}
+
+// ambiguityPolicies says, per channel, what a delivery does when an earlier
+// attempt may have sent it: re-send where the receiving end deduplicates by
+// the delivery ID (Standard Webhooks receivers by webhook-id; devices
+// collapse pushes with the same collapse ID), hold and report elsewhere (an
+// SMS, a chat message or a mail sent twice is seen twice).
+func ambiguityPolicies() map[onceflow.Channel]activities.AmbiguityPolicy {
+	return map[onceflow.Channel]activities.AmbiguityPolicy{
+		onceflow.Webhook: activities.Resend,
+		onceflow.Push:    activities.Resend,
+		onceflow.Email:   activities.Hold,
+		onceflow.SMS:     activities.Hold,
+		onceflow.Chat:    activities.Hold,
+	}
+}
+
+// Providers builds the provider of every channel cfg configures.
+func Providers(cfg Config) (map[onceflow.Channel]providers.Provider, error) {
+	hook, err := webhook.New(cfg.WebhookSecret)
+	if err != nil {
+		return nil, err
+	}
+	ps := map[onceflow.Channel]providers.Provider{onceflow.Webhook: hook}
+	if cfg.Email != nil {
+		if ps[onceflow.Email], err = email.New(*cfg.Email); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.SMS != nil {
+		if ps[onceflow.SMS], err = sms.New(*cfg.SMS); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Chat != nil {
+		if ps[onceflow.Chat], err = chat.New(*cfg.Chat); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Push != nil {
+		if ps[onceflow.Push], err = push.New(*cfg.Push); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
 }
 
 // Run runs a worker until ctx is done, then stops it gracefully. It refuses
@@ -147,7 +216,13 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", cfg.TaskQueue, err)
 	}
-	logger.Info("Worker started", "task_queue", cfg.TaskQueue, "namespace", namespace, "redis", redactRedisURL(cfg.RedisURL))
+	var channels []string
+	for _, c := range onceflow.Channels {
+		if _, ok := acts.Providers[c]; ok {
+			channels = append(channels, string(c))
+		}
+	}
+	logger.Info("Worker started", "task_queue", cfg.TaskQueue, "namespace", namespace, "redis", redactRedisURL(cfg.RedisURL), "channels", channels)
 	<-ctx.Done()
 	logger.Info("Worker stopping; in-flight deliveries may take up to the attempt timeout", "attempt_timeout", cfg.Policy.AttemptTimeout)
 	w.Stop()

@@ -1,0 +1,169 @@
+package starter_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/providers/chat"
+	"github.com/onceflow/onceflow/providers/email"
+	"github.com/onceflow/onceflow/providers/push"
+	"github.com/onceflow/onceflow/providers/sms"
+	"github.com/onceflow/onceflow/worker"
+)
+
+// inbox records what reached each channel's local server.
+type inbox struct {
+	mu   sync.Mutex
+	mail []string
+	sms  []url.Values
+	chat []string
+	push []string
+}
+
+func (in *inbox) add(f func()) { in.mu.Lock(); f(); in.mu.Unlock() }
+
+type smtpSession struct{ in *inbox }
+
+func (s smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s smtpSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	s.in.add(func() { s.in.mail = append(s.in.mail, string(b)) })
+	return err
+}
+func (s smtpSession) Reset()        {}
+func (s smtpSession) Logout() error { return nil }
+
+// channelServers starts a real SMTP server and local servers speaking the
+// Twilio, Slack webhook, Google token and FCM APIs, and returns the worker
+// configuration that points at them and the Slack incoming-webhook URL.
+func channelServers(t *testing.T, in *inbox, failSMS bool) (cfg worker.Config, slackHook string) {
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return smtpSession{in}, nil }))
+	srv.Domain = "localhost"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /2010-04-01/Accounts/AC1/Messages.json", func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		if failSMS {
+			w.WriteHeader(400)
+			_, _ = w.Write([]byte(`{"code":21211,"message":"The 'To' number is not a valid phone number."}`))
+			return
+		}
+		in.add(func() { in.sms = append(in.sms, r.PostForm) })
+		w.WriteHeader(201)
+		_, _ = w.Write([]byte(`{"sid":"SM1"}`))
+	})
+	mux.HandleFunc("POST /slack/hook", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		in.add(func() { in.chat = append(in.chat, body["text"]) })
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"ya29.e2e","expires_in":3600,"token_type":"Bearer"}`))
+	})
+	mux.HandleFunc("POST /v1/projects/e2e/messages:send", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		in.add(func() { in.push = append(in.push, string(b)) })
+		_, _ = w.Write([]byte(`{"name":"projects/e2e/messages/1"}`))
+	})
+	api := httptest.NewServer(mux)
+	t.Cleanup(api.Close)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	creds, err := json.Marshal(map[string]string{
+		"type": "service_account", "project_id": "e2e", "client_email": "e2e@e2e.iam.gserviceaccount.com",
+		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), "token_uri": api.URL + "/token",
+	})
+	require.NoError(t, err)
+
+	return worker.Config{
+		RedisURL:      "redis://" + redisServer.Addr + "/0",
+		WebhookSecret: testenv.WebhookSecret,
+		Email:         &email.Config{Addr: l.Addr().String(), From: "notify@shop.example", TLS: "none"},
+		SMS:           &sms.Config{AccountSID: "AC1", AuthToken: "token", From: "+15005550006", BaseURL: api.URL},
+		Chat:          &chat.Config{},
+		Push:          &push.Config{CredentialsJSON: creds, Endpoint: api.URL},
+		DedupWindow:   time.Hour,
+	}, api.URL + "/slack/hook"
+}
+
+func TestEveryChannelEndToEnd(t *testing.T) {
+	var in inbox
+	cfg, slackHook := channelServers(t, &in, false)
+	hook := testenv.NewReceiver(t)
+	s := newStackWith(t, cfg)
+	n := onceflow.Notification{
+		Key: "every-channel-1", Subject: "Order 9 shipped", Body: "Your order is on its way.",
+		Deliveries: []onceflow.Delivery{
+			{Channel: onceflow.Webhook, To: hook.URL},
+			{Channel: onceflow.Email, To: "ada@example.com"},
+			{Channel: onceflow.SMS, To: "+447700900123"},
+			{Channel: onceflow.Chat, To: slackHook},
+			{Channel: onceflow.Push, To: "device-token-1"},
+		},
+	}
+	_, err := s.client.Send(ctxFor(t), n)
+	require.NoError(t, err)
+	res, err := s.client.Wait(ctxFor(t), n.Key)
+	require.NoError(t, err)
+	for _, d := range res.Deliveries {
+		assert.Equal(t, onceflow.Delivered, d.Status, "%s: %s", d.Channel, d.Reason)
+	}
+	assert.Len(t, hook.Headers(), 1)
+	require.Len(t, in.mail, 1)
+	assert.Contains(t, in.mail[0], "Message-ID: <"+n.Deliveries[1].ID(n.Key)+"@shop.example>")
+	require.Len(t, in.sms, 1)
+	assert.Equal(t, "Your order is on its way.", in.sms[0].Get("Body"))
+	assert.Equal(t, []string{"*Order 9 shipped*\nYour order is on its way."}, in.chat)
+	require.Len(t, in.push, 1)
+	assert.Contains(t, in.push[0], n.Deliveries[4].ID(n.Key), "the delivery ID is the collapse key")
+	assert.Equal(t, "projects/e2e/messages/1", res.Deliveries[4].Receipt)
+
+	// Sent again after its workflow is gone: every channel is suppressed.
+	run := startNewRun(t, s.tc, s.queue, n)
+	require.NoError(t, run.Get(ctxFor(t), &res))
+	for _, d := range res.Deliveries {
+		assert.Equal(t, onceflow.Suppressed, d.Status, d.Channel)
+	}
+	assert.Len(t, in.mail, 1)
+	assert.Len(t, in.sms, 1)
+	assert.Len(t, in.chat, 1)
+	assert.Len(t, in.push, 1)
+}
+
+func TestPermanentSMSFailureIsReportedWithTwiliosReason(t *testing.T) {
+	var in inbox
+	cfg, _ := channelServers(t, &in, true)
+	s := newStackWith(t, cfg)
+	n := onceflow.Notification{Key: "sms-bad-number", Body: "Your code is 123456",
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.SMS, To: "+447700900123"}}}
+	_, d := sendAndWait(t, s, n)
+	assert.Equal(t, onceflow.Failed, d.Status)
+	assert.Contains(t, d.Reason, "21211")
+	assert.EqualValues(t, 1, d.Attempts, "a 400 is not retried")
+}
