@@ -65,7 +65,11 @@ type Notification struct {
 	Key        string     `json:"key"`
 	Deliveries []Delivery `json:"deliveries"`
 	Subject    string     `json:"subject,omitempty"`
-	Body       string     `json:"body"`
+	Body       string     `json:"body,omitempty"`
+	// Template names a template rendered with Data for the subject and
+	// each channel's body, instead of Subject and Body.
+	Template string         `json:"template,omitempty"`
+	Data     map[string]any `json:"data,omitempty"`
 	// SendAt delays the deliveries until then, on a durable timer. Empty or
 	// past means now.
 	SendAt *time.Time `json:"send_at,omitempty"`
@@ -131,14 +135,41 @@ func (n Notification) Validate() error {
 		}
 		seen[d] = i
 	}
+	if n.Template != "" {
+		return n.validateTemplate()
+	}
 	if len(n.Subject) > MaxSubjectLength || strings.ContainsAny(n.Subject, "\r\n") {
 		return &ValidationError{Field: "subject", Reason: fmt.Sprintf("must be one line of at most %d bytes", MaxSubjectLength)}
 	}
 	if strings.TrimSpace(n.Body) == "" {
-		return &ValidationError{Field: "body", Reason: "is required"}
+		return &ValidationError{Field: "body", Reason: "is required (or give a template)"}
+	}
+	if n.Data != nil {
+		return &ValidationError{Field: "data", Reason: "is only used with a template"}
 	}
 	if len(n.Body) > MaxBodyBytes {
 		return &ValidationError{Field: "body", Reason: fmt.Sprintf("is %d bytes; at most %d are allowed", len(n.Body), MaxBodyBytes)}
+	}
+	return nil
+}
+
+var templateName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// ValidTemplateName reports whether name can name a template: 1 to 64
+// lower-case letters, digits, '-' and '_', starting with a letter or digit.
+func ValidTemplateName(name string) bool { return templateName.MatchString(name) }
+
+func (n Notification) validateTemplate() error {
+	switch {
+	case !ValidTemplateName(n.Template):
+		return &ValidationError{Field: "template", Reason: fmt.Sprintf("%q is not a template name (lower-case letters, digits, '-' and '_', at most 64)", n.Template)}
+	case n.Subject != "":
+		return &ValidationError{Field: "subject", Reason: "comes from the template; leave it out"}
+	case n.Body != "":
+		return &ValidationError{Field: "body", Reason: "comes from the template; leave it out"}
+	}
+	if b, err := json.Marshal(n.Data); err != nil || len(b) > MaxBodyBytes {
+		return &ValidationError{Field: "data", Reason: fmt.Sprintf("must be a JSON object of at most %d bytes", MaxBodyBytes)}
 	}
 	return nil
 }

@@ -28,6 +28,9 @@ func valid() onceflow.Notification {
 
 func TestValidNotificationPasses(t *testing.T) {
 	require.NoError(t, valid().Validate())
+	n := valid()
+	n.Body, n.Template, n.Data = "", "order-shipped", map[string]any{"order": 42}
+	require.NoError(t, n.Validate())
 }
 
 func TestValidationNamesTheField(t *testing.T) {
@@ -35,25 +38,34 @@ func TestValidationNamesTheField(t *testing.T) {
 		change func(*onceflow.Notification)
 		field  string
 	}{
-		"no key":           {func(n *onceflow.Notification) { n.Key = "" }, "key"},
-		"key with space":   {func(n *onceflow.Notification) { n.Key = "order 1" }, "key"},
-		"key non-ascii":    {func(n *onceflow.Notification) { n.Key = "commande-é" }, "key"},
-		"key too long":     {func(n *onceflow.Notification) { n.Key = strings.Repeat("k", 201) }, "key"},
-		"key with email":   {func(n *onceflow.Notification) { n.Key = "reset-ada@example.com" }, "key"},
-		"no deliveries":    {func(n *onceflow.Notification) { n.Deliveries = nil }, "deliveries"},
-		"unknown channel":  {func(n *onceflow.Notification) { n.Deliveries[1].Channel = "fax" }, "deliveries[1].channel"},
-		"missing channel":  {func(n *onceflow.Notification) { n.Deliveries[1].Channel = "" }, "deliveries[1].channel"},
-		"missing to":       {func(n *onceflow.Notification) { n.Deliveries[0].To = "" }, "deliveries[0].to"},
-		"relative webhook": {func(n *onceflow.Notification) { n.Deliveries[0].To = "/hooks" }, "deliveries[0].to"},
-		"ftp webhook":      {func(n *onceflow.Notification) { n.Deliveries[0].To = "ftp://x.example/" }, "deliveries[0].to"},
-		"bad email":        {func(n *onceflow.Notification) { n.Deliveries[1].To = "ada at example" }, "deliveries[1].to"},
-		"named email":      {func(n *onceflow.Notification) { n.Deliveries[1].To = "Ada <ada@example.com>" }, "deliveries[1].to"},
-		"local sms":        {func(n *onceflow.Notification) { n.Deliveries[2].To = "07700900123" }, "deliveries[2].to"},
-		"padded token":     {func(n *onceflow.Notification) { n.Deliveries[3].To = " token" }, "deliveries[3].to"},
-		"duplicate":        {func(n *onceflow.Notification) { n.Deliveries[4] = n.Deliveries[0] }, "deliveries[4]"},
-		"no body":          {func(n *onceflow.Notification) { n.Body = "  " }, "body"},
-		"huge body":        {func(n *onceflow.Notification) { n.Body = strings.Repeat("x", onceflow.MaxBodyBytes+1) }, "body"},
-		"two-line subject": {func(n *onceflow.Notification) { n.Subject = "a\r\nBcc: x@example.com" }, "subject"},
+		"no key":                {func(n *onceflow.Notification) { n.Key = "" }, "key"},
+		"key with space":        {func(n *onceflow.Notification) { n.Key = "order 1" }, "key"},
+		"key non-ascii":         {func(n *onceflow.Notification) { n.Key = "commande-é" }, "key"},
+		"key too long":          {func(n *onceflow.Notification) { n.Key = strings.Repeat("k", 201) }, "key"},
+		"key with email":        {func(n *onceflow.Notification) { n.Key = "reset-ada@example.com" }, "key"},
+		"no deliveries":         {func(n *onceflow.Notification) { n.Deliveries = nil }, "deliveries"},
+		"unknown channel":       {func(n *onceflow.Notification) { n.Deliveries[1].Channel = "fax" }, "deliveries[1].channel"},
+		"missing channel":       {func(n *onceflow.Notification) { n.Deliveries[1].Channel = "" }, "deliveries[1].channel"},
+		"missing to":            {func(n *onceflow.Notification) { n.Deliveries[0].To = "" }, "deliveries[0].to"},
+		"relative webhook":      {func(n *onceflow.Notification) { n.Deliveries[0].To = "/hooks" }, "deliveries[0].to"},
+		"ftp webhook":           {func(n *onceflow.Notification) { n.Deliveries[0].To = "ftp://x.example/" }, "deliveries[0].to"},
+		"bad email":             {func(n *onceflow.Notification) { n.Deliveries[1].To = "ada at example" }, "deliveries[1].to"},
+		"named email":           {func(n *onceflow.Notification) { n.Deliveries[1].To = "Ada <ada@example.com>" }, "deliveries[1].to"},
+		"local sms":             {func(n *onceflow.Notification) { n.Deliveries[2].To = "07700900123" }, "deliveries[2].to"},
+		"padded token":          {func(n *onceflow.Notification) { n.Deliveries[3].To = " token" }, "deliveries[3].to"},
+		"duplicate":             {func(n *onceflow.Notification) { n.Deliveries[4] = n.Deliveries[0] }, "deliveries[4]"},
+		"no body":               {func(n *onceflow.Notification) { n.Body = "  " }, "body"},
+		"huge body":             {func(n *onceflow.Notification) { n.Body = strings.Repeat("x", onceflow.MaxBodyBytes+1) }, "body"},
+		"two-line subject":      {func(n *onceflow.Notification) { n.Subject = "a\r\nBcc: x@example.com" }, "subject"},
+		"data without template": {func(n *onceflow.Notification) { n.Data = map[string]any{"a": 1} }, "data"},
+		"bad template name":     {func(n *onceflow.Notification) { n.Body, n.Template = "", "../etc" }, "template"},
+		"template and body":     {func(n *onceflow.Notification) { n.Template = "order-shipped" }, "body"},
+		"template and subject": {func(n *onceflow.Notification) {
+			n.Body, n.Subject, n.Template = "", "s", "order-shipped"
+		}, "subject"},
+		"huge data": {func(n *onceflow.Notification) {
+			n.Body, n.Template, n.Data = "", "t", map[string]any{"x": strings.Repeat("y", onceflow.MaxBodyBytes)}
+		}, "data"},
 		"too many deliveries": {func(n *onceflow.Notification) {
 			n.Deliveries = make([]onceflow.Delivery, onceflow.MaxDeliveries+1)
 		}, "deliveries"},

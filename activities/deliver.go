@@ -62,6 +62,9 @@ type Activities struct {
 	Providers map[onceflow.Channel]providers.Provider
 	// Ambiguity is the policy per channel; channels not listed Hold.
 	Ambiguity map[onceflow.Channel]AmbiguityPolicy
+	// Templates renders notifications that name a template; nil when the
+	// worker has none.
+	Templates Renderer
 	// LeaseMargin is how much longer than the attempt's deadline a lease
 	// lasts, so that a lease never ends while its attempt may still send.
 	// Zero means DefaultLeaseMargin.
@@ -78,6 +81,8 @@ type DeliverInput struct {
 	Delivery   onceflow.Delivery `json:"delivery"`
 	Subject    string            `json:"subject,omitempty"`
 	Body       string            `json:"body"`
+	// HTML is the e-mail HTML body, when a template gave one.
+	HTML string `json:"html,omitempty"`
 	// Timestamp is when the notification became due.
 	Timestamp time.Time `json:"timestamp"`
 }
@@ -150,7 +155,7 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	sendCtx, cancel := context.WithDeadline(ctx, info.Deadline.Add(-sendReserve(time.Until(info.Deadline))))
 	receipt, err := provider.Send(sendCtx, providers.Message{
 		DeliveryID: in.DeliveryID, Key: in.Key, To: in.Delivery.To,
-		Subject: in.Subject, Body: in.Body, Timestamp: in.Timestamp,
+		Subject: in.Subject, Body: in.Body, HTML: in.HTML, Timestamp: in.Timestamp,
 	})
 	cancel()
 	if err != nil {

@@ -24,7 +24,11 @@ type Message struct {
 	Key     string
 	To      string
 	Subject string
-	Body    string
+	// Body is the text for this channel.
+	Body string
+	// HTML is an HTML body for channels that take one (e-mail); empty
+	// means the provider derives it from Body.
+	HTML string
 	// Timestamp is when the notification became due: the same on every
 	// attempt, so the content of every attempt is identical.
 	Timestamp time.Time

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -166,4 +168,70 @@ func TestPermanentSMSFailureIsReportedWithTwiliosReason(t *testing.T) {
 	assert.Equal(t, onceflow.Failed, d.Status)
 	assert.Contains(t, d.Reason, "21211")
 	assert.EqualValues(t, 1, d.Attempts, "a 400 is not retried")
+}
+
+func templatesDir(t *testing.T) string {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"subject.tmpl": "Order {{.order}} shipped",
+		"text.tmpl":    "Hi {{.name}}, order {{.order}} is on its way.",
+		"html.tmpl":    "<p>Hi {{.name}}, order <b>{{.order}}</b> is on its way.</p>",
+		"short.tmpl":   "Order {{.order}} shipped",
+	} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "order-shipped"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "order-shipped", name), []byte(content), 0o644))
+	}
+	return dir
+}
+
+func TestTemplatesRenderOncePerChannel(t *testing.T) {
+	var in inbox
+	cfg, _ := channelServers(t, &in, false)
+	cfg.TemplatesDir = templatesDir(t)
+	hook := testenv.NewReceiver(t)
+	s := newStackWith(t, cfg)
+	n := onceflow.Notification{
+		Key: "templated-1", Template: "order-shipped", Data: map[string]any{"name": "Ada <admin>", "order": 42},
+		Deliveries: []onceflow.Delivery{
+			{Channel: onceflow.Email, To: "ada@example.com"},
+			{Channel: onceflow.SMS, To: "+447700900123"},
+			{Channel: onceflow.Webhook, To: hook.URL},
+		},
+	}
+	_, err := s.client.Send(ctxFor(t), n)
+	require.NoError(t, err)
+	res, err := s.client.Wait(ctxFor(t), n.Key)
+	require.NoError(t, err)
+	for _, d := range res.Deliveries {
+		assert.Equal(t, onceflow.Delivered, d.Status, "%s: %s", d.Channel, d.Reason)
+	}
+	require.Len(t, in.mail, 1)
+	assert.Contains(t, in.mail[0], "Subject: Order 42 shipped")
+	assert.Contains(t, in.mail[0], "Hi Ada &lt;admin&gt;, order <b>42</b>", "HTML escaped where it must be")
+	assert.Contains(t, in.mail[0], "Hi Ada <admin>, order 42 is on its way.", "the text part is not escaped")
+	require.Len(t, in.sms, 1)
+	assert.Equal(t, "Order 42 shipped", in.sms[0].Get("Body"), "SMS takes the short body")
+}
+
+func TestMissingTemplateVariableFailsBeforeAnyDelivery(t *testing.T) {
+	var in inbox
+	cfg, _ := channelServers(t, &in, false)
+	cfg.TemplatesDir = templatesDir(t)
+	hook := testenv.NewReceiver(t)
+	s := newStackWith(t, cfg)
+	n := onceflow.Notification{
+		Key: "templated-missing", Template: "order-shipped", Data: map[string]any{"order": 42},
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.Email, To: "ada@example.com"}, {Channel: onceflow.Webhook, To: hook.URL}},
+	}
+	started, err := s.client.Send(ctxFor(t), n)
+	require.NoError(t, err)
+	res, err := s.client.Wait(ctxFor(t), n.Key)
+	require.NoError(t, err)
+	for _, d := range res.Deliveries {
+		assert.Equal(t, onceflow.Failed, d.Status)
+		assert.Contains(t, d.Reason, `template "order-shipped" needs variable "name"`)
+	}
+	assert.Empty(t, in.mail)
+	assert.Empty(t, hook.Headers())
+	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "template_missing_variable")
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/onceflow/onceflow/providers/push"
 	"github.com/onceflow/onceflow/providers/sms"
 	"github.com/onceflow/onceflow/providers/webhook"
+	"github.com/onceflow/onceflow/templates"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -42,10 +43,12 @@ type Config struct {
 	WebhookSecret string
 	// The other channels' providers; nil leaves a channel off, and its
 	// deliveries fail with a reason that says so.
-	Email *email.Config
-	SMS   *sms.Config
-	Chat  *chat.Config
-	Push  *push.Config
+	// TemplatesDir holds the notification templates; empty means none.
+	TemplatesDir string
+	Email        *email.Config
+	SMS          *sms.Config
+	Chat         *chat.Config
+	Push         *push.Config
 	// DedupWindow is how long dedup records are kept; it must outlive the
 	// namespace's retention so that a key re-sent after its workflow was
 	// deleted is still suppressed.
@@ -73,6 +76,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		TaskQueue:     getenv(EnvTaskQueue),
 		RedisURL:      getenv(EnvRedisURL),
 		WebhookSecret: getenv(webhook.SecretEnv),
+		TemplatesDir:  getenv(templates.EnvDir),
 		DedupWindow:   dedup.DefaultWindow,
 		Policy:        workflows.DefaultPolicy(),
 	}
@@ -139,12 +143,17 @@ func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", EnvRedisURL, err)
 	}
+	acts := &activities.Activities{Providers: ps, Ambiguity: ambiguityPolicies()}
+	if cfg.TemplatesDir != "" {
+		dir, err := templates.NewDir(cfg.TemplatesDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		acts.Templates = dir
+	}
 	rdb := redis.NewClient(opts)
-	return &activities.Activities{
-		Store:     dedup.New(rdb, cfg.DedupWindow),
-		Providers: ps,
-		Ambiguity: ambiguityPolicies(),
-	}, rdb, nil
+	acts.Store = dedup.New(rdb, cfg.DedupWindow)
+	return acts, rdb, nil
 }
 
 // ambiguityPolicies says, per channel, what a delivery does when an earlier

@@ -16,6 +16,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/templates"
 )
 
 const (
@@ -137,6 +138,16 @@ func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
 		}
 	}
 
+	content, err := r.content(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			r.settleUnfinished(onceflow.Cancelled, "cancelled before it was sent")
+			return r.result, errors.Join(temporal.NewCanceledError(), r.publishStatus(ctx))
+		}
+		r.settleUnfinished(onceflow.Failed, "not sent: "+r.failureReason(err))
+		return r.result, r.publishStatus(ctx)
+	}
+
 	due := workflow.Now(ctx)
 	var deliver *activities.Activities
 	sel := workflow.NewSelector(ctx)
@@ -157,9 +168,10 @@ func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
 				NonRetryableErrorTypes: []string{activities.ErrRejected, activities.ErrNoProvider},
 			},
 		})
+		body, html := content.For(dr.Channel)
 		f := workflow.ExecuteActivity(actx, deliver.Deliver, activities.DeliverInput{
 			Key: r.n.Key, DeliveryID: dr.DeliveryID, Delivery: dr.Delivery,
-			Subject: r.n.Subject, Body: r.n.Body, Timestamp: due,
+			Subject: content.Subject, Body: body, HTML: html, Timestamp: due,
 		})
 		sel.AddFuture(f, func(f workflow.Future) { r.settle(ctx, dr, f) })
 	}
@@ -173,6 +185,42 @@ func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
 		return r.result, temporal.NewCanceledError()
 	}
 	return r.result, nil
+}
+
+// content is the notification's text: its subject and body, or its
+// template rendered once by the Render activity, so that every delivery and
+// every replay uses the same recorded result.
+func (r *notification) content(ctx workflow.Context) (Content, error) {
+	if r.n.Template == "" {
+		return Content{Subject: r.n.Subject, Text: r.n.Body, Short: r.n.Body}, nil
+	}
+	var deliver *activities.Activities
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:                "render template " + r.n.Template,
+		StartToCloseTimeout:    r.policy.AttemptTimeout,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        r.policy.FirstRetry,
+			NonRetryableErrorTypes: []string{activities.ErrTemplate},
+		},
+	})
+	var rendered templates.Rendered
+	err := workflow.ExecuteActivity(actx, deliver.Render, activities.RenderInput{Template: r.n.Template, Data: r.n.Data}).Get(ctx, &rendered)
+	return Content(rendered), err
+}
+
+// Content is a notification's text in each form its channels take.
+type Content templates.Rendered
+
+// For returns the body, and for e-mail the HTML body, that channel c sends.
+func (c Content) For(ch onceflow.Channel) (body, html string) {
+	switch ch {
+	case onceflow.Email:
+		return c.Text, c.HTML
+	case onceflow.SMS, onceflow.Push, onceflow.Chat:
+		return c.Short, ""
+	}
+	return c.Text, ""
 }
 
 func (r *notification) settle(ctx workflow.Context, dr *onceflow.DeliveryResult, f workflow.Future) {

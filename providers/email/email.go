@@ -106,7 +106,11 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	msg.SetDateWithValue(m.Timestamp)
 	msg.SetGenHeader("X-Onceflow-Delivery-Id", m.DeliveryID)
 	msg.SetBodyString(mail.TypeTextPlain, m.Body)
-	msg.AddAlternativeString(mail.TypeTextHTML, htmlBody(m))
+	html := m.HTML
+	if html == "" {
+		html = htmlBody(m)
+	}
+	msg.AddAlternativeString(mail.TypeTextHTML, html)
 
 	c, err := s.client()
 	if err != nil {
