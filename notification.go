@@ -43,10 +43,17 @@ const (
 // Channels lists every known channel in a stable order.
 var Channels = []Channel{Webhook, Email, SMS, Push, Chat}
 
+// MaxFallbacks bounds a delivery's fallback list.
+const MaxFallbacks = 5
+
 // Delivery is one recipient on one channel.
 type Delivery struct {
 	Channel Channel `json:"channel"`
 	To      string  `json:"to"`
+	// Fallback lists other channels or recipients to try, in order, when
+	// this delivery fails: refused permanently, or out of retries. A
+	// delivery that may have been sent (ambiguous) does not fall back.
+	Fallback []Delivery `json:"fallback,omitempty"`
 }
 
 // ID is the delivery's stable identity: the same for every attempt, retry and
@@ -124,16 +131,34 @@ func (n Notification) Validate() error {
 	if len(n.Deliveries) > MaxDeliveries {
 		return &ValidationError{Field: "deliveries", Reason: fmt.Sprintf("lists %d deliveries; at most %d are allowed", len(n.Deliveries), MaxDeliveries)}
 	}
-	seen := make(map[Delivery]int, len(n.Deliveries))
+	type recipient struct {
+		channel Channel
+		to      string
+	}
+	seen := make(map[recipient]int, len(n.Deliveries))
 	for i, d := range n.Deliveries {
 		if err := d.validate(); err != nil {
 			err.Field = fmt.Sprintf("deliveries[%d].%s", i, err.Field)
 			return err
 		}
-		if j, dup := seen[d]; dup {
+		r := recipient{d.Channel, d.To}
+		if j, dup := seen[r]; dup {
 			return &ValidationError{Field: fmt.Sprintf("deliveries[%d]", i), Reason: fmt.Sprintf("repeats deliveries[%d]", j)}
 		}
-		seen[d] = i
+		seen[r] = i
+		if len(d.Fallback) > MaxFallbacks {
+			return &ValidationError{Field: fmt.Sprintf("deliveries[%d].fallback", i), Reason: fmt.Sprintf("lists %d fallbacks; at most %d are allowed", len(d.Fallback), MaxFallbacks)}
+		}
+		for j, fb := range d.Fallback {
+			field := fmt.Sprintf("deliveries[%d].fallback[%d]", i, j)
+			if err := fb.validate(); err != nil {
+				err.Field = field + "." + err.Field
+				return err
+			}
+			if len(fb.Fallback) > 0 {
+				return &ValidationError{Field: field + ".fallback", Reason: "cannot nest; list every fallback in order on the delivery"}
+			}
+		}
 	}
 	if n.Template != "" {
 		return n.validateTemplate()

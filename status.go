@@ -42,6 +42,18 @@ type DeliveryResult struct {
 	Reason string `json:"reason,omitempty"`
 	// Attempts counts the send attempts of the run that settled it.
 	Attempts int32 `json:"attempts,omitempty"`
+	// Fallbacks are the results of the delivery's fallbacks that were
+	// tried, in order.
+	Fallbacks []DeliveryResult `json:"fallbacks,omitempty"`
+}
+
+// Final is the step that settled the delivery: the last fallback tried, or
+// the delivery itself.
+func (d DeliveryResult) Final() DeliveryResult {
+	if n := len(d.Fallbacks); n > 0 {
+		return d.Fallbacks[n-1]
+	}
+	return d
 }
 
 // Result is what became of a notification, one entry per delivery in the
@@ -58,7 +70,7 @@ type Result struct {
 func (r Result) Status() Status {
 	count := make(map[Status]int)
 	for _, d := range r.Deliveries {
-		count[d.Status]++
+		count[d.Final().Status]++
 	}
 	for _, s := range []Status{Ambiguous, Failed, Cancelled, Retrying, Pending} {
 		if count[s] > 0 {

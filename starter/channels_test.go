@@ -235,3 +235,34 @@ func TestMissingTemplateVariableFailsBeforeAnyDelivery(t *testing.T) {
 	assert.Empty(t, hook.Headers())
 	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "template_missing_variable")
 }
+
+func TestFailingSMSFallsBackToEmail(t *testing.T) {
+	var in inbox
+	cfg, _ := channelServers(t, &in, true)
+	s := newStackWith(t, cfg)
+	n := onceflow.Notification{Key: "otp-fallback", Subject: "Your code", Body: "Your code is 123456",
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.SMS, To: "+447700900123",
+			Fallback: []onceflow.Delivery{{Channel: onceflow.Email, To: "ada@example.com"}}}}}
+	started, d := sendAndWait(t, s, n)
+
+	assert.Equal(t, onceflow.Failed, d.Status)
+	assert.Contains(t, d.Reason, "21211")
+	require.Len(t, d.Fallbacks, 1)
+	assert.Equal(t, onceflow.Email, d.Fallbacks[0].Channel)
+	assert.Equal(t, onceflow.Delivered, d.Fallbacks[0].Status, d.Fallbacks[0].Reason)
+	assert.Len(t, in.mail, 1)
+	assert.Empty(t, in.sms)
+
+	st, err := s.client.Status(ctxFor(t), n.Key)
+	require.NoError(t, err)
+	assert.Equal(t, onceflow.Delivered, st.Result.Status(), "the status query shows the fallback")
+	require.Len(t, st.Result.Deliveries[0].Fallbacks, 1)
+	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "sms_falls_back_to_email")
+
+	// Sent again after its workflow is gone: the e-mail is not sent twice.
+	run := startNewRun(t, s.tc, s.queue, n)
+	var res onceflow.Result
+	require.NoError(t, run.Get(ctxFor(t), &res))
+	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].Final().Status)
+	assert.Len(t, in.mail, 1)
+}

@@ -151,10 +151,16 @@ func (c *Client) Status(ctx context.Context, key string) (Status, error) {
 			retrying[pa.GetActivityId()] = pa.GetLastFailure().GetMessage()
 		}
 	}
+	mark := func(dr *onceflow.DeliveryResult, activityID string) {
+		if reason, ok := retrying[activityID]; ok && !dr.Status.Final() {
+			dr.Status, dr.Reason = onceflow.Retrying, reason
+		}
+	}
 	for i := range st.Result.Deliveries {
 		dr := &st.Result.Deliveries[i]
-		if reason, ok := retrying[dr.DeliveryID]; ok && !dr.Status.Final() {
-			dr.Status, dr.Reason = onceflow.Retrying, reason
+		mark(dr, workflows.ActivityID(dr.DeliveryID, 0))
+		for j := range dr.Fallbacks {
+			mark(&dr.Fallbacks[j], workflows.ActivityID(dr.DeliveryID, j+1))
 		}
 	}
 	return st, nil

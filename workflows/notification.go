@@ -149,42 +149,78 @@ func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
 	}
 
 	due := workflow.Now(ctx)
-	var deliver *activities.Activities
-	sel := workflow.NewSelector(ctx)
+	var publishErr error
+	wg := workflow.NewWaitGroup(ctx)
 	for i := range r.result.Deliveries {
-		dr := &r.result.Deliveries[i]
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			ActivityID:             dr.DeliveryID,
-			Summary:                fmt.Sprintf("%s delivery %d of %d", dr.Channel, i+1, len(r.result.Deliveries)),
-			StartToCloseTimeout:    r.policy.AttemptTimeout,
-			ScheduleToCloseTimeout: r.policy.GiveUpAfter,
-			// A cancelled notification still reports what its in-flight
-			// sends did: a send that completes is delivered, not cancelled.
-			WaitForCancellation: true,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:        r.policy.FirstRetry,
-				BackoffCoefficient:     2,
-				MaximumInterval:        r.policy.MaxRetryInterval,
-				NonRetryableErrorTypes: []string{activities.ErrRejected, activities.ErrNoProvider},
-			},
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			r.route(ctx, i, content, due)
+			publishErr = errors.Join(publishErr, r.publishStatus(ctx))
 		})
-		body, html := content.For(dr.Channel)
-		f := workflow.ExecuteActivity(actx, deliver.Deliver, activities.DeliverInput{
-			Key: r.n.Key, DeliveryID: dr.DeliveryID, Delivery: dr.Delivery,
-			Subject: content.Subject, Body: body, HTML: html, Timestamp: due,
-		})
-		sel.AddFuture(f, func(f workflow.Future) { r.settle(ctx, dr, f) })
 	}
-	for range r.result.Deliveries {
-		sel.Select(ctx)
-		if err := r.publishStatus(ctx); err != nil {
-			return r.result, err
-		}
+	wg.Wait(ctx)
+	if publishErr != nil {
+		return r.result, publishErr
 	}
 	if ctx.Err() != nil {
 		return r.result, temporal.NewCanceledError()
 	}
 	return r.result, nil
+}
+
+// route delivers deliveries[i], then its fallbacks in order while the last
+// step failed. A step that may have been sent (ambiguous) ends the route.
+func (r *notification) route(ctx workflow.Context, i int, content Content, due time.Time) {
+	dr := &r.result.Deliveries[i]
+	summary := fmt.Sprintf("%s delivery %d of %d", dr.Channel, i+1, len(r.result.Deliveries))
+	r.deliver(ctx, dr, ActivityID(dr.DeliveryID, 0), summary, content, due)
+	for j, fb := range dr.Fallback {
+		if dr.Final().Status != onceflow.Failed || ctx.Err() != nil {
+			return
+		}
+		step := onceflow.Delivery{Channel: fb.Channel, To: fb.To}
+		dr.Fallbacks = append(dr.Fallbacks, onceflow.DeliveryResult{Delivery: step, DeliveryID: step.ID(r.n.Key), Status: onceflow.Pending})
+		r.deliver(ctx, &dr.Fallbacks[j], ActivityID(dr.DeliveryID, j+1),
+			fmt.Sprintf("%s fallback %d for delivery %d", fb.Channel, j+1, i+1), content, due)
+	}
+}
+
+// ActivityID is the ID of the Deliver activity of a delivery's step: the
+// delivery ID for the delivery itself (fallback 0), with the fallback's
+// number after it for a fallback.
+func ActivityID(deliveryID string, fallback int) string {
+	if fallback == 0 {
+		return deliveryID
+	}
+	return fmt.Sprintf("%s/fallback-%d", deliveryID, fallback)
+}
+
+// deliver runs one Deliver activity, with retries, and records its outcome
+// in dr.
+func (r *notification) deliver(ctx workflow.Context, dr *onceflow.DeliveryResult, activityID, summary string, content Content, due time.Time) {
+	var deliver *activities.Activities
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ActivityID:             activityID,
+		Summary:                summary,
+		StartToCloseTimeout:    r.policy.AttemptTimeout,
+		ScheduleToCloseTimeout: r.policy.GiveUpAfter,
+		// A cancelled notification still reports what its in-flight
+		// sends did: a send that completes is delivered, not cancelled.
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        r.policy.FirstRetry,
+			BackoffCoefficient:     2,
+			MaximumInterval:        r.policy.MaxRetryInterval,
+			NonRetryableErrorTypes: []string{activities.ErrRejected, activities.ErrNoProvider},
+		},
+	})
+	body, html := content.For(dr.Channel)
+	f := workflow.ExecuteActivity(actx, deliver.Deliver, activities.DeliverInput{
+		Key: r.n.Key, DeliveryID: dr.DeliveryID, Delivery: onceflow.Delivery{Channel: dr.Channel, To: dr.To},
+		Subject: content.Subject, Body: body, HTML: html, Timestamp: due,
+	})
+	r.settle(ctx, dr, f)
 }
 
 // content is the notification's text: its subject and body, or its

@@ -204,3 +204,46 @@ func TestInvalidNotificationFailsWithoutSending(t *testing.T) {
 	assert.Equal(t, workflows.ErrInvalid, appErr.Type())
 	assert.Contains(t, appErr.Error(), "deliveries[1].channel")
 }
+
+func TestFallsBackToTheNextChannelAfterAPermanentFailure(t *testing.T) {
+	env, acts := newEnv(t)
+	var tried []onceflow.Channel
+	env.OnActivity(acts.Deliver, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DeliverInput) (activities.DeliverOutput, error) {
+			tried = append(tried, in.Delivery.Channel)
+			if in.Delivery.Channel == onceflow.SMS {
+				return activities.DeliverOutput{}, temporal.NewNonRetryableApplicationError("Twilio error 21211", activities.ErrRejected, nil, activities.FailureDetails{Attempt: 1})
+			}
+			return activities.DeliverOutput{Status: onceflow.Delivered, Receipt: "Message-ID <x>", Attempt: 1}, nil
+		})
+	n := notification()
+	n.Deliveries = []onceflow.Delivery{{Channel: onceflow.SMS, To: "+447700900123", Fallback: []onceflow.Delivery{{Channel: onceflow.Email, To: "ada@example.com"}}}}
+	env.ExecuteWorkflow(workflows.Name, n)
+
+	res := result(t, env)
+	d := res.Deliveries[0]
+	assert.Equal(t, []onceflow.Channel{onceflow.SMS, onceflow.Email}, tried)
+	assert.Equal(t, onceflow.Failed, d.Status, "the SMS step failed")
+	require.Len(t, d.Fallbacks, 1)
+	assert.Equal(t, onceflow.Delivered, d.Fallbacks[0].Status)
+	assert.Equal(t, onceflow.Delivery{Channel: onceflow.Email, To: "ada@example.com"}.ID(n.Key), d.Fallbacks[0].DeliveryID)
+	assert.Equal(t, onceflow.Delivered, res.Status(), "the notification was delivered, by its fallback")
+}
+
+func TestAmbiguousDeliveryDoesNotFallBack(t *testing.T) {
+	env, acts := newEnv(t)
+	var calls atomic.Int32
+	env.OnActivity(acts.Deliver, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.DeliverInput) (activities.DeliverOutput, error) {
+			calls.Add(1)
+			return activities.DeliverOutput{Status: onceflow.Ambiguous, Reason: "held", Attempt: 2}, nil
+		})
+	n := notification()
+	n.Deliveries = []onceflow.Delivery{{Channel: onceflow.SMS, To: "+447700900123", Fallback: []onceflow.Delivery{{Channel: onceflow.Email, To: "ada@example.com"}}}}
+	env.ExecuteWorkflow(workflows.Name, n)
+
+	d := result(t, env).Deliveries[0]
+	assert.Equal(t, onceflow.Ambiguous, d.Status)
+	assert.Empty(t, d.Fallbacks, "it may have been sent: no second message on another channel")
+	assert.EqualValues(t, 1, calls.Load())
+}

@@ -105,7 +105,7 @@ func (a *app) send(ctx context.Context, args []string) error {
 	}
 	a.printResult(res)
 	for _, d := range res.Deliveries {
-		if d.Status != onceflow.Delivered && d.Status != onceflow.Suppressed {
+		if s := d.Final().Status; s != onceflow.Delivered && s != onceflow.Suppressed {
 			return errFailedDeliveries
 		}
 	}
@@ -190,6 +190,9 @@ func (a *app) printResult(res onceflow.Result) {
 	fmt.Fprintln(tw, "CHANNEL\tTO\tSTATUS\tATTEMPTS\tRECEIPT\tREASON")
 	for _, d := range res.Deliveries {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", d.Channel, d.To, d.Status, d.Attempts, orDash(d.Receipt), orDash(d.Reason))
+		for _, fb := range d.Fallbacks {
+			fmt.Fprintf(tw, "  then %s\t%s\t%s\t%d\t%s\t%s\n", fb.Channel, fb.To, fb.Status, fb.Attempts, orDash(fb.Receipt), orDash(fb.Reason))
+		}
 	}
 	tw.Flush()
 }
