@@ -106,8 +106,8 @@ func channelServers(t *testing.T, in *inbox, failSMS bool) (cfg worker.Config, s
 	return worker.Config{
 		RedisURL:      "redis://" + redisServer.Addr + "/0",
 		WebhookSecret: testenv.WebhookSecret,
-		Email:         &email.Config{Addr: l.Addr().String(), From: "notify@shop.example", TLS: "none"},
-		SMS:           &sms.Config{AccountSID: "AC1", AuthToken: "token", From: "+15005550006", BaseURL: api.URL},
+		Email:         []email.Config{{Addr: l.Addr().String(), From: "notify@shop.example", TLS: "none"}},
+		SMS:           []sms.Config{{AccountSID: "AC1", AuthToken: "token", From: "+15005550006", BaseURL: api.URL}},
 		Chat:          &chat.Config{},
 		Push:          &push.Config{CredentialsJSON: creds, Endpoint: api.URL},
 		DedupWindow:   time.Hour,
@@ -264,5 +264,25 @@ func TestFailingSMSFallsBackToEmail(t *testing.T) {
 	var res onceflow.Result
 	require.NoError(t, run.Get(ctxFor(t), &res))
 	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].Final().Status)
+	assert.Len(t, in.mail, 1)
+}
+
+func TestSecondSMTPRelayTakesOverWhenTheFirstIsDown(t *testing.T) {
+	var in inbox
+	cfg, _ := channelServers(t, &in, false)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := l.Addr().String()
+	require.NoError(t, l.Close())
+	cfg.Email = append([]email.Config{{Addr: down, From: "notify@shop.example", TLS: "none"}}, cfg.Email...)
+	s := newStackWith(t, cfg)
+	n := onceflow.Notification{Key: "relay-fallback", Subject: "Hi", Body: "Hello",
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.Email, To: "ada@example.com"}}}
+	_, d := sendAndWait(t, s, n)
+
+	assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
+	assert.EqualValues(t, 1, d.Attempts, "the fallback happened within the attempt, without a retry")
+	assert.Contains(t, d.Receipt, "via smtp relay 2")
+	assert.Contains(t, d.Receipt, "smtp relay 1 ("+down+")")
 	assert.Len(t, in.mail, 1)
 }

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,14 +43,15 @@ type Config struct {
 	TaskQueue     string
 	RedisURL      string
 	WebhookSecret string
-	// The other channels' providers; nil leaves a channel off, and its
-	// deliveries fail with a reason that says so.
 	// TemplatesDir holds the notification templates; empty means none.
 	TemplatesDir string
-	Email        *email.Config
-	SMS          *sms.Config
-	Chat         *chat.Config
-	Push         *push.Config
+	// The other channels' providers; none leaves a channel off, and its
+	// deliveries fail with a reason that says so. Several SMTP relays or
+	// Twilio accounts are tried in order (providers.Chain).
+	Email []email.Config
+	SMS   []sms.Config
+	Chat  *chat.Config
+	Push  *push.Config
 	// DedupWindow is how long dedup records are kept; it must outlive the
 	// namespace's retention so that a key re-sent after its workflow was
 	// deleted is still suppressed.
@@ -86,11 +89,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if cfg.RedisURL == "" {
 		cfg.RedisURL = DefaultRedisURL
 	}
-	if c, ok := email.ConfigFromEnv(getenv); ok {
-		cfg.Email = &c
-	}
-	if c, ok := sms.ConfigFromEnv(getenv); ok {
-		cfg.SMS = &c
+	for n := 1; n <= maxProvidersPerChannel; n++ {
+		if c, ok := email.ConfigFromEnv(numbered(getenv, "ONCEFLOW_SMTP_", n)); ok {
+			cfg.Email = append(cfg.Email, c)
+		}
+		if c, ok := sms.ConfigFromEnv(numbered(getenv, "ONCEFLOW_TWILIO_", n)); ok {
+			cfg.SMS = append(cfg.SMS, c)
+		}
 	}
 	if c, ok := chat.ConfigFromEnv(getenv); ok {
 		cfg.Chat = &c
@@ -171,6 +176,40 @@ func ambiguityPolicies() map[onceflow.Channel]activities.AmbiguityPolicy {
 	}
 }
 
+// maxProvidersPerChannel bounds the numbered fallback providers read from
+// the environment: ONCEFLOW_SMTP_ADDR, then ONCEFLOW_SMTP_2_ADDR, ...
+const maxProvidersPerChannel = 3
+
+// numbered reads the variables of the nth provider of a channel: for n > 1,
+// prefix+"X" is read as prefix+"n_X".
+func numbered(getenv func(string) string, prefix string, n int) func(string) string {
+	if n == 1 {
+		return getenv
+	}
+	return func(name string) string {
+		return getenv(prefix + strconv.Itoa(n) + "_" + strings.TrimPrefix(name, prefix))
+	}
+}
+
+// chain is one provider, or several tried in order.
+func chain[C any](configs []C, build func(C) (providers.Provider, error), name func(int, C) string) (providers.Provider, error) {
+	var c providers.Chain
+	for i, cfg := range configs {
+		p, err := build(cfg)
+		if err != nil {
+			if len(configs) > 1 {
+				return nil, fmt.Errorf("%s: %w", name(i, cfg), err)
+			}
+			return nil, err
+		}
+		c = append(c, providers.Named{Name: name(i, cfg), Provider: p})
+	}
+	if len(c) == 1 {
+		return c[0].Provider, nil
+	}
+	return c, nil
+}
+
 // Providers builds the provider of every channel cfg configures.
 func Providers(cfg Config) (map[onceflow.Channel]providers.Provider, error) {
 	hook, err := webhook.New(cfg.WebhookSecret)
@@ -178,13 +217,19 @@ func Providers(cfg Config) (map[onceflow.Channel]providers.Provider, error) {
 		return nil, err
 	}
 	ps := map[onceflow.Channel]providers.Provider{onceflow.Webhook: hook}
-	if cfg.Email != nil {
-		if ps[onceflow.Email], err = email.New(*cfg.Email); err != nil {
+	if len(cfg.Email) > 0 {
+		ps[onceflow.Email], err = chain(cfg.Email,
+			func(c email.Config) (providers.Provider, error) { return email.New(c) },
+			func(i int, c email.Config) string { return fmt.Sprintf("smtp relay %d (%s)", i+1, c.Addr) })
+		if err != nil {
 			return nil, err
 		}
 	}
-	if cfg.SMS != nil {
-		if ps[onceflow.SMS], err = sms.New(*cfg.SMS); err != nil {
+	if len(cfg.SMS) > 0 {
+		ps[onceflow.SMS], err = chain(cfg.SMS,
+			func(c sms.Config) (providers.Provider, error) { return sms.New(c) },
+			func(i int, _ sms.Config) string { return fmt.Sprintf("twilio account %d", i+1) })
+		if err != nil {
 			return nil, err
 		}
 	}
