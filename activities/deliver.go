@@ -33,6 +33,9 @@ const (
 	// ErrDedupUnavailable: the dedup store could not be reached; nothing
 	// was sent.
 	ErrDedupUnavailable = "DedupUnavailable"
+	// ErrRateLimited: the channel's rate cap has no slot soon enough;
+	// retried when one comes, nothing was sent.
+	ErrRateLimited = "RateLimited"
 )
 
 // AmbiguityPolicy says what to do when a delivery's earlier attempt may have
@@ -65,10 +68,17 @@ type Activities struct {
 	// Templates renders notifications that name a template; nil when the
 	// worker has none.
 	Templates Renderer
+	// Limits caps the send rate of the channels it lists, across workers.
+	Limits map[onceflow.Channel]Limiter
 	// LeaseMargin is how much longer than the attempt's deadline a lease
 	// lasts, so that a lease never ends while its attempt may still send.
 	// Zero means DefaultLeaseMargin.
 	LeaseMargin time.Duration
+}
+
+// Limiter hands out send slots at a fixed rate (ratelimit.Limiter).
+type Limiter interface {
+	Reserve(ctx context.Context, maxWait time.Duration) (wait time.Duration, ok bool, err error)
 }
 
 // DefaultLeaseMargin is the lease's margin past the attempt's deadline.
@@ -111,6 +121,9 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	if !ok {
 		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("this worker has no provider for channel %q", in.Delivery.Channel), ErrNoProvider, nil, FailureDetails{})
+	}
+	if err := a.awaitSlot(ctx, in.Delivery.Channel, info.Deadline); err != nil {
+		return DeliverOutput{}, err
 	}
 	rec := dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID}
 	token := fmt.Sprintf("%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, info.Attempt)
@@ -180,6 +193,30 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	}
 	log.Info("Delivery settled", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
 	return out, nil
+}
+
+// awaitSlot waits for the channel's next send slot when its rate is capped.
+// A slot more than half the attempt away is not taken: the attempt ends,
+// having claimed and sent nothing, and is retried when the slot comes.
+func (a *Activities) awaitSlot(ctx context.Context, ch onceflow.Channel, deadline time.Time) error {
+	limit, ok := a.Limits[ch]
+	if !ok {
+		return nil
+	}
+	wait, reserved, err := limit.Reserve(ctx, time.Until(deadline)/2)
+	if err != nil {
+		return temporal.NewApplicationErrorWithCause("could not reserve a send slot; nothing was sent", ErrDedupUnavailable, err, FailureDetails{})
+	}
+	if !reserved {
+		return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("channel %s is at its rate limit; next slot in %v", ch, wait.Round(time.Millisecond)),
+			ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: wait, Details: []any{FailureDetails{}}})
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(wait):
+		return nil
+	}
 }
 
 // sendFailed releases the lease (marking the record ambiguous when the

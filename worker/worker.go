@@ -34,6 +34,7 @@ import (
 	"github.com/onceflow/onceflow/providers/push"
 	"github.com/onceflow/onceflow/providers/sms"
 	"github.com/onceflow/onceflow/providers/webhook"
+	"github.com/onceflow/onceflow/ratelimit"
 	"github.com/onceflow/onceflow/templates"
 	"github.com/onceflow/onceflow/workflows"
 )
@@ -45,6 +46,8 @@ type Config struct {
 	WebhookSecret string
 	// TemplatesDir holds the notification templates; empty means none.
 	TemplatesDir string
+	// Rates caps channels' sends per second across all workers.
+	Rates map[onceflow.Channel]float64
 	// The other channels' providers; none leaves a channel off, and its
 	// deliveries fail with a reason that says so. Several SMTP relays or
 	// Twilio accounts are tried in order (providers.Chain).
@@ -66,6 +69,7 @@ const (
 	EnvDedupWindow    = "ONCEFLOW_DEDUP_WINDOW"    // 720h
 	EnvAttemptTimeout = "ONCEFLOW_ATTEMPT_TIMEOUT" // 30s
 	EnvGiveUpAfter    = "ONCEFLOW_GIVE_UP_AFTER"   // 24h
+	EnvRateLimits     = "ONCEFLOW_RATE_LIMITS"     // none; e.g. sms=50,email=20 (sends per second)
 )
 
 // DefaultRedisURL is used when REDIS_URL is not set.
@@ -88,6 +92,19 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if cfg.RedisURL == "" {
 		cfg.RedisURL = DefaultRedisURL
+	}
+	rates, err := ratelimit.ParseRates(getenv(EnvRateLimits))
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", EnvRateLimits, err)
+	}
+	for name, r := range rates {
+		if !slices.Contains(onceflow.Channels, onceflow.Channel(name)) {
+			return Config{}, fmt.Errorf("%s: %q is not a channel", EnvRateLimits, name)
+		}
+		if cfg.Rates == nil {
+			cfg.Rates = map[onceflow.Channel]float64{}
+		}
+		cfg.Rates[onceflow.Channel(name)] = r
 	}
 	for n := 1; n <= maxProvidersPerChannel; n++ {
 		if c, ok := email.ConfigFromEnv(numbered(getenv, "ONCEFLOW_SMTP_", n)); ok {
@@ -158,6 +175,17 @@ func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
 	}
 	rdb := redis.NewClient(opts)
 	acts.Store = dedup.New(rdb, cfg.DedupWindow)
+	for ch, rate := range cfg.Rates {
+		l, err := ratelimit.New(rdb, string(ch), rate)
+		if err != nil {
+			_ = rdb.Close()
+			return nil, nil, err
+		}
+		if acts.Limits == nil {
+			acts.Limits = map[onceflow.Channel]activities.Limiter{}
+		}
+		acts.Limits[ch] = l
+	}
 	return acts, rdb, nil
 }
 
