@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -84,10 +85,15 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	if err != nil {
 		return providers.Receipt{}, &providers.Error{Permanent: true, Err: fmt.Errorf("webhook: encode payload: %w", err)}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.To, bytes.NewReader(body))
+	// The body is wrapped so that net/http cannot rewind it: otherwise,
+	// because of the Idempotency-Key header, it would silently re-send the
+	// request when a kept-alive connection breaks, a re-send that Onceflow
+	// could neither see nor report.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.To, io.NopCloser(bytes.NewReader(body)))
 	if err != nil {
 		return providers.Receipt{}, &providers.Error{Permanent: true, Err: fmt.Errorf("webhook: bad URL: %w", err)}
 	}
+	req.ContentLength = int64(len(body))
 	now := s.now()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Onceflow")

@@ -225,3 +225,39 @@ func TestNewRejectsBadSecrets(t *testing.T) {
 		assert.ErrorContains(t, err, webhook.SecretEnv, "secret %q", s)
 	}
 }
+
+// TestNoSilentResendOnABrokenKeptAliveConnection: net/http re-sends a
+// request with an Idempotency-Key header by itself when a reused connection
+// closes before the answer. Onceflow must see that failure instead, or a
+// re-send would go unreported.
+func TestNoSilentResendOnABrokenKeptAliveConnection(t *testing.T) {
+	var mu sync.Mutex
+	seen := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		seen++
+		n := seen
+		mu.Unlock()
+		if n == 1 {
+			return // 200, connection kept alive
+		}
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close() // the request arrived, the answer never leaves
+		}
+	}))
+	defer srv.Close()
+	s := newSender(t)
+	_, err := s.Send(context.Background(), message(srv.URL))
+	require.NoError(t, err)
+
+	second := message(srv.URL)
+	second.DeliveryID = "dlv_second"
+	_, err = s.Send(context.Background(), second)
+	require.Error(t, err)
+	assert.True(t, providers.Classify(err).MaybeSent)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 2, seen, "one request per Send, none re-sent behind Onceflow's back")
+}
