@@ -55,7 +55,7 @@ const (
 // Store is the dedup store the activity claims deliveries in.
 type Store interface {
 	Claim(ctx context.Context, rec dedup.Record, token string, lease time.Duration) (dedup.Claim, error)
-	Commit(ctx context.Context, rec dedup.Record, token, receipt string) error
+	Commit(ctx context.Context, rec dedup.Record, token, receipt string, outcome dedup.Outcome) error
 	Release(ctx context.Context, rec dedup.Record, token string, maybeSent bool) error
 }
 
@@ -141,10 +141,7 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	switch claim.State {
 	case dedup.AlreadySent:
 		log.Info("Delivery suppressed: already sent", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
-		return DeliverOutput{
-			Status: onceflow.Suppressed, Receipt: claim.Receipt, Attempt: info.Attempt,
-			Reason: "already delivered by an earlier attempt or notification with this key; not sent again",
-		}, nil
+		return suppressed(claim, info.Attempt), nil
 	case dedup.Busy:
 		return DeliverOutput{}, temporal.NewApplicationErrorWithOptions(
 			fmt.Sprintf("another attempt holds the delivery's lease for %v more", claim.LeaseLeft.Round(time.Millisecond)),
@@ -176,7 +173,14 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	}
 
 	out := DeliverOutput{Status: onceflow.Delivered, Receipt: receipt.ID, Attempt: info.Attempt}
-	switch err := a.commit(ctx, rec, token, receipt.ID); {
+	outcome := dedup.Clean
+	if claim.Ambiguous {
+		outcome = dedup.Unconfirmed
+		if receipt.Replayed {
+			outcome = dedup.Confirmed
+		}
+	}
+	switch err := a.commit(ctx, rec, token, receipt.ID, outcome); {
 	case errors.Is(err, dedup.ErrTakenOver):
 		out.Status = onceflow.Ambiguous
 		out.Reason = "another attempt took over while this one was sending; the receiver may have it twice"
@@ -237,10 +241,10 @@ func (a *Activities) sendFailed(ctx context.Context, rec dedup.Record, token str
 
 // commit records the send, retrying briefly: the side effect has happened,
 // so a Redis restart in this window must not turn it into a re-send.
-func (a *Activities) commit(ctx context.Context, rec dedup.Record, token, receipt string) error {
+func (a *Activities) commit(ctx context.Context, rec dedup.Record, token, receipt string, outcome dedup.Outcome) error {
 	wait := 100 * time.Millisecond
 	for {
-		err := a.Store.Commit(ctx, rec, token, receipt)
+		err := a.Store.Commit(ctx, rec, token, receipt, outcome)
 		if err == nil || errors.Is(err, dedup.ErrTakenOver) {
 			return err
 		}
@@ -251,6 +255,22 @@ func (a *Activities) commit(ctx context.Context, rec dedup.Record, token, receip
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// suppressed reports a delivery an earlier attempt or notification
+// committed, passing on what that attempt knew about duplicates: the result
+// of the attempt that sent it may never have reached the workflow.
+func suppressed(c dedup.Claim, attempt int32) DeliverOutput {
+	out := DeliverOutput{Status: onceflow.Suppressed, Receipt: c.Receipt, Attempt: attempt,
+		Reason: "already delivered by an earlier attempt or notification with this key; not sent again"}
+	switch c.Outcome {
+	case dedup.Confirmed:
+		out.Reason = "already delivered; not sent again. An earlier attempt may have sent it and it was re-sent, but the receiver confirmed that it applied it once"
+	case dedup.Unconfirmed:
+		out.Status = onceflow.Ambiguous
+		out.Reason = "already delivered; not sent again. An earlier attempt may have sent it and it was re-sent; the receiver may have it twice"
+	}
+	return out
 }
 
 // sendReserve is the part of an attempt's remaining time kept back from the

@@ -146,3 +146,26 @@ func TestDedupOutageSendsNothing(t *testing.T) {
 	assert.False(t, appErr.NonRetryable())
 	assert.Empty(t, rcv.Headers())
 }
+
+func TestSuppressedDeliveryPassesOnWhatTheCommitKnew(t *testing.T) {
+	acts, store := setup(t, activities.Resend)
+	rcv := testenv.NewReceiver(t)
+	for outcome, want := range map[dedup.Outcome]onceflow.Status{
+		dedup.Clean: onceflow.Suppressed, dedup.Confirmed: onceflow.Suppressed, dedup.Unconfirmed: onceflow.Ambiguous,
+	} {
+		in := input(t, rcv.URL+"/"+string(outcome))
+		rec := dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID}
+		_, err := store.Claim(context.Background(), rec, "earlier", time.Minute)
+		require.NoError(t, err)
+		require.NoError(t, store.Commit(context.Background(), rec, "earlier", "HTTP 200", outcome))
+
+		out, err := deliver(t, acts, in)
+		require.NoError(t, err)
+		assert.Equal(t, want, out.Status, "outcome %q", outcome)
+		assert.Equal(t, "HTTP 200", out.Receipt)
+		if outcome != dedup.Clean {
+			assert.Contains(t, out.Reason, "earlier attempt may have sent it")
+		}
+	}
+	assert.Empty(t, rcv.Headers(), "nothing sent again")
+}

@@ -12,13 +12,14 @@
 //	t  fencing token of the attempt that last leased or committed it
 //	u  lease end, in milliseconds on Redis's clock (only while leased)
 //	r  the provider's receipt (only once sent)
+//	o  the committing attempt's Outcome, when not Clean
 //	a  "1" once an attempt may have sent without committing
 //
 // Invariants, each kept by one Lua script that runs atomically in one round
 // trip:
 //
 //   - A record in state sent is never leased again: Claim returns its receipt
-//     and the caller sends nothing.
+//     and Outcome, and the caller sends nothing.
 //   - At most one attempt holds a live lease. Leases end by Redis's clock, so
 //     workers' clocks do not matter.
 //   - A lease that ended without a commit or release marks the record
@@ -47,21 +48,21 @@ var (
 	claimScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rec = redis.call('HMGET', KEYS[1], 's', 't', 'u', 'r', 'a')
+local rec = redis.call('HMGET', KEYS[1], 's', 't', 'u', 'r', 'a', 'o')
 local state, holder, leaseEnd, receipt, ambiguous = rec[1], rec[2], tonumber(rec[3]), rec[4], rec[5]
 if state == 's' then
-  return {'sent', receipt or ''}
+  return {'sent', receipt or '', rec[6] or ''}
 end
 if state == 'l' and holder ~= ARGV[1] then
   if leaseEnd > now then
-    return {'busy', tostring(leaseEnd - now)}
+    return {'busy', tostring(leaseEnd - now), ''}
   end
   ambiguous = '1'
 end
 ambiguous = ambiguous or '0'
 redis.call('HSET', KEYS[1], 's', 'l', 't', ARGV[1], 'u', now + tonumber(ARGV[2]), 'a', ambiguous)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {'granted', ambiguous}
+return {'granted', ambiguous, ''}
 `)
 
 	commitScript = redis.NewScript(`
@@ -72,9 +73,10 @@ if state == 's' then
   if holder == ARGV[1] then return 'ok' end
   return 'takeover'
 end
-local outcome = 'ok'
-if holder and holder ~= ARGV[1] then outcome = 'takeover' end
+local outcome, note = 'ok', ARGV[4]
+if holder and holder ~= ARGV[1] then outcome, note = 'takeover', 'u' end
 redis.call('HSET', KEYS[1], 's', 's', 't', ARGV[1], 'r', ARGV[2])
+if note ~= '' then redis.call('HSET', KEYS[1], 'o', note) end
 redis.call('HDEL', KEYS[1], 'u')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return outcome
@@ -132,14 +134,31 @@ const (
 	Busy
 )
 
+// Outcome is what the attempt that committed a delivery knew about
+// duplicates, kept so that a later claim can report it.
+type Outcome string
+
+const (
+	// Clean: no earlier attempt may have sent the delivery.
+	Clean Outcome = ""
+	// Confirmed: an earlier attempt may have sent it, and the receiver
+	// confirmed that it applied the delivery once.
+	Confirmed Outcome = "c"
+	// Unconfirmed: an earlier attempt may have sent it too; the receiver
+	// may have it twice.
+	Unconfirmed Outcome = "u"
+)
+
 // Claim is the answer to a claim.
 type Claim struct {
 	State ClaimState
 	// Ambiguous (with Granted): an earlier attempt may have sent without
 	// committing.
 	Ambiguous bool
-	// Receipt (with AlreadySent) is the committed provider receipt.
+	// Receipt (with AlreadySent) is the committed provider receipt, and
+	// Outcome what the committing attempt knew.
 	Receipt string
+	Outcome Outcome
 	// LeaseLeft (with Busy) is how long the other attempt's lease still runs.
 	LeaseLeft time.Duration
 }
@@ -155,14 +174,14 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 	if err != nil {
 		return Claim{}, fmt.Errorf("dedup: claim %s: %w", rec.DeliveryID, err)
 	}
-	if len(res) != 2 {
+	if len(res) != 3 {
 		return Claim{}, fmt.Errorf("dedup: claim %s: unexpected reply %q", rec.DeliveryID, res)
 	}
 	switch res[0] {
 	case "granted":
 		return Claim{State: Granted, Ambiguous: res[1] == "1"}, nil
 	case "sent":
-		return Claim{State: AlreadySent, Receipt: res[1]}, nil
+		return Claim{State: AlreadySent, Receipt: res[1], Outcome: Outcome(res[2])}, nil
 	case "busy":
 		ms, err := strconv.ParseInt(res[1], 10, 64)
 		if err != nil {
@@ -178,10 +197,11 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 // applied, but both attempts may have sent: a possible duplicate to report.
 var ErrTakenOver = errors.New("dedup: another attempt took over the delivery; it may have been sent twice")
 
-// Commit marks rec sent with the provider's receipt and drops the lease.
-// Committing twice with the same token is harmless.
-func (s *Store) Commit(ctx context.Context, rec Record, token, receipt string) error {
-	res, err := commitScript.Run(ctx, s.rdb, []string{rec.redisKey()}, token, receipt, s.window.Milliseconds()).Text()
+// Commit marks rec sent with the provider's receipt and what the attempt
+// knew about duplicates, and drops the lease. Committing twice with the same
+// token is harmless. A takeover is recorded as Unconfirmed.
+func (s *Store) Commit(ctx context.Context, rec Record, token, receipt string, outcome Outcome) error {
+	res, err := commitScript.Run(ctx, s.rdb, []string{rec.redisKey()}, token, receipt, s.window.Milliseconds(), string(outcome)).Text()
 	if err != nil {
 		return fmt.Errorf("dedup: commit %s: %w", rec.DeliveryID, err)
 	}

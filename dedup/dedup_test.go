@@ -54,7 +54,7 @@ func TestClaimAfterCommitReturnsReceipt(t *testing.T) {
 	rec := record(t)
 	_, err := store.Claim(ctx, rec, "attempt-1", time.Minute)
 	require.NoError(t, err)
-	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200"))
+	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", dedup.Clean))
 
 	c, err := store.Claim(ctx, rec, "attempt-2", time.Minute)
 	require.NoError(t, err)
@@ -62,7 +62,7 @@ func TestClaimAfterCommitReturnsReceipt(t *testing.T) {
 	assert.Equal(t, "HTTP 200", c.Receipt)
 
 	// Committing again with the same token (a retried reply) stays quiet.
-	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200"))
+	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", dedup.Clean))
 }
 
 func TestConcurrentClaimsGrantExactlyOne(t *testing.T) {
@@ -116,6 +116,21 @@ func TestExpiredLeaseGivesAmbiguousReclaim(t *testing.T) {
 	assert.True(t, c.Ambiguous)
 }
 
+func TestCommitKeepsWhatTheAttemptKnew(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t, time.Hour)
+	for _, outcome := range []dedup.Outcome{dedup.Clean, dedup.Confirmed, dedup.Unconfirmed} {
+		rec := dedup.Record{Key: t.Name(), DeliveryID: "dlv_" + string(outcome)}
+		_, err := store.Claim(ctx, rec, "attempt-1", time.Minute)
+		require.NoError(t, err)
+		require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", outcome))
+		c, err := store.Claim(ctx, rec, "attempt-2", time.Minute)
+		require.NoError(t, err)
+		assert.Equal(t, dedup.AlreadySent, c.State)
+		assert.Equal(t, outcome, c.Outcome)
+	}
+}
+
 func TestCommitByStaleTokenIsReported(t *testing.T) {
 	ctx := context.Background()
 	store, _ := newStore(t, time.Hour)
@@ -127,16 +142,17 @@ func TestCommitByStaleTokenIsReported(t *testing.T) {
 	require.NoError(t, err)
 
 	// attempt-1 was only slow: it sent and now commits on attempt-2's lease.
-	err = store.Commit(ctx, rec, "attempt-1", "HTTP 200 (first)")
+	err = store.Commit(ctx, rec, "attempt-1", "HTTP 200 (first)", dedup.Clean)
 	assert.ErrorIs(t, err, dedup.ErrTakenOver)
 	// attempt-2 also sent; its commit after attempt-1's is a takeover too.
-	err = store.Commit(ctx, rec, "attempt-2", "HTTP 200 (second)")
+	err = store.Commit(ctx, rec, "attempt-2", "HTTP 200 (second)", dedup.Clean)
 	assert.ErrorIs(t, err, dedup.ErrTakenOver)
 
 	c, err := store.Claim(ctx, rec, "attempt-3", time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, dedup.AlreadySent, c.State)
 	assert.Equal(t, "HTTP 200 (first)", c.Receipt, "the first commit's receipt is kept")
+	assert.Equal(t, dedup.Unconfirmed, c.Outcome, "a takeover is a possible duplicate")
 }
 
 func TestReleaseLetsNextClaimThroughAtOnce(t *testing.T) {
@@ -198,7 +214,7 @@ func TestEveryWriteSetsTheWindowTTL(t *testing.T) {
 	require.NoError(t, err)
 	assertTTL("after reclaim")
 	shorten()
-	require.NoError(t, store.Commit(ctx, rec, "attempt-2", "HTTP 200"))
+	require.NoError(t, store.Commit(ctx, rec, "attempt-2", "HTTP 200", dedup.Clean))
 	assertTTL("after commit")
 
 	keys, err := rdb.Keys(ctx, "onceflow:{"+rec.Key+"}*").Result()
@@ -217,7 +233,7 @@ func TestRecordSurvivesRedisRestart(t *testing.T) {
 	rec := record(t)
 	_, err = store.Claim(ctx, rec, "attempt-1", time.Minute)
 	require.NoError(t, err)
-	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200"))
+	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", dedup.Clean))
 
 	require.NoError(t, own.Restart())
 	c, err := store.Claim(ctx, rec, "attempt-2", time.Minute)
@@ -260,7 +276,7 @@ func BenchmarkClaimCommit(b *testing.B) {
 			if _, err := store.Claim(ctx, rec, "t", time.Minute); err != nil {
 				b.Fatal(err)
 			}
-			if err := store.Commit(ctx, rec, "t", "HTTP 200"); err != nil {
+			if err := store.Commit(ctx, rec, "t", "HTTP 200", dedup.Clean); err != nil {
 				b.Fatal(err)
 			}
 		}

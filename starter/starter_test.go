@@ -209,14 +209,14 @@ type crashAfterSend struct {
 	once sync.Once
 }
 
-func (c *crashAfterSend) Commit(ctx context.Context, rec dedup.Record, token, receipt string) error {
+func (c *crashAfterSend) Commit(ctx context.Context, rec dedup.Record, token, receipt string, outcome dedup.Outcome) error {
 	crashed := false
 	c.once.Do(func() { crashed = true })
 	if crashed {
 		<-ctx.Done() // hang until the attempt's deadline, then vanish
 		return errors.New("worker died")
 	}
-	return c.Store.Commit(ctx, rec, token, receipt)
+	return c.Store.Commit(ctx, rec, token, receipt, outcome)
 }
 
 func TestCrashBetweenSendAndCommit(t *testing.T) {

@@ -20,13 +20,13 @@ func (a *app) dev(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.TemporalPort, "temporal-port", 7233, "Temporal gRPC port")
 	fs.IntVar(&cfg.UIPort, "ui-port", 8233, "Temporal Web UI port (0: no UI)")
 	fs.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:8080", "HTTP API listen address")
-	fs.IntVar(&cfg.Workers, "workers", 1, "number of workers")
+	fs.IntVar(&cfg.Workers, "workers", 1, "number of workers in this process (0: none; run onceflow worker separately)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", a.getenv(worker.EnvRedisURL), "use this Redis instead of starting one ("+worker.EnvRedisURL+")")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
-	if cfg.Workers < 1 {
-		return inputErrorf("--workers must be at least 1, got %d", cfg.Workers)
+	if cfg.Workers < 0 {
+		return inputErrorf("--workers must not be negative, got %d", cfg.Workers)
 	}
 	stack, err := devstack.Start(ctx, cfg)
 	if err != nil {

@@ -50,6 +50,7 @@ commands:
   status   print each delivery's state of a notification
   cancel   cancel a notification that has not been delivered yet
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
+  chaos    prove effectively-once delivery under injected faults
 
 Run 'onceflow <command> -h' for a command's flags.
 `
@@ -92,6 +93,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.dev(ctx, rest)
 	case "ping":
 		err = a.ping(ctx, rest)
+	case "chaos":
+		err = a.chaos(ctx, rest)
 	case "send":
 		err = a.send(ctx, rest)
 	case "status":
@@ -126,7 +129,7 @@ func (a *app) exit(err error) int {
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, errFailedDeliveries):
+	case errors.Is(err, errFailedDeliveries), errors.Is(err, errInvariants):
 		fmt.Fprintln(a.stderr, "onceflow:", err)
 		return exitFailure
 	case errors.As(err, &ie), errors.As(err, &ve), errors.As(err, &ce):

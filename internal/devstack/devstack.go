@@ -43,7 +43,9 @@ type Config struct {
 	TemporalPort int
 	UIPort       int // 0: no Web UI
 	APIAddr      string
-	Workers      int
+	// Workers is how many workers run in the process; 0 runs none, for
+	// workers started separately (onceflow worker).
+	Workers int
 	// RedisURL, when set, is used instead of starting a Redis.
 	RedisURL string
 	// Worker is the workers' configuration; its RedisURL and, when empty,
@@ -78,8 +80,8 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Workers < 1 {
-		return nil, fmt.Errorf("--workers must be at least 1, got %d", cfg.Workers)
+	if cfg.Workers < 0 {
+		return nil, fmt.Errorf("--workers must not be negative, got %d", cfg.Workers)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
