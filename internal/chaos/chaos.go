@@ -71,9 +71,13 @@ type Report struct {
 	DuplicateEffects []string
 	RawResends       int
 	Unaccounted      []string
-	Ambiguous        int
-	Failed           []string
-	WallTime         time.Duration
+	// Reported counts deliveries whose result says an earlier attempt
+	// may have sent them; Ambiguous those of them left ambiguous (the
+	// others the receiver confirmed as applied once).
+	Reported  int
+	Ambiguous int
+	Failed    []string
+	WallTime  time.Duration
 }
 
 // OK reports whether every invariant held.
@@ -97,7 +101,7 @@ func (r Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "  lost                 %d\n", len(r.Lost))
 	fmt.Fprintf(w, "  duplicate effects    %d\n", len(r.DuplicateEffects))
 	fmt.Fprintf(w, "  raw re-sends         %d (unaccounted %d)\n", r.RawResends, len(r.Unaccounted))
-	fmt.Fprintf(w, "  ambiguous reported   %d\n", r.Ambiguous)
+	fmt.Fprintf(w, "  ambiguous reported   %d (%d confirmed once by the receiver, %d left ambiguous)\n", r.Reported, r.Reported-r.Ambiguous, r.Ambiguous)
 	fmt.Fprintf(w, "  failed               %d\n", len(r.Failed))
 	fmt.Fprintf(w, "  wall time            %v\n", r.WallTime.Round(time.Millisecond))
 	for _, list := range []struct {
@@ -307,6 +311,10 @@ func check(rep *Report, accepted map[string]onceflow.Notification, results map[s
 			rep.DuplicateEffects = append(rep.DuplicateEffects, fmt.Sprintf("%s: applied %d times", k, rcv.applied[k]))
 		}
 		d := res.Deliveries[0].Final()
+		reported := d.Status == onceflow.Ambiguous || strings.Contains(d.Reason, "earlier attempt may have sent it")
+		if reported {
+			rep.Reported++
+		}
 		if d.Status == onceflow.Ambiguous {
 			rep.Ambiguous++
 		}
@@ -315,7 +323,7 @@ func check(rep *Report, accepted map[string]onceflow.Notification, results map[s
 		}
 		if r := rcv.replays[id]; r > 0 {
 			rep.RawResends += r
-			if d.Status != onceflow.Ambiguous && !strings.Contains(d.Reason, "earlier attempt may have sent it") {
+			if !reported {
 				rep.Unaccounted = append(rep.Unaccounted, fmt.Sprintf("%s: %d re-sends, reported %s (%q)", k, r, d.Status, d.Reason))
 			}
 		}
