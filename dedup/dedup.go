@@ -9,7 +9,8 @@
 // Cluster slot). Its fields:
 //
 //	s  state: "l" leased to an attempt, "f" free, "s" sent
-//	t  fencing token of the attempt that last leased or committed it
+//	t  fencing token of the attempt that last leased or committed it (a
+//	   16-character hash of it: only equality matters, and records stay small)
 //	u  lease end, in milliseconds on Redis's clock (only while leased)
 //	r  the provider's receipt (only once sent)
 //	o  the committing attempt's Outcome, when not Clean
@@ -33,6 +34,8 @@ package dedup
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -59,10 +62,10 @@ if state == 'l' and holder ~= ARGV[1] then
   end
   ambiguous = '1'
 end
-ambiguous = ambiguous or '0'
-redis.call('HSET', KEYS[1], 's', 'l', 't', ARGV[1], 'u', now + tonumber(ARGV[2]), 'a', ambiguous)
+redis.call('HSET', KEYS[1], 's', 'l', 't', ARGV[1], 'u', now + tonumber(ARGV[2]))
+if ambiguous == '1' then redis.call('HSET', KEYS[1], 'a', '1') end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {'granted', ambiguous, ''}
+return {'granted', ambiguous or '0', ''}
 `)
 
 	commitScript = redis.NewScript(`
@@ -92,6 +95,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 'ok'
 `)
 )
+
+// fence is what a record keeps of a fencing token: 96 bits of its SHA-256,
+// plenty to tell one attempt's token from another's.
+func fence(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
 
 // Store keeps dedup records in Redis or Redis Cluster.
 type Store struct {
@@ -170,7 +180,7 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 	if lease < time.Millisecond {
 		return Claim{}, fmt.Errorf("dedup: claim %s: lease %v is shorter than 1ms", rec.DeliveryID, lease)
 	}
-	res, err := claimScript.Run(ctx, s.rdb, []string{rec.redisKey()}, token, lease.Milliseconds(), s.window.Milliseconds()).StringSlice()
+	res, err := claimScript.Run(ctx, s.rdb, []string{rec.redisKey()}, fence(token), lease.Milliseconds(), s.window.Milliseconds()).StringSlice()
 	if err != nil {
 		return Claim{}, fmt.Errorf("dedup: claim %s: %w", rec.DeliveryID, err)
 	}
@@ -201,7 +211,7 @@ var ErrTakenOver = errors.New("dedup: another attempt took over the delivery; it
 // knew about duplicates, and drops the lease. Committing twice with the same
 // token is harmless. A takeover is recorded as Unconfirmed.
 func (s *Store) Commit(ctx context.Context, rec Record, token, receipt string, outcome Outcome) error {
-	res, err := commitScript.Run(ctx, s.rdb, []string{rec.redisKey()}, token, receipt, s.window.Milliseconds(), string(outcome)).Text()
+	res, err := commitScript.Run(ctx, s.rdb, []string{rec.redisKey()}, fence(token), receipt, s.window.Milliseconds(), string(outcome)).Text()
 	if err != nil {
 		return fmt.Errorf("dedup: commit %s: %w", rec.DeliveryID, err)
 	}
@@ -224,7 +234,7 @@ func (s *Store) Release(ctx context.Context, rec Record, token string, maybeSent
 	if maybeSent {
 		flag = "1"
 	}
-	res, err := releaseScript.Run(ctx, s.rdb, []string{rec.redisKey()}, token, flag, s.window.Milliseconds()).Text()
+	res, err := releaseScript.Run(ctx, s.rdb, []string{rec.redisKey()}, fence(token), flag, s.window.Milliseconds()).Text()
 	if err != nil {
 		return fmt.Errorf("dedup: release %s: %w", rec.DeliveryID, err)
 	}
