@@ -60,6 +60,10 @@ type Config struct {
 	// deleted is still suppressed.
 	DedupWindow time.Duration
 	Policy      workflows.Policy
+	// WorkflowCache is how many workflows the worker process keeps in
+	// memory between tasks; 0 keeps the SDK's default (10,000). Onceflow's
+	// default is DefaultWorkflowCache.
+	WorkflowCache int
 }
 
 // Environment variables read by LoadConfig, with their defaults.
@@ -70,7 +74,16 @@ const (
 	EnvAttemptTimeout = "ONCEFLOW_ATTEMPT_TIMEOUT" // 30s
 	EnvGiveUpAfter    = "ONCEFLOW_GIVE_UP_AFTER"   // 24h
 	EnvRateLimits     = "ONCEFLOW_RATE_LIMITS"     // none; e.g. sms=50,email=20 (sends per second)
+	EnvWorkflowCache  = "ONCEFLOW_WORKFLOW_CACHE"  // 1000 workflows
 )
+
+// DefaultWorkflowCache is the worker's workflow cache. The SDK keeps
+// 10,000 by default; a notification waiting on send_at then costs its
+// worker about 33 KB and slowed immediate notifications by a fifth
+// (docs/benchmarks.md). With 1,000, one waiting costs about 4 KB and
+// immediate throughput is unchanged; a workflow evicted from the cache is
+// replayed from its short history when its timer fires.
+const DefaultWorkflowCache = 1000
 
 // DefaultRedisURL is used when REDIS_URL is not set.
 const DefaultRedisURL = "redis://127.0.0.1:6379/0"
@@ -86,12 +99,20 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		TemplatesDir:  getenv(templates.EnvDir),
 		DedupWindow:   dedup.DefaultWindow,
 		Policy:        workflows.DefaultPolicy(),
+		WorkflowCache: DefaultWorkflowCache,
 	}
 	if cfg.TaskQueue == "" {
 		cfg.TaskQueue = workflows.DefaultTaskQueue
 	}
 	if cfg.RedisURL == "" {
 		cfg.RedisURL = DefaultRedisURL
+	}
+	if v := getenv(EnvWorkflowCache); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("%s=%q is not a positive number of workflows", EnvWorkflowCache, v)
+		}
+		cfg.WorkflowCache = n
 	}
 	rates, err := ratelimit.ParseRates(getenv(EnvRateLimits))
 	if err != nil {
@@ -293,6 +314,10 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 	}
 	if err := RegisterSearchAttributes(pingCtx, tc, namespace); err != nil {
 		return err
+	}
+	if cfg.WorkflowCache > 0 {
+		// A process-wide SDK setting; Run owns the process's workers.
+		sdkworker.SetStickyWorkflowCacheSize(cfg.WorkflowCache)
 	}
 	w := New(tc, cfg.TaskQueue, cfg.Policy, acts)
 	if err := w.Start(); err != nil {

@@ -23,6 +23,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	assert.Equal(t, 30*time.Second, cfg.Policy.AttemptTimeout)
 	assert.Empty(t, cfg.Email)
 	assert.Nil(t, cfg.Push)
+	assert.Equal(t, worker.DefaultWorkflowCache, cfg.WorkflowCache)
 }
 
 func TestLoadConfigReadsNumberedProviders(t *testing.T) {
@@ -43,6 +44,10 @@ func TestLoadConfigReadsNumberedProviders(t *testing.T) {
 func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	_, err := worker.LoadConfig(env(map[string]string{"ONCEFLOW_ATTEMPT_TIMEOUT": "-3s"}))
 	assert.ErrorContains(t, err, "ONCEFLOW_ATTEMPT_TIMEOUT")
+	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_WORKFLOW_CACHE": "lots"}))
+	assert.ErrorContains(t, err, "ONCEFLOW_WORKFLOW_CACHE")
+	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_RATE_LIMITS": "fax=5"}))
+	assert.ErrorContains(t, err, "ONCEFLOW_RATE_LIMITS")
 	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_FCM_CREDENTIALS_FILE": "/nonexistent/key.json"}))
 	assert.ErrorContains(t, err, "ONCEFLOW_FCM_CREDENTIALS_FILE")
 

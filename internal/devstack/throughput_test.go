@@ -20,10 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/devstack"
@@ -49,13 +46,7 @@ func BenchmarkThroughput(b *testing.B) {
 	defer rcv.Close()
 
 	const minimalQueue = "throughput-minimal"
-	mw := worker.New(s.Client, minimalQueue, worker.Options{})
-	mw.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
-		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
-		return workflow.ExecuteActivity(ctx, "Noop").Get(ctx, nil)
-	}, workflow.RegisterOptions{Name: "Minimal"})
-	mw.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "Noop"})
-	require.NoError(b, mw.Start())
+	mw := newBenchWorker(s.Client, minimalQueue, minimalWorkflow, func(context.Context) error { return nil })
 	defer mw.Stop()
 
 	ctx := context.Background()
@@ -132,7 +123,7 @@ func BenchmarkCosts(b *testing.B) {
 
 	w := exec.Command(bin, "worker")
 	w.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+s.TemporalAddress, "TEMPORAL_NAMESPACE="+devstack.Namespace,
-		"REDIS_URL="+s.RedisURL, "ONCEFLOW_WEBHOOK_SECRET="+testenv.WebhookSecret)
+		"REDIS_URL="+s.RedisURL, "ONCEFLOW_WEBHOOK_SECRET="+testenv.WebhookSecret, "ONCEFLOW_WORKFLOW_CACHE="+os.Getenv("ONCEFLOW_WORKFLOW_CACHE"))
 	w.Stdout, w.Stderr = &logs, &logs
 	require.NoError(b, w.Start())
 	defer func() { _ = w.Process.Signal(os.Interrupt); _ = w.Wait() }()
