@@ -105,9 +105,7 @@ func BenchmarkThroughput(b *testing.B) {
 func BenchmarkCosts(b *testing.B) {
 	const waiting, immediate = 10000, 500
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "onceflow")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/onceflow/onceflow/cmd/onceflow").CombinedOutput()
-	require.NoError(b, err, "%s", out)
+	bin := buildBinary(b, dir)
 
 	var logs testenv.Buffer
 	cfg := config(b, dir, &logs)
@@ -121,12 +119,7 @@ func BenchmarkCosts(b *testing.B) {
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 
-	w := exec.Command(bin, "worker")
-	w.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+s.TemporalAddress, "TEMPORAL_NAMESPACE="+devstack.Namespace,
-		"REDIS_URL="+s.RedisURL, "ONCEFLOW_WEBHOOK_SECRET="+testenv.WebhookSecret, "ONCEFLOW_WORKFLOW_CACHE="+os.Getenv("ONCEFLOW_WORKFLOW_CACHE"))
-	w.Stdout, w.Stderr = &logs, &logs
-	require.NoError(b, w.Start())
-	defer func() { _ = w.Process.Signal(os.Interrupt); _ = w.Wait() }()
+	w := startWorkerProcess(b, bin, s, &logs)
 
 	ctx := context.Background()
 	c := starter.New(s.Client, "")
@@ -205,6 +198,75 @@ func drained(b *testing.B, s *devstack.Stack) {
 		}
 	}
 	b.Fatal("the workflow task backlog never drained")
+}
+
+// BenchmarkScaling runs 1, 2 and 3 `onceflow worker` processes against one
+// embedded Temporal server and one redis-server, and reports the throughput
+// of single-webhook notifications, 64 in flight, for each.
+//
+//	go test -run '^$' -bench Scaling -benchtime 600x -timeout 30m ./internal/devstack
+func BenchmarkScaling(b *testing.B) {
+	dir := b.TempDir()
+	bin := buildBinary(b, dir)
+	for _, n := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("workers-%d", n), func(b *testing.B) {
+			var logs testenv.Buffer
+			cfg := config(b, b.TempDir(), &logs)
+			cfg.UIPort, cfg.APIAddr, cfg.Workers = 0, "", 0
+			s := start(b, cfg)
+			defer s.Stop()
+			for range n {
+				startWorkerProcess(b, bin, s, &logs)
+			}
+			rcv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			defer rcv.Close()
+			c := starter.New(s.Client, "")
+			ctx := context.Background()
+			ids := make(chan int)
+			var wg sync.WaitGroup
+			for range 64 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range ids {
+						key := fmt.Sprintf("scale-%d-%d", b.N, i)
+						_, err := c.Send(ctx, onceflow.Notification{Key: key, Body: "scaling probe",
+							Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}}})
+						require.NoError(b, err)
+						_, err = c.Wait(ctx, key)
+						require.NoError(b, err)
+					}
+				}()
+			}
+			t0 := time.Now()
+			for i := range b.N {
+				ids <- i
+			}
+			close(ids)
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "notifications/s")
+		})
+	}
+}
+
+// buildBinary builds the onceflow binary into dir.
+func buildBinary(b *testing.B, dir string) string {
+	bin := filepath.Join(dir, "onceflow")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/onceflow/onceflow/cmd/onceflow").CombinedOutput()
+	require.NoError(b, err, "%s", out)
+	return bin
+}
+
+// startWorkerProcess runs `onceflow worker` against the stack until the
+// benchmark ends. It passes on ONCEFLOW_WORKFLOW_CACHE from the environment.
+func startWorkerProcess(b *testing.B, bin string, s *devstack.Stack, logs *testenv.Buffer) *exec.Cmd {
+	w := exec.Command(bin, "worker")
+	w.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+s.TemporalAddress, "TEMPORAL_NAMESPACE="+devstack.Namespace,
+		"REDIS_URL="+s.RedisURL, "ONCEFLOW_WEBHOOK_SECRET="+testenv.WebhookSecret)
+	w.Stdout, w.Stderr = logs, logs
+	require.NoError(b, w.Start())
+	b.Cleanup(func() { _ = w.Process.Signal(os.Interrupt); _ = w.Wait() })
+	return w
 }
 
 type stats struct{ calls, memory int64 }
