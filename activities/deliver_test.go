@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -23,12 +22,7 @@ import (
 
 var redisServer *testenv.Redis
 
-func TestMain(m *testing.M) {
-	redisServer = testenv.MustStartRedis()
-	code := m.Run()
-	redisServer.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.RunWithRedis(m, &redisServer) }
 
 func setup(t *testing.T, policy activities.AmbiguityPolicy) (*activities.Activities, *dedup.Store) {
 	store := dedup.New(redisServer.Client(t), time.Hour)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,12 +19,7 @@ import (
 
 var server *testenv.Redis
 
-func TestMain(m *testing.M) {
-	server = testenv.MustStartRedis()
-	code := m.Run()
-	server.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.RunWithRedis(m, &server) }
 
 func newStore(t testing.TB, window time.Duration) (*dedup.Store, *redis.Client) {
 	rdb := server.Client(t)

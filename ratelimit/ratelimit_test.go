@@ -2,7 +2,6 @@ package ratelimit_test
 
 import (
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,12 +15,7 @@ import (
 
 var server *testenv.Redis
 
-func TestMain(m *testing.M) {
-	server = testenv.MustStartRedis()
-	code := m.Run()
-	server.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.RunWithRedis(m, &server) }
 
 func TestReservationsAreSpacedAtTheRate(t *testing.T) {
 	l, err := ratelimit.New(server.Client(t), t.Name(), 50)

@@ -77,3 +77,12 @@ func (s *Buffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock()
 
 // String returns what was written so far.
 func (s *Buffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// RunWithRedis is a TestMain for packages whose tests share one
+// redis-server: it starts it into *r, runs the tests, stops it and exits.
+func RunWithRedis(m *testing.M, r **Redis) {
+	*r = MustStartRedis()
+	code := m.Run()
+	(*r).Cleanup()
+	os.Exit(code)
+}
