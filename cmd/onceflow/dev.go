@@ -32,16 +32,16 @@ func (a *app) dev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, `Onceflow dev stack is running. Ctrl-C stops it.
-  Temporal gRPC  %s (namespace %s)
-  Web UI         %s
-  HTTP API       %s/v1/notifications  (OpenAPI: %s/v1/openapi.yaml)
-  Demo receiver  %s%s  (verifies signatures, logs what arrives)
-  Redis          %s (%s)
-  Workers        %d on task queue %q
-  Data           %s
-`, stack.TemporalAddress, devstack.Namespace, orDash(stack.UIURL), stack.APIURL, stack.APIURL, stack.APIURL, devstack.DemoWebhookPath,
-		stack.RedisURL, stack.RedisKind, cfg.Workers, cfg.Worker.TaskQueue, cfg.DataDir)
+	fmt.Fprintf(a.stdout, "Onceflow dev stack is running. Ctrl-C stops it.\n")
+	fmt.Fprintf(a.stdout, "  Temporal gRPC  %s (namespace %s)\n", stack.TemporalAddress, devstack.Namespace)
+	fmt.Fprintf(a.stdout, "  Web UI         %s\n", orDash(stack.UIURL))
+	if stack.APIURL != "" {
+		fmt.Fprintf(a.stdout, "  HTTP API       %s/v1/notifications  (OpenAPI: %s/v1/openapi.yaml)\n", stack.APIURL, stack.APIURL)
+		fmt.Fprintf(a.stdout, "  Demo receiver  %s%s  (verifies signatures, logs what arrives)\n", stack.APIURL, devstack.DemoWebhookPath)
+	}
+	fmt.Fprintf(a.stdout, "  Redis          %s (%s)\n", stack.RedisURL, stack.RedisKind)
+	fmt.Fprintf(a.stdout, "  Workers        %d on task queue %q\n", cfg.Workers, cfg.Worker.TaskQueue)
+	fmt.Fprintf(a.stdout, "  Data           %s\n", cfg.DataDir)
 	<-ctx.Done()
 	a.logger.Info("Stopping the dev stack")
 	stack.Stop()

@@ -1,15 +1,10 @@
 package devstack
 
 import (
-	"crypto/hmac"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/onceflow/onceflow/providers/webhook"
 )
@@ -21,17 +16,15 @@ const DemoWebhookPath = "/dev/webhook"
 // demoReceiver verifies a webhook's Standard Webhooks signature, as a
 // partner's receiver would, and logs what arrived.
 func demoReceiver(secret string, log *slog.Logger) http.Handler {
-	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	key, err := webhook.ParseSecret(secret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
+		body, rerr := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if rerr != nil {
 			http.Error(w, "cannot read body", http.StatusBadRequest)
 			return
 		}
 		id := r.Header.Get("webhook-id")
-		sec, err := strconv.ParseInt(r.Header.Get("webhook-timestamp"), 10, 64)
-		want := webhook.Sign(key, id, time.Unix(sec, 0), body)
-		if err != nil || !hmac.Equal([]byte(want), []byte(r.Header.Get("webhook-signature"))) {
+		if err != nil || !webhook.Verify(key, r.Header, body) {
 			log.Warn("Demo receiver: bad webhook signature", "webhook_id", id)
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return

@@ -56,6 +56,16 @@ func New(secret string) (*Sender, error) {
 	if secret == "" {
 		return nil, fmt.Errorf("webhook: %s is empty; set it to a signing secret such as whsec_%s", SecretEnv, base64.StdEncoding.EncodeToString([]byte("change-me-to-24-random-bytes")))
 	}
+	key, err := ParseSecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	return &Sender{client: providers.NewHTTPClient(), key: key, now: time.Now}, nil
+}
+
+// ParseSecret decodes a Standard Webhooks secret: base64, optionally behind
+// a "whsec_" prefix, at least 16 bytes.
+func ParseSecret(secret string) ([]byte, error) {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil {
 		return nil, fmt.Errorf("webhook: %s is not base64 after the whsec_ prefix: %w", SecretEnv, err)
@@ -63,7 +73,24 @@ func New(secret string) (*Sender, error) {
 	if len(key) < 16 {
 		return nil, fmt.Errorf("webhook: %s decodes to %d bytes; use at least 16 random bytes", SecretEnv, len(key))
 	}
-	return &Sender{client: providers.NewHTTPClient(), key: key, now: time.Now}, nil
+	return key, nil
+}
+
+// Verify checks a received webhook's signature as a receiver does: the
+// webhook-signature header must hold the v1 signature of its webhook-id,
+// webhook-timestamp and body under key.
+func Verify(key []byte, h http.Header, body []byte) bool {
+	sec, err := strconv.ParseInt(h.Get("webhook-timestamp"), 10, 64)
+	if err != nil {
+		return false
+	}
+	want := Sign(key, h.Get("webhook-id"), time.Unix(sec, 0), body)
+	for _, got := range strings.Fields(h.Get("webhook-signature")) {
+		if hmac.Equal([]byte(want), []byte(got)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Sign returns the Standard Webhooks signature header value for one

@@ -261,3 +261,16 @@ func TestNoSilentResendOnABrokenKeptAliveConnection(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, 2, seen, "one request per Send, none re-sent behind Onceflow's back")
 }
+
+func TestVerifyAcceptsOnlyTheSignedRequest(t *testing.T) {
+	srv, got := receiver(t)
+	_, err := newSender(t).Send(context.Background(), message(srv.URL))
+	require.NoError(t, err)
+	req := got()[0]
+	assert.True(t, webhook.Verify(secretKey, req.header, req.body))
+	assert.False(t, webhook.Verify(secretKey, req.header, append(req.body, ' ')), "a changed body")
+	assert.False(t, webhook.Verify([]byte("another-key-another-key-32bytes!"), req.header, req.body), "another key")
+	other := req.header.Clone()
+	other.Set("webhook-id", "dlv_forged")
+	assert.False(t, webhook.Verify(secretKey, other, req.body), "another webhook-id")
+}
