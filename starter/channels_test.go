@@ -104,7 +104,7 @@ func channelServers(t *testing.T, in *inbox, failSMS bool) (cfg worker.Config, s
 	require.NoError(t, err)
 
 	return worker.Config{
-		RedisURL:      "redis://" + redisServer.Addr + "/0",
+		RedisURL:      "redis://" + servers.Redis.Addr + "/0",
 		WebhookSecret: testenv.WebhookSecret,
 		Email:         []email.Config{{Addr: l.Addr().String(), From: "notify@shop.example", TLS: "none"}},
 		SMS:           []sms.Config{{AccountSID: "AC1", AuthToken: "token", From: "+15005550006", BaseURL: api.URL}},
@@ -118,7 +118,7 @@ func TestEveryChannelEndToEnd(t *testing.T) {
 	var in inbox
 	cfg, slackHook := channelServers(t, &in, false)
 	hook := testenv.NewReceiver(t)
-	s := newStackWith(t, cfg)
+	s := servers.New(t, cfg, nil)
 	n := onceflow.Notification{
 		Key: "every-channel-1", Subject: "Order 9 shipped", Body: "Your order is on its way.",
 		Deliveries: []onceflow.Delivery{
@@ -129,9 +129,9 @@ func TestEveryChannelEndToEnd(t *testing.T) {
 			{Channel: onceflow.Push, To: "device-token-1"},
 		},
 	}
-	_, err := s.client.Send(ctxFor(t), n)
+	_, err := s.Client.Send(ctxFor(t), n)
 	require.NoError(t, err)
-	res, err := s.client.Wait(ctxFor(t), n.Key)
+	res, err := s.Client.Wait(ctxFor(t), n.Key)
 	require.NoError(t, err)
 	for _, d := range res.Deliveries {
 		assert.Equal(t, onceflow.Delivered, d.Status, "%s: %s", d.Channel, d.Reason)
@@ -147,7 +147,7 @@ func TestEveryChannelEndToEnd(t *testing.T) {
 	assert.Equal(t, "projects/e2e/messages/1", res.Deliveries[4].Receipt)
 
 	// Sent again after its workflow is gone: every channel is suppressed.
-	run := startNewRun(t, s.tc, s.queue, n)
+	run := startNewRun(t, s.TC, s.Queue, n)
 	require.NoError(t, run.Get(ctxFor(t), &res))
 	for _, d := range res.Deliveries {
 		assert.Equal(t, onceflow.Suppressed, d.Status, d.Channel)
@@ -161,7 +161,7 @@ func TestEveryChannelEndToEnd(t *testing.T) {
 func TestPermanentSMSFailureIsReportedWithTwiliosReason(t *testing.T) {
 	var in inbox
 	cfg, _ := channelServers(t, &in, true)
-	s := newStackWith(t, cfg)
+	s := servers.New(t, cfg, nil)
 	n := onceflow.Notification{Key: "sms-bad-number", Body: "Your code is 123456",
 		Deliveries: []onceflow.Delivery{{Channel: onceflow.SMS, To: "+447700900123"}}}
 	_, d := sendAndWait(t, s, n)
@@ -189,7 +189,7 @@ func TestTemplatesRenderOncePerChannel(t *testing.T) {
 	cfg, _ := channelServers(t, &in, false)
 	cfg.TemplatesDir = templatesDir(t)
 	hook := testenv.NewReceiver(t)
-	s := newStackWith(t, cfg)
+	s := servers.New(t, cfg, nil)
 	n := onceflow.Notification{
 		Key: "templated-1", Template: "order-shipped", Data: map[string]any{"name": "Ada <admin>", "order": 42},
 		Deliveries: []onceflow.Delivery{
@@ -198,9 +198,9 @@ func TestTemplatesRenderOncePerChannel(t *testing.T) {
 			{Channel: onceflow.Webhook, To: hook.URL},
 		},
 	}
-	_, err := s.client.Send(ctxFor(t), n)
+	_, err := s.Client.Send(ctxFor(t), n)
 	require.NoError(t, err)
-	res, err := s.client.Wait(ctxFor(t), n.Key)
+	res, err := s.Client.Wait(ctxFor(t), n.Key)
 	require.NoError(t, err)
 	for _, d := range res.Deliveries {
 		assert.Equal(t, onceflow.Delivered, d.Status, "%s: %s", d.Channel, d.Reason)
@@ -218,14 +218,14 @@ func TestMissingTemplateVariableFailsBeforeAnyDelivery(t *testing.T) {
 	cfg, _ := channelServers(t, &in, false)
 	cfg.TemplatesDir = templatesDir(t)
 	hook := testenv.NewReceiver(t)
-	s := newStackWith(t, cfg)
+	s := servers.New(t, cfg, nil)
 	n := onceflow.Notification{
 		Key: "templated-missing", Template: "order-shipped", Data: map[string]any{"order": 42},
 		Deliveries: []onceflow.Delivery{{Channel: onceflow.Email, To: "ada@example.com"}, {Channel: onceflow.Webhook, To: hook.URL}},
 	}
-	started, err := s.client.Send(ctxFor(t), n)
+	started, err := s.Client.Send(ctxFor(t), n)
 	require.NoError(t, err)
-	res, err := s.client.Wait(ctxFor(t), n.Key)
+	res, err := s.Client.Wait(ctxFor(t), n.Key)
 	require.NoError(t, err)
 	for _, d := range res.Deliveries {
 		assert.Equal(t, onceflow.Failed, d.Status)
@@ -233,13 +233,13 @@ func TestMissingTemplateVariableFailsBeforeAnyDelivery(t *testing.T) {
 	}
 	assert.Empty(t, in.mail)
 	assert.Empty(t, hook.Headers())
-	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "template_missing_variable")
+	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "template_missing_variable")
 }
 
 func TestFailingSMSFallsBackToEmail(t *testing.T) {
 	var in inbox
 	cfg, _ := channelServers(t, &in, true)
-	s := newStackWith(t, cfg)
+	s := servers.New(t, cfg, nil)
 	n := onceflow.Notification{Key: "otp-fallback", Subject: "Your code", Body: "Your code is 123456",
 		Deliveries: []onceflow.Delivery{{Channel: onceflow.SMS, To: "+447700900123",
 			Fallback: []onceflow.Delivery{{Channel: onceflow.Email, To: "ada@example.com"}}}}}
@@ -253,14 +253,14 @@ func TestFailingSMSFallsBackToEmail(t *testing.T) {
 	assert.Len(t, in.mail, 1)
 	assert.Empty(t, in.sms)
 
-	st, err := s.client.Status(ctxFor(t), n.Key)
+	st, err := s.Client.Status(ctxFor(t), n.Key)
 	require.NoError(t, err)
 	assert.Equal(t, onceflow.Delivered, st.Result.Status(), "the status query shows the fallback")
 	require.Len(t, st.Result.Deliveries[0].Fallbacks, 1)
-	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "sms_falls_back_to_email")
+	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "sms_falls_back_to_email")
 
 	// Sent again after its workflow is gone: the e-mail is not sent twice.
-	run := startNewRun(t, s.tc, s.queue, n)
+	run := startNewRun(t, s.TC, s.Queue, n)
 	var res onceflow.Result
 	require.NoError(t, run.Get(ctxFor(t), &res))
 	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].Final().Status)
@@ -275,7 +275,7 @@ func TestSecondSMTPRelayTakesOverWhenTheFirstIsDown(t *testing.T) {
 	down := l.Addr().String()
 	require.NoError(t, l.Close())
 	cfg.Email = append([]email.Config{{Addr: down, From: "notify@shop.example", TLS: "none"}}, cfg.Email...)
-	s := newStackWith(t, cfg)
+	s := servers.New(t, cfg, nil)
 	n := onceflow.Notification{Key: "relay-fallback", Subject: "Hi", Body: "Hello",
 		Deliveries: []onceflow.Delivery{{Channel: onceflow.Email, To: "ada@example.com"}}}
 	_, d := sendAndWait(t, s, n)

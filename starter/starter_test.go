@@ -22,75 +22,21 @@ import (
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
 )
 
-var (
-	redisServer    *testenv.Redis
-	temporalServer *temporaltest.TestServer
-)
+var servers teststack.Servers
 
-func TestMain(m *testing.M) {
-	redisServer = testenv.MustStartRedis()
-	temporalServer = temporaltest.NewServer()
-	if err := worker.RegisterSearchAttributes(context.Background(), temporalServer.GetDefaultClient(), temporalServer.GetDefaultNamespace()); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	temporalServer.Stop()
-	redisServer.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { teststack.Main(m, &servers) }
 
-// stack is one worker on its own task queue, wired as `onceflow worker`
-// wires it, against the shared Temporal and Redis servers.
-type stack struct {
-	tc     client.Client
-	queue  string
-	client *starter.Client
-}
-
-// testPolicy keeps attempts and retries short so that faults resolve in
-// seconds.
-var testPolicy = workflows.Policy{
-	AttemptTimeout:   2 * time.Second,
-	FirstRetry:       100 * time.Millisecond,
-	MaxRetryInterval: time.Second,
-	GiveUpAfter:      time.Minute,
-}
-
-func newStack(t *testing.T, wrap func(activities.Store) activities.Store) *stack {
+// newStack is a webhook-only worker on its own task queue, its dedup store
+// wrapped by wrap when wrap is not nil.
+func newStack(t *testing.T, wrap func(activities.Store) activities.Store) *teststack.Stack {
 	t.Helper()
-	return newStackWrapped(t, worker.Config{
-		RedisURL:      "redis://" + redisServer.Addr + "/0",
-		WebhookSecret: testenv.WebhookSecret,
-		DedupWindow:   time.Hour,
-	}, wrap)
-}
-
-// newStackWith is a stack with the providers cfg configures.
-func newStackWith(t *testing.T, cfg worker.Config) *stack {
-	t.Helper()
-	return newStackWrapped(t, cfg, nil)
-}
-
-func newStackWrapped(t *testing.T, cfg worker.Config, wrap func(activities.Store) activities.Store) *stack {
-	t.Helper()
-	queue := "q-" + strings.ReplaceAll(t.Name(), "/", "-")
-	acts, rdb, err := worker.Activities(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	acts.LeaseMargin = time.Second
-	if wrap != nil {
-		acts.Store = wrap(acts.Store)
-	}
-	tc := temporalServer.GetDefaultClient()
-	w := worker.New(tc, queue, testPolicy, acts)
-	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
-	return &stack{tc: tc, queue: queue, client: starter.New(tc, queue)}
+	return servers.New(t, servers.WorkerConfig(), wrap)
 }
 
 func webhookTo(t *testing.T, url string) onceflow.Notification {
@@ -102,18 +48,14 @@ func webhookTo(t *testing.T, url string) onceflow.Notification {
 	}
 }
 
-func ctxFor(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxFor(t *testing.T) context.Context { return teststack.Context(t) }
 
-func sendAndWait(t *testing.T, s *stack, n onceflow.Notification) (starter.Started, onceflow.DeliveryResult) {
+func sendAndWait(t *testing.T, s *teststack.Stack, n onceflow.Notification) (starter.Started, onceflow.DeliveryResult) {
 	t.Helper()
 	ctx := ctxFor(t)
-	started, err := s.client.Send(ctx, n)
+	started, err := s.Client.Send(ctx, n)
 	require.NoError(t, err)
-	res, err := s.client.Wait(ctx, n.Key)
+	res, err := s.Client.Wait(ctx, n.Key)
 	require.NoError(t, err)
 	require.Len(t, res.Deliveries, 1)
 	return started, res.Deliveries[0]
@@ -132,7 +74,7 @@ func TestTwentyConcurrentStartsDeliverOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runs[i], errs[i] = s.client.Send(ctx, n)
+			runs[i], errs[i] = s.Client.Send(ctx, n)
 		}()
 	}
 	wg.Wait()
@@ -140,7 +82,7 @@ func TestTwentyConcurrentStartsDeliverOnce(t *testing.T) {
 		require.NoError(t, errs[i])
 		assert.Equal(t, runs[0], runs[i], "every start joins the same run")
 	}
-	res, err := s.client.Wait(ctx, n.Key)
+	res, err := s.Client.Wait(ctx, n.Key)
 	require.NoError(t, err)
 	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status)
 	id := n.Deliveries[0].ID(n.Key)
@@ -164,7 +106,7 @@ func TestServerErrorsAreRetriedWithTheSameWebhookID(t *testing.T) {
 		assert.Equal(t, id, h.Get("webhook-id"))
 		assert.Equal(t, id, h.Get("Idempotency-Key"))
 	}
-	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "retried_after_500")
+	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "retried_after_500")
 }
 
 func TestClientErrorFailsWithoutRetry(t *testing.T) {
@@ -176,7 +118,7 @@ func TestClientErrorFailsWithoutRetry(t *testing.T) {
 	assert.Equal(t, onceflow.Failed, d.Status)
 	assert.Contains(t, d.Reason, "HTTP 400")
 	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)), "a 4xx is not retried")
-	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "rejected_400")
+	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "rejected_400")
 }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
@@ -193,7 +135,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		return http.StatusOK
 	}), testenv.RetryAfter("2"))
 	// The receiver asks for 2s; a plain retry would come after
-	// testPolicy.FirstRetry (100ms).
+	// teststack.Policy.FirstRetry (100ms).
 	n := webhookTo(t, rcv.URL)
 	_, d := sendAndWait(t, s, n)
 
@@ -231,7 +173,7 @@ func TestCrashBetweenSendAndCommit(t *testing.T) {
 		assert.Contains(t, d.Reason, "confirmed")
 		assert.Equal(t, 2, rcv.Raw(id), "re-sent once after the crash")
 		assert.Equal(t, 1, rcv.Applied(id), "no second side effect")
-		testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "crash_resent_confirmed")
+		testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "crash_resent_confirmed")
 	})
 	t.Run("receiver ignores Idempotency-Key", func(t *testing.T) {
 		s := newStack(t, func(st activities.Store) activities.Store { return &crashAfterSend{Store: st} })
@@ -243,14 +185,14 @@ func TestCrashBetweenSendAndCommit(t *testing.T) {
 		assert.Equal(t, onceflow.Ambiguous, d.Status, "a possible duplicate is reported, not hidden")
 		assert.Contains(t, d.Reason, "earlier attempt may have sent it")
 		assert.Equal(t, 2, rcv.Raw(id))
-		testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "crash_ambiguous")
+		testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "crash_ambiguous")
 	})
 }
 
 func TestTimeoutAfterTheReceiverActedIsResentWithTheSameKey(t *testing.T) {
 	s := newStack(t, nil)
 	// The receiver applies the first request but answers after the
-	// attempt's deadline (testPolicy.AttemptTimeout is 2s).
+	// attempt's deadline (teststack.Policy.AttemptTimeout is 2s).
 	rcv := testenv.NewReceiver(t, testenv.Dedup(), testenv.Slow(1, 5*time.Second))
 	n := webhookTo(t, rcv.URL)
 	_, d := sendAndWait(t, s, n)
@@ -283,12 +225,12 @@ func TestReusedKeyWithAnotherPayloadIsAConflict(t *testing.T) {
 
 	other := n
 	other.Body = "Your order was cancelled."
-	_, err := s.client.Send(ctxFor(t), other)
+	_, err := s.Client.Send(ctxFor(t), other)
 	var conflict *onceflow.ConflictError
 	require.ErrorAs(t, err, &conflict)
 	assert.Equal(t, n.Key, conflict.Key)
 
-	st, err := s.client.Status(ctxFor(t), n.Key)
+	st, err := s.Client.Status(ctxFor(t), n.Key)
 	require.NoError(t, err)
 	assert.Equal(t, first.RunID, st.RunID, "nothing new was started")
 	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)))
@@ -311,7 +253,7 @@ func TestNewRunOfADeliveredKeyIsSuppressed(t *testing.T) {
 	n := webhookTo(t, rcv.URL)
 	first, _ := sendAndWait(t, s, n)
 
-	run := startNewRun(t, s.tc, s.queue, n)
+	run := startNewRun(t, s.TC, s.Queue, n)
 	var res onceflow.Result
 	require.NoError(t, run.Get(ctxFor(t), &res))
 	d := res.Deliveries[0]
@@ -319,7 +261,7 @@ func TestNewRunOfADeliveredKeyIsSuppressed(t *testing.T) {
 	assert.Equal(t, onceflow.Suppressed, d.Status)
 	assert.Equal(t, "HTTP 200", d.Receipt, "the receipt of the first delivery")
 	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)))
-	testenv.RecordHistory(t, s.tc, run.GetID(), run.GetRunID(), "suppressed_duplicate")
+	testenv.RecordHistory(t, s.TC, run.GetID(), run.GetRunID(), "suppressed_duplicate")
 }
 
 func TestCancelBeforeSendAtSendsNothing(t *testing.T) {
@@ -329,23 +271,23 @@ func TestCancelBeforeSendAtSendsNothing(t *testing.T) {
 	at := time.Now().Add(time.Hour)
 	n.SendAt = &at
 	ctx := ctxFor(t)
-	started, err := s.client.Send(ctx, n)
+	started, err := s.Client.Send(ctx, n)
 	require.NoError(t, err)
 
-	st, err := s.client.Status(ctx, n.Key)
+	st, err := s.Client.Status(ctx, n.Key)
 	require.NoError(t, err)
 	assert.Equal(t, "running", st.Execution)
 	assert.Equal(t, onceflow.Pending, st.Result.Deliveries[0].Status)
 
-	require.NoError(t, s.client.Cancel(ctx, n.Key))
-	_, err = s.client.Wait(ctx, n.Key)
+	require.NoError(t, s.Client.Cancel(ctx, n.Key))
+	_, err = s.Client.Wait(ctx, n.Key)
 	require.Error(t, err)
-	st, err = s.client.Status(ctx, n.Key)
+	st, err = s.Client.Status(ctx, n.Key)
 	require.NoError(t, err)
 	assert.Equal(t, "canceled", st.Execution)
 	assert.Equal(t, onceflow.Cancelled, st.Result.Deliveries[0].Status)
 	assert.Zero(t, rcv.Raw(n.Deliveries[0].ID(n.Key)))
-	testenv.RecordHistory(t, s.tc, started.WorkflowID, started.RunID, "cancelled_before_send_at")
+	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "cancelled_before_send_at")
 }
 
 func TestStatusShowsRetryingWithTheLastError(t *testing.T) {
@@ -361,18 +303,18 @@ func TestStatusShowsRetryingWithTheLastError(t *testing.T) {
 	}))
 	n := webhookTo(t, rcv.URL)
 	ctx := ctxFor(t)
-	_, err := s.client.Send(ctx, n)
+	_, err := s.Client.Send(ctx, n)
 	require.NoError(t, err)
 
 	var st starter.Status
 	require.Eventually(t, func() bool {
-		st, err = s.client.Status(ctx, n.Key)
+		st, err = s.Client.Status(ctx, n.Key)
 		return err == nil && st.Result.Deliveries[0].Status == onceflow.Retrying
 	}, 30*time.Second, 50*time.Millisecond)
 	assert.Contains(t, st.Result.Deliveries[0].Reason, "HTTP 503")
 
 	close(release)
-	res, err := s.client.Wait(ctx, n.Key)
+	res, err := s.Client.Wait(ctx, n.Key)
 	require.NoError(t, err)
 	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status)
 }
@@ -382,17 +324,9 @@ func TestRedisRestartCostsRetriesNotDeliveries(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(own.Stop)
 	rcv := testenv.NewReceiver(t)
-	acts, rdb, err := worker.Activities(worker.Config{
-		RedisURL: "redis://" + own.Addr + "/0", WebhookSecret: testenv.WebhookSecret, DedupWindow: time.Hour,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	queue := "q-" + t.Name()
-	tc := temporalServer.GetDefaultClient()
-	w := worker.New(tc, queue, testPolicy, acts)
-	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
-	c := starter.New(tc, queue)
+	cfg := servers.WorkerConfig()
+	cfg.RedisURL = "redis://" + own.Addr + "/0"
+	c := servers.New(t, cfg, nil).Client
 	ctx := ctxFor(t)
 
 	first := webhookTo(t, rcv.URL)
@@ -427,11 +361,11 @@ func TestRedisRestartCostsRetriesNotDeliveries(t *testing.T) {
 func TestInvalidNotificationStartsNothing(t *testing.T) {
 	s := newStack(t, nil)
 	n := webhookTo(t, "ftp://example.com")
-	_, err := s.client.Send(ctxFor(t), n)
+	_, err := s.Client.Send(ctxFor(t), n)
 	var ve *onceflow.ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "deliveries[0].to", ve.Field)
-	_, err = s.client.Status(ctxFor(t), n.Key)
+	_, err = s.Client.Status(ctxFor(t), n.Key)
 	var nf *starter.NotFoundError
 	assert.ErrorAs(t, err, &nf)
 }
@@ -448,8 +382,8 @@ func TestVisibilityFindsNotificationsByStatus(t *testing.T) {
 	badRun, _ := sendAndWait(t, s, failed)
 
 	find := func(query string) []string {
-		resp, err := s.tc.ListWorkflow(ctxFor(t), &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: temporalServer.GetDefaultNamespace(), Query: query,
+		resp, err := s.TC.ListWorkflow(ctxFor(t), &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: servers.Temporal.GetDefaultNamespace(), Query: query,
 		})
 		require.NoError(t, err)
 		var ids []string
@@ -465,7 +399,7 @@ func TestVisibilityFindsNotificationsByStatus(t *testing.T) {
 			len(find(`OnceflowChannels="webhook" AND OnceflowKey STARTS_WITH "`+prefix+`"`)) == 2
 	}, 20*time.Second, 100*time.Millisecond)
 
-	desc, err := s.tc.DescribeWorkflowExecution(ctxFor(t), okRun.WorkflowID, okRun.RunID)
+	desc, err := s.TC.DescribeWorkflowExecution(ctxFor(t), okRun.WorkflowID, okRun.RunID)
 	require.NoError(t, err)
 	summary := desc.GetExecutionConfig().GetUserMetadata().GetSummary()
 	require.NotNil(t, summary, "the workflow carries a static summary")

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 )
@@ -33,7 +34,7 @@ func (a *app) api(ctx context.Context, args []string) error {
 		return inputErrorf("--addr %s: %v", *addr, err)
 	}
 	a.logger.Info("API listening", "url", "http://"+l.Addr().String()+"/v1/notifications", "openapi", "http://"+l.Addr().String()+"/v1/openapi.yaml")
-	return serve(ctx, l, starter.Handler(starter.New(tc, *taskQueue), a.logger))
+	return serve(ctx, l, httpapi.Handler(starter.New(tc, *taskQueue), a.logger))
 }
 
 // serve serves h on l until ctx is done, then lets requests in flight

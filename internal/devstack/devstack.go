@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
@@ -224,7 +225,7 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, log *slog.Logger) error
 		return fmt.Errorf("--api-addr %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", starter.Handler(starter.New(s.Client, taskQueue), log))
+	mux.Handle("/", httpapi.Handler(starter.New(s.Client, taskQueue), log))
 	mux.Handle("POST "+DemoWebhookPath, demoReceiver(secret, log))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {

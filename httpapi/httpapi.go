@@ -1,4 +1,8 @@
-package starter
+// Package httpapi serves Onceflow's HTTP API on top of the Go client
+// (starter.Client): start a notification with an Idempotency-Key, read its
+// status, cancel it. Its OpenAPI document, openapi.yaml, sits beside it and
+// is served at /v1/openapi.yaml.
+package httpapi
 
 import (
 	"bytes"
@@ -14,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/starter"
 )
 
 // OpenAPI is the OpenAPI 3.1 description of the HTTP API, served at
@@ -37,7 +42,7 @@ const maxBody = 1 << 20
 // POST follows the IETF Idempotency-Key draft: the header is required; a
 // repeat with the same key and payload gets the same answer; the same key
 // with another payload is refused with 422. Nothing is started on a 4xx.
-func Handler(c *Client, logger *slog.Logger) http.Handler {
+func Handler(c *starter.Client, logger *slog.Logger) http.Handler {
 	h := &api{c: c, log: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/notifications", h.post)
@@ -52,14 +57,14 @@ func Handler(c *Client, logger *slog.Logger) http.Handler {
 }
 
 type api struct {
-	c   *Client
+	c   *starter.Client
 	log *slog.Logger
 }
 
 // Accepted is the answer to a POST: where the notification runs and where
 // to follow it.
 type Accepted struct {
-	Started
+	starter.Started
 	Key       string `json:"key"`
 	StatusURL string `json:"status_url"`
 }
@@ -196,7 +201,7 @@ func idempotencyKey(values []string) (string, error) {
 }
 
 func (h *api) lookupFailed(w http.ResponseWriter, r *http.Request, err error) {
-	var nf *NotFoundError
+	var nf *starter.NotFoundError
 	if errors.As(err, &nf) {
 		writeProblem(w, http.StatusNotFound, Problem{Error: err.Error()})
 		return

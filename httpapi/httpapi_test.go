@@ -1,4 +1,4 @@
-package starter_test
+package httpapi_test
 
 import (
 	"encoding/json"
@@ -15,13 +15,19 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/starter"
 )
 
-func newAPI(t *testing.T) (*stack, *httptest.Server) {
-	s := newStack(t, nil)
-	srv := httptest.NewServer(starter.Handler(s.client, slog.New(slog.NewTextHandler(io.Discard, nil))))
+var servers teststack.Servers
+
+func TestMain(m *testing.M) { teststack.Main(m, &servers) }
+
+func newAPI(t *testing.T) (*teststack.Stack, *httptest.Server) {
+	s := servers.New(t, servers.WorkerConfig(), nil)
+	srv := httptest.NewServer(httpapi.Handler(s.Client, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(srv.Close)
 	return s, srv
 }
@@ -69,7 +75,7 @@ func TestPostStartsOnceAndRepeatsTheAnswer(t *testing.T) {
 	assert.Equal(t, http.StatusAccepted, repeat.code)
 	assert.Equal(t, first.body, repeat.body, "the same answer on a repeat")
 
-	_, err := s.client.Wait(ctxFor(t), "api-order-1")
+	_, err := s.Client.Wait(teststack.Context(t), "api-order-1")
 	require.NoError(t, err)
 	id := onceflow.Delivery{Channel: onceflow.Webhook, To: rcv.URL}.ID("api-order-1")
 	assert.Equal(t, 1, rcv.Raw(id))
@@ -121,7 +127,7 @@ func TestBadRequestsNameTheProblemAndStartNothing(t *testing.T) {
 		})
 	}
 	for _, key := range []string{"api-bad-1", "other", "api-bad-2", "api-bad-5", "api-bad-9"} {
-		_, err := s.client.Status(ctxFor(t), key)
+		_, err := s.Client.Status(teststack.Context(t), key)
 		var nf *starter.NotFoundError
 		assert.ErrorAs(t, err, &nf, "nothing started for %s", key)
 	}
