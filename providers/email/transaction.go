@@ -149,7 +149,7 @@ func redact(err error, rcpt string) error {
 	if !errors.As(err, &reply) {
 		return err
 	}
-	return &textproto.Error{Code: reply.Code, Msg: strings.ReplaceAll(reply.Msg, strings.Trim(rcpt, "<>"), "<recipient>")}
+	return &textproto.Error{Code: reply.Code, Msg: strings.ReplaceAll(reply.Msg, strings.Trim(rcpt, "<>"), "recipient")}
 }
 
 // dial connects to the relay, with implicit TLS when so configured, and
