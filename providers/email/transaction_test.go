@@ -199,13 +199,22 @@ func TestAMessageTheRelayAcceptedIsDelivered(t *testing.T) {
 }
 
 func TestABrokenMessageMayHaveBeenSent(t *testing.T) {
-	for name, f := range map[string]fault{
-		"the relay hangs up during the message":           dropMidMessage,
-		"the relay hangs up before answering the message": dropBeforeAnswer,
+	// A message larger than the socket buffers is still being written when
+	// the relay hangs up.
+	long := message()
+	long.Body = strings.Repeat("A line of a long message.\n", 1<<18)
+	for _, tc := range []struct {
+		name  string
+		fault fault
+		m     providers.Message
+	}{
+		{"the relay hangs up while the message is written", dropMidMessage, long},
+		{"the relay hangs up during the message", dropMidMessage, message()},
+		{"the relay hangs up before answering the message", dropBeforeAnswer, message()},
 	} {
-		t.Run(name, func(t *testing.T) {
-			r := newRawRelay(t, f)
-			_, attempts, err := deliver(r.sender(t), message())
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRawRelay(t, tc.fault)
+			_, attempts, err := deliver(r.sender(t), tc.m)
 			require.Error(t, err)
 			pe := providers.Classify(err)
 			assert.True(t, pe.MaybeSent, err)
