@@ -5,18 +5,34 @@
 // Every attempt of one delivery carries the same Message-ID, built from the
 // delivery ID, so mail systems and readers that deduplicate by Message-ID
 // show a re-sent delivery once.
+//
+// What a failed send means follows from how far its SMTP transaction got:
+//
+//   - Until the relay answers DATA with 354 (connecting, TLS, greeting,
+//     EHLO, AUTH, MAIL FROM, RCPT TO, DATA), the relay has no message: a 5xx
+//     reply is permanent; a 4xx reply, a broken or timed-out connection,
+//     or a TLS failure is retried. Nothing was sent.
+//   - From the first byte of the message until the relay's answer to the
+//     final ".", a broken or timed-out connection may have left the message
+//     with the relay: the error is MaybeSent, and email holds it as
+//     ambiguous rather than send a second copy.
+//   - A 4xx or 5xx answer to the final "." is a refusal: nothing was sent,
+//     4xx is retried, 5xx is permanent.
+//   - A 2xx answer (250) to the final "." is delivery. RSET is not sent; a
+//     failed QUIT or a dropped connection after it changes nothing.
+//
+// The caller's context bounds the whole transaction: when it is done the
+// connection is closed, and the step it ends is classified as above.
 package email
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"html"
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/wneessen/go-mail"
 
@@ -112,56 +128,10 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	}
 	msg.AddAlternativeString(mail.TypeTextHTML, html)
 
-	c, err := s.client()
-	if err != nil {
-		return providers.Receipt{}, &providers.Error{Permanent: true, Err: err}
-	}
-	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
-		return providers.Receipt{}, classify(err)
+	if err := s.transact(ctx, msg); err != nil {
+		return providers.Receipt{}, err
 	}
 	return providers.Receipt{ID: "Message-ID <" + s.MessageID(m.DeliveryID) + ">"}, nil
-}
-
-func (s *Sender) client() (*mail.Client, error) {
-	opts := []mail.Option{mail.WithPort(s.port), mail.WithTimeout(30 * time.Second), mail.WithHELO("onceflow")}
-	switch s.cfg.TLS {
-	case "starttls":
-		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
-	case "tls":
-		opts = append(opts, mail.WithSSL())
-	case "none":
-		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
-	}
-	tlsConfig := &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
-	if s.cfg.TLSConfig != nil {
-		tlsConfig = s.cfg.TLSConfig.Clone()
-	}
-	opts = append(opts, mail.WithTLSConfig(tlsConfig))
-	if s.cfg.Username != "" {
-		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover),
-			mail.WithUsername(s.cfg.Username), mail.WithPassword(s.cfg.Password))
-	}
-	c, err := mail.NewClient(s.host, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("email: client for %s: %w", s.cfg.Addr, err)
-	}
-	return c, nil
-}
-
-// classify: a 4xx SMTP reply is retryable, a 5xx permanent. Only a failure
-// while closing DATA may have left the message with the relay; any other,
-// and every failure before the mail transaction (dial, TLS, AUTH), sent
-// nothing.
-func classify(err error) error {
-	var se *mail.SendError
-	if errors.As(err, &se) {
-		return &providers.Error{
-			Permanent: !se.IsTemp() && se.ErrorCode() >= 500,
-			MaybeSent: se.Reason == mail.ErrSMTPDataClose,
-			Err:       fmt.Errorf("email: %w", err),
-		}
-	}
-	return &providers.Error{Err: fmt.Errorf("email: %w", err)}
 }
 
 // htmlBody renders the text body as HTML, escaped, one paragraph per

@@ -90,7 +90,13 @@ func (s *session) Data(r io.Reader) error {
 func (s *session) Reset()        {}
 func (s *session) Logout() error { return nil }
 
-func newRelay(t *testing.T) *relay {
+func newRelay(t *testing.T) *relay { return startRelay(t, false) }
+
+// newImplicitTLSRelay is a relay that speaks TLS from the first byte (port
+// 465 style) instead of offering STARTTLS.
+func newImplicitTLSRelay(t *testing.T) *relay { return startRelay(t, true) }
+
+func startRelay(t *testing.T, implicitTLS bool) *relay {
 	cert, pool := selfSigned(t)
 	r := &relay{certPool: pool}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{r: r}, nil }))
@@ -99,6 +105,9 @@ func newRelay(t *testing.T) *relay {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	r.addr = l.Addr().String()
+	if implicitTLS {
+		l = tls.NewListener(l, srv.TLSConfig)
+	}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return r
@@ -184,6 +193,21 @@ func TestSendOverSTARTTLSWithAuth(t *testing.T) {
 	assert.Contains(t, parts["text/html"], "<p>Thanks &amp; bye</p>")
 }
 
+func TestSendOverImplicitTLSWithAuth(t *testing.T) {
+	r := newImplicitTLSRelay(t)
+	s, err := email.New(email.Config{
+		Addr: r.addr, Username: "onceflow", Password: "s3cret", From: "notify@shop.example", TLS: "tls",
+		TLSConfig: &tls.Config{RootCAs: r.certPool, ServerName: "127.0.0.1"},
+	})
+	require.NoError(t, err)
+	_, err = s.Send(context.Background(), message())
+	require.NoError(t, err)
+
+	got := r.messages()
+	require.Len(t, got, 1)
+	assert.Equal(t, "onceflow", got[0].user, "authenticated")
+}
+
 func TestEveryAttemptHasTheSameMessageID(t *testing.T) {
 	r := newRelay(t)
 	s := sender(t, r, "onceflow", "s3cret")
@@ -208,11 +232,12 @@ func TestEveryAttemptHasTheSameMessageID(t *testing.T) {
 func TestErrorClassification(t *testing.T) {
 	t.Run("mailbox unavailable 550 is permanent", func(t *testing.T) {
 		r := newRelay(t)
-		r.rcptErr = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		r.rcptErr = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<ada@example.com>: no such user"}
 		_, err := sender(t, r, "onceflow", "s3cret").Send(context.Background(), message())
 		pe := providers.Classify(err)
 		assert.True(t, pe.Permanent, err)
 		assert.False(t, pe.MaybeSent)
+		assert.NotContains(t, err.Error(), "ada@example.com", "no recipient address in errors")
 	})
 	t.Run("greylisting 451 is retried", func(t *testing.T) {
 		r := newRelay(t)
@@ -226,7 +251,9 @@ func TestErrorClassification(t *testing.T) {
 		r := newRelay(t)
 		_, err := sender(t, r, "onceflow", "wrong").Send(context.Background(), message())
 		require.Error(t, err)
-		assert.False(t, providers.Classify(err).MaybeSent)
+		pe := providers.Classify(err)
+		assert.True(t, pe.Permanent, "535 to AUTH: %v", err)
+		assert.False(t, pe.MaybeSent)
 		assert.Empty(t, r.messages())
 		assert.NotContains(t, err.Error(), "wrong", "the password is never in an error")
 	})
