@@ -111,7 +111,6 @@ func TestErrorClassification(t *testing.T) {
 		{403, "action_prohibited", true},
 		{404, "channel_not_found", true},
 		{410, "channel_is_archived", true},
-		{500, "rollup_error", false},
 	}
 	for _, c := range webhook {
 		t.Run("webhook "+c.text, func(t *testing.T) {

@@ -105,7 +105,6 @@ func TestErrorClassification(t *testing.T) {
 		{"invalid number", 400, `{"code":21211,"message":"The 'To' number is not a valid phone number.","status":400}`, "", true, 0, "21211"},
 		{"unsubscribed", 400, `{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}`, "", true, 0, "21610"},
 		{"too many requests", 429, `{"code":20429,"message":"Too Many Requests","status":429}`, "3", false, 3 * time.Second, "20429"},
-		{"server error", 500, `{"code":20500,"message":"Internal Server Error","status":500}`, "", false, 0, "20500"},
 		{"unavailable", 503, ``, "", false, 0, "503"},
 	}
 	for _, c := range cases {
