@@ -202,33 +202,19 @@ func TestWhatWentOverTheWire(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}
-	check := func(t *testing.T, r row, s *chat.Sender, to string) {
-		m := msg(to)
-		if r.large {
-			m.Body = wiretest.LargeBody()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), wiretest.Deadline)
-		defer cancel()
-		_, err := s.Send(ctx, m)
-		require.Error(t, err)
-		pe := providers.Classify(err)
-		assert.False(t, pe.Permanent, err)
-		assert.Equal(t, r.maybeSent, pe.MaybeSent, err)
-		assert.Equal(t, r.wait, pe.RetryAfter, err)
-	}
 	for _, r := range rows {
 		t.Run("webhook "+r.name, func(t *testing.T) {
 			sl := &slack{webhookAnswer: func() (int, string, string) { return r.code, r.body, r.retryAfter }}
 			s, err := chat.New(chat.Config{})
 			require.NoError(t, err)
-			check(t, r, s, baseURL(t, r, sl)+"/services/T1/B1/x")
+			wiretest.Send(t, s, msg(baseURL(t, r, sl)+"/services/T1/B1/x"), r.large, r.maybeSent, r.wait)
 		})
 		t.Run("postMessage "+r.name, func(t *testing.T) {
 			body := `{"ok":false,"error":"` + r.body + `"}`
 			sl := &slack{apiAnswer: func() (int, string, string) { return r.code, body, r.retryAfter }}
 			s, err := chat.New(chat.Config{BotToken: "xoxb-test", APIURL: baseURL(t, r, sl) + "/api"})
 			require.NoError(t, err)
-			check(t, r, s, "C123")
+			wiretest.Send(t, s, msg("C123"), r.large, r.maybeSent, r.wait)
 		})
 	}
 }

@@ -237,18 +237,7 @@ func TestWhatWentOverTheWire(t *testing.T) {
 			}
 			s, err := push.New(push.Config{CredentialsJSON: creds, Endpoint: endpoint})
 			require.NoError(t, err)
-			m := msg()
-			if r.large {
-				m.Body = wiretest.LargeBody()
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), wiretest.Deadline)
-			defer cancel()
-			_, err = s.Send(ctx, m)
-			require.Error(t, err)
-			pe := providers.Classify(err)
-			assert.False(t, pe.Permanent, err)
-			assert.Equal(t, r.maybeSent, pe.MaybeSent, err)
-			assert.Equal(t, r.wait, pe.RetryAfter, err)
+			wiretest.Send(t, s, msg(), r.large, r.maybeSent, r.wait)
 		})
 	}
 }

@@ -180,18 +180,7 @@ func TestWhatWentOverTheWire(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			s, err := sms.New(sms.Config{AccountSID: "AC123", AuthToken: "token", From: "+15005550006", BaseURL: r.baseURL(t)})
 			require.NoError(t, err)
-			m := msg()
-			if r.large {
-				m.Body = wiretest.LargeBody()
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), wiretest.Deadline)
-			defer cancel()
-			_, err = s.Send(ctx, m)
-			require.Error(t, err)
-			pe := providers.Classify(err)
-			assert.False(t, pe.Permanent, err)
-			assert.Equal(t, r.maybeSent, pe.MaybeSent, err)
-			assert.InDelta(t, r.wait.Seconds(), pe.RetryAfter.Seconds(), 2, err)
+			wiretest.Send(t, s, msg(), r.large, r.maybeSent, r.wait)
 		})
 	}
 }

@@ -216,18 +216,7 @@ func TestWhatWentOverTheWire(t *testing.T) {
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
-			m := message(r.url(t))
-			if r.large {
-				m.Body = wiretest.LargeBody()
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), wiretest.Deadline)
-			defer cancel()
-			_, err := newSender(t).Send(ctx, m)
-			require.Error(t, err)
-			pe := providers.Classify(err)
-			assert.False(t, pe.Permanent, err)
-			assert.Equal(t, r.maybeSent, pe.MaybeSent, err)
-			assert.Equal(t, r.wait, pe.RetryAfter, err)
+			wiretest.Send(t, newSender(t), message(r.url(t)), r.large, r.maybeSent, r.wait)
 		})
 	}
 }

@@ -5,6 +5,7 @@
 package wiretest
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onceflow/onceflow/providers"
 )
 
 // Deadline bounds every send in these tests; Silent's sends run into it.
@@ -72,4 +75,30 @@ func reset(w http.ResponseWriter) {
 	}
 	_ = conn.(*net.TCPConn).SetLinger(0)
 	_ = conn.Close()
+}
+
+// Send sends m through p within Deadline, its body made LargeBody when
+// large, and checks that it failed retryably, MaybeSent as maybeSent says,
+// asking to wait for wait.
+func Send(t *testing.T, p providers.Provider, m providers.Message, large, maybeSent bool, wait time.Duration) {
+	t.Helper()
+	if large {
+		m.Body = LargeBody()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Deadline)
+	defer cancel()
+	_, err := p.Send(ctx, m)
+	if err == nil {
+		t.Fatal("the send succeeded")
+	}
+	pe := providers.Classify(err)
+	if pe.Permanent {
+		t.Errorf("permanent, want retryable: %v", err)
+	}
+	if pe.MaybeSent != maybeSent {
+		t.Errorf("MaybeSent = %v, want %v: %v", pe.MaybeSent, maybeSent, err)
+	}
+	if pe.RetryAfter != wait {
+		t.Errorf("RetryAfter = %v, want %v: %v", pe.RetryAfter, wait, err)
+	}
 }
