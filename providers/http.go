@@ -1,22 +1,52 @@
 package providers
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // NewHTTPClient returns a client for providers' HTTP APIs: a timeout as a
-// last resort (the caller's context is the real deadline) and no redirects,
-// since a redirected POST would be re-sent as a GET.
+// last resort (the caller's context is the real deadline), no redirects,
+// since a redirected POST would be re-sent as a GET, and connections that
+// report their write failures to DoHTTP (see wire).
 func NewHTTPClient() *http.Client {
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		// http.DefaultTransport's settings, with the dialer wrapped.
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           wireDialer(d.DialContext),
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
 	}
+}
+
+// API is the HTTP API a provider calls through DoHTTP.
+type API struct {
+	// Name starts every error: "sms", "chat".
+	Name string
+	// Receiver says what the API does with a repeated request, which
+	// decides whether a 5xx answer may have been performed.
+	Receiver Receiver
+	// Detail, when set, reads the API's error body into words for the
+	// error message.
+	Detail func(body []byte) string
 }
 
 // Response is a provider's 2xx answer.
@@ -27,35 +57,154 @@ type Response struct {
 	Body []byte
 }
 
-// DoHTTP sends req for the provider called name and returns the response
-// when the status is 2xx. Any other
-// outcome is a classified *Error: a transport failure by
-// ClassifyTransport, a status by ClassifyHTTPStatus, its message completed
-// by detail(body) when detail is given. Request URLs, which may carry
-// credentials, are kept out of errors.
-func DoHTTP(c *http.Client, req *http.Request, name string, detail func(body []byte) string) (Response, error) {
+// DoHTTP sends req to api and returns the response when the status is 2xx.
+// Any other outcome is a classified *Error. A transport failure is
+// MaybeSent when some attempt that net/http made wrote the whole request,
+// body included, and not sent when none did (refused, DNS, TLS, a reset
+// before the body went out); a status is classified by ClassifyHTTPStatus
+// for api.Receiver, its message completed by api.Detail. Request URLs,
+// which may carry credentials, are kept out of errors.
+func DoHTTP(c *http.Client, req *http.Request, api API) (Response, error) {
+	w := &wire{}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), w.trace()))
 	resp, err := c.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
 		}
-		return Response{}, ClassifyTransport(fmt.Errorf("%s: %w", name, err))
+		err = fmt.Errorf("%s: %w", api.Name, err)
+		traced, written := w.result()
+		if !traced {
+			// A transport that does not report its attempts: judge by
+			// the error alone.
+			return Response{}, ClassifyTransport(err)
+		}
+		if !written {
+			err = fmt.Errorf("%w (the request was not fully written)", err)
+		}
+		return Response{}, &Error{MaybeSent: written, Err: err}
 	}
 	defer resp.Body.Close()
 	// A body cut short does not change what the status said.
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
-	if err := ClassifyHTTPStatus(resp.StatusCode, resp.Header, time.Now()); err != nil {
+	if err := ClassifyHTTPStatus(resp.StatusCode, resp.Header, time.Now(), api.Receiver); err != nil {
 		pe := err.(*Error)
 		msg := pe.Err.Error()
-		if detail != nil {
-			if d := detail(body); d != "" {
+		if api.Detail != nil {
+			if d := api.Detail(body); d != "" {
 				msg += ": " + d
 			}
 		}
-		pe.Err = fmt.Errorf("%s: %s", name, msg)
+		pe.Err = fmt.Errorf("%s: %s", api.Name, msg)
 		return out, pe
 	}
 	return out, nil
+}
+
+// wire follows one request through net/http's attempts (it re-tries on a
+// fresh connection by itself when a kept-alive one fails before anything
+// was written, and HTTP/2 when the server refused a stream) and says
+// whether any of them wrote the whole request.
+//
+// httptrace's WroteRequest alone does not say that over HTTP/1.1: net/http
+// reports it once the request is in the connection's buffer and flushes
+// the buffer afterwards, so a small request can be reported written and
+// then fail to leave. The connections that NewHTTPClient dials count their
+// failed writes; an HTTP/1.1 attempt counts as written only if its
+// connection had no failed write since the attempt got it. (HTTP/2 reports
+// WroteRequest after flushing, and shares a connection among requests, so
+// there WroteRequest alone decides.)
+type wire struct {
+	mu sync.Mutex
+	// traced: the transport reported getting a connection, so its trace
+	// is to be believed.
+	traced bool
+	// written: an earlier attempt wrote the whole request.
+	written bool
+	// The current attempt: its reported write, its connection (nil when
+	// WroteRequest alone decides) and that connection's failed writes
+	// when the attempt got it.
+	wrote  bool
+	conn   *wireConn
+	failed int64
+}
+
+func (w *wire) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.traced = true
+			w.next(nil)
+		},
+		GotConn: func(info httptrace.GotConnInfo) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.traced = true
+			w.next(info.Conn)
+		},
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.wrote = info.Err == nil
+		},
+	}
+}
+
+// next ends the current attempt and starts one on conn.
+func (w *wire) next(conn net.Conn) {
+	w.settle()
+	w.wrote, w.conn, w.failed = false, nil, 0
+	if tc, ok := conn.(*tls.Conn); ok {
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			return
+		}
+		conn = tc.NetConn()
+	}
+	if wc, ok := conn.(*wireConn); ok {
+		w.conn, w.failed = wc, wc.failed.Load()
+	}
+}
+
+// settle folds the current attempt into written.
+func (w *wire) settle() {
+	if w.wrote && (w.conn == nil || w.conn.failed.Load() == w.failed) {
+		w.written = true
+	}
+}
+
+// result says whether the trace was reported and whether any attempt wrote
+// the whole request. Call it once the request is over: net/http returns a
+// failed request only after its writer has stopped.
+func (w *wire) result() (traced, written bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.settle()
+	return w.traced, w.written
+}
+
+// wireConn is a connection that counts its failed writes.
+type wireConn struct {
+	net.Conn
+	failed atomic.Int64
+}
+
+func (c *wireConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.failed.Add(1)
+	}
+	return n, err
+}
+
+func wireDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &wireConn{Conn: c}, nil
+	}
 }

@@ -80,27 +80,56 @@ func Classify(err error) *Error {
 	return &Error{MaybeSent: true, Err: err}
 }
 
+// Receiver is what the receiving end of an HTTP API does with a request it
+// has already applied; it decides what a 5xx answer means.
+type Receiver int
+
+const (
+	// Unkeyed receivers take no idempotency key: every request they apply
+	// is one more message to a person (Twilio, Slack). The zero value,
+	// since it is the safe assumption.
+	Unkeyed Receiver = iota
+	// Deduplicating receivers apply a delivery once however often it
+	// comes, by the delivery ID every attempt carries (Standard Webhooks
+	// receivers by webhook-id, devices by FCM's collapse IDs).
+	Deduplicating
+)
+
 // ClassifyHTTPStatus turns an HTTP response status into nil (2xx) or an
-// *Error: 408, 429 and 5xx are retryable, honouring Retry-After; every other
-// status, redirects included, is permanent. A receiver that answered did not
-// accept the request, so none of these is MaybeSent.
-func ClassifyHTTPStatus(code int, header http.Header, now time.Time) error {
+// *Error, by what the answer says about the request:
+//
+//   - 408, 429 and 503 say it was not performed: retryable, honouring
+//     Retry-After.
+//   - Any other 5xx from a Deduplicating receiver is that receiver saying
+//     it failed: retryable with the same delivery ID, honouring
+//     Retry-After. From an Unkeyed receiver it may come after the request
+//     took effect (a 502 or 504 from a gateway that passed it on, a 500
+//     from a server that failed after sending): retryable but MaybeSent,
+//     so the channel's ambiguity policy decides.
+//   - Every other status, redirects included, is permanent and was not
+//     performed.
+func ClassifyHTTPStatus(code int, header http.Header, now time.Time, r Receiver) error {
 	if code >= 200 && code < 300 {
 		return nil
 	}
 	err := &Error{Err: fmt.Errorf("receiver answered HTTP %d %s", code, http.StatusText(code))}
 	switch {
-	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code == http.StatusServiceUnavailable:
 		err.RetryAfter = ParseRetryAfter(header.Get("Retry-After"), now)
+	case code >= 500:
+		err.RetryAfter = ParseRetryAfter(header.Get("Retry-After"), now)
+		err.MaybeSent = r != Deduplicating
 	default:
 		err.Permanent = true
 	}
 	return err
 }
 
-// ClassifyTransport classifies an error from making a request: one that
-// failed before a connection was made (DNS, dial, TLS handshake) certainly
-// sent nothing; any later failure may have.
+// ClassifyTransport classifies an error from making a request by the error
+// alone: one that failed before a connection was made (DNS, dial, TLS
+// handshake) certainly sent nothing; any later failure may have. DoHTTP
+// knows better from what went over the wire, and uses this only when the
+// transport does not say.
 func ClassifyTransport(err error) error {
 	var (
 		dnsErr  *net.DNSError

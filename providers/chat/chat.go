@@ -58,6 +58,16 @@ func New(cfg Config) (*Sender, error) {
 	return &Sender{cfg: cfg, client: providers.NewHTTPClient()}, nil
 }
 
+// Slack's APIs take no idempotency key: a 500, 502 or 504 may come after
+// the message was posted.
+var (
+	// incomingWebhookAPI answers errors as text: "invalid_payload",
+	// "channel_not_found".
+	incomingWebhookAPI = providers.API{Name: "chat", Receiver: providers.Unkeyed,
+		Detail: func(b []byte) string { return strings.TrimSpace(string(b)) }}
+	postMessageAPI = providers.API{Name: "chat", Receiver: providers.Unkeyed}
+)
+
 // permanentErrors are chat.postMessage errors that a retry cannot fix.
 var permanentErrors = map[string]bool{
 	"channel_not_found": true, "not_in_channel": true, "is_archived": true, "msg_too_long": true,
@@ -83,8 +93,7 @@ func (s *Sender) incomingWebhook(ctx context.Context, hook, text string) (provid
 	if err != nil {
 		return providers.Receipt{}, err
 	}
-	// Slack answers errors as text: "invalid_payload", "channel_not_found".
-	if _, err := providers.DoHTTP(s.client, req, "chat", func(b []byte) string { return strings.TrimSpace(string(b)) }); err != nil {
+	if _, err := providers.DoHTTP(s.client, req, incomingWebhookAPI); err != nil {
 		return providers.Receipt{}, err
 	}
 	return providers.Receipt{ID: "slack webhook ok"}, nil
@@ -100,7 +109,7 @@ func (s *Sender) postMessage(ctx context.Context, channel, text string) (provide
 		return providers.Receipt{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.cfg.BotToken)
-	resp, err := providers.DoHTTP(s.client, req, "chat", nil)
+	resp, err := providers.DoHTTP(s.client, req, postMessageAPI)
 	if err != nil {
 		return providers.Receipt{}, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/onceflow/onceflow/providers"
 	"github.com/onceflow/onceflow/providers/chat"
+	"github.com/onceflow/onceflow/providers/internal/wiretest"
 )
 
 // slack is a local server speaking the incoming-webhook and
@@ -24,7 +25,7 @@ type slack struct {
 	bodies []map[string]string
 	auth   []string
 	// webhookAnswer and apiAnswer pick the replies.
-	webhookAnswer func() (int, string)
+	webhookAnswer func() (int, string, string)
 	apiAnswer     func() (int, string, string)
 }
 
@@ -38,9 +39,12 @@ func (s *slack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	switch r.URL.Path {
 	case "/services/T1/B1/x":
-		code, text := 200, "ok"
+		code, text, retryAfter := 200, "ok", ""
 		if s.webhookAnswer != nil {
-			code, text = s.webhookAnswer()
+			code, text, retryAfter = s.webhookAnswer()
+		}
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
 		}
 		w.WriteHeader(code)
 		_, _ = w.Write([]byte(text))
@@ -111,12 +115,11 @@ func TestErrorClassification(t *testing.T) {
 		{403, "action_prohibited", true},
 		{404, "channel_not_found", true},
 		{410, "channel_is_archived", true},
-		{500, "rollup_error", false},
 	}
 	for _, c := range webhook {
 		t.Run("webhook "+c.text, func(t *testing.T) {
 			sl, srv, s := newSlack(t, "")
-			sl.webhookAnswer = func() (int, string) { return c.code, c.text }
+			sl.webhookAnswer = func() (int, string, string) { return c.code, c.text, "" }
 			_, err := s.Send(context.Background(), msg(srv.URL+"/services/T1/B1/x"))
 			pe := providers.Classify(err)
 			assert.Equal(t, c.permanent, pe.Permanent)
@@ -154,4 +157,64 @@ func TestErrorClassification(t *testing.T) {
 		assert.True(t, providers.Classify(err).Permanent)
 		assert.NotContains(t, err.Error(), "xoxb-wrong", "tokens never appear in errors")
 	})
+}
+
+// TestWhatWentOverTheWire: whether a failed send may have posted is decided
+// from what reached Slack, for incoming webhooks and chat.postMessage
+// alike. Slack takes no idempotency key, so a 500, 502 or 504 (a gateway
+// may have passed the request on) may have posted, like a failure after
+// the whole request was written.
+func TestWhatWentOverTheWire(t *testing.T) {
+	type row struct {
+		name string
+		// fault, when set, is how the server treats the request;
+		// otherwise Slack answers code, body and Retry-After.
+		fault      http.HandlerFunc
+		refused    bool
+		code       int
+		body       string
+		retryAfter string
+		large      bool
+		maybeSent  bool
+		wait       time.Duration
+	}
+	rows := []row{
+		{name: "connection refused", refused: true},
+		{name: "reset before the body was read", fault: wiretest.ResetBeforeBody, large: true},
+		{name: "reset after the request was read", fault: wiretest.ResetAfterBody, maybeSent: true},
+		{name: "no answer after the request was read", fault: wiretest.Silent, maybeSent: true},
+		{name: "500", code: 500, body: "rollup_error", maybeSent: true},
+		{name: "502", code: 502, body: "<html>Bad Gateway</html>", maybeSent: true},
+		{name: "504", code: 504, body: "<html>Gateway Timeout</html>", maybeSent: true},
+		{name: "408", code: 408, body: "request_timeout", retryAfter: "5", wait: 5 * time.Second},
+		{name: "429", code: 429, body: "rate_limited", retryAfter: "30", wait: 30 * time.Second},
+		{name: "503", code: 503, body: "service_unavailable", retryAfter: "60", wait: time.Minute},
+	}
+	// baseURL is where the row's Slack listens.
+	baseURL := func(t *testing.T, r row, sl *slack) string {
+		switch {
+		case r.refused:
+			return wiretest.Refused(t)
+		case r.fault != nil:
+			return wiretest.Serve(t, r.fault)
+		}
+		srv := httptest.NewServer(sl)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	for _, r := range rows {
+		t.Run("webhook "+r.name, func(t *testing.T) {
+			sl := &slack{webhookAnswer: func() (int, string, string) { return r.code, r.body, r.retryAfter }}
+			s, err := chat.New(chat.Config{})
+			require.NoError(t, err)
+			wiretest.Send(t, s, msg(baseURL(t, r, sl)+"/services/T1/B1/x"), r.large, r.maybeSent, r.wait)
+		})
+		t.Run("postMessage "+r.name, func(t *testing.T) {
+			body := `{"ok":false,"error":"` + r.body + `"}`
+			sl := &slack{apiAnswer: func() (int, string, string) { return r.code, body, r.retryAfter }}
+			s, err := chat.New(chat.Config{BotToken: "xoxb-test", APIURL: baseURL(t, r, sl) + "/api"})
+			require.NoError(t, err)
+			wiretest.Send(t, s, msg("C123"), r.large, r.maybeSent, r.wait)
+		})
+	}
 }

@@ -143,7 +143,7 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	}
 	req.Header.Set("Content-Type", "application/json")
 	token.SetAuthHeader(req)
-	resp, err := providers.DoHTTP(s.client, req, "push", fcmError)
+	resp, err := providers.DoHTTP(s.client, req, providers.API{Name: "push", Receiver: providers.Deduplicating, Detail: fcmError})
 	if err != nil {
 		return providers.Receipt{}, err
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/internal/wiretest"
 	"github.com/onceflow/onceflow/providers/push"
 )
 
@@ -34,6 +36,8 @@ type fcm struct {
 	sent      []map[string]any
 	answer    func() (int, string, string)
 	badTokens bool
+	// fault, when set, handles messages:send instead.
+	fault http.HandlerFunc
 }
 
 func (f *fcm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +56,10 @@ func (f *fcm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"access_token":"ya29.test","expires_in":3600,"token_type":"Bearer"}`))
 	case "/v1/projects/shop-app/messages:send":
+		if f.fault != nil {
+			f.fault(w, r)
+			return
+		}
 		if r.Header.Get("Authorization") != "Bearer ya29.test" {
 			w.WriteHeader(401)
 			return
@@ -96,7 +104,19 @@ func (f *fcm) validJWT(assertion string) bool {
 }
 
 func newFCM(t *testing.T) (*fcm, *push.Sender) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	f, creds, url := fcmServer(t)
+	s, err := push.New(push.Config{CredentialsJSON: creds, Endpoint: url})
+	require.NoError(t, err)
+	return f, s
+}
+
+// serviceAccountKey is generated once: it is slow.
+var serviceAccountKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+
+// fcmServer starts an FCM and returns it, a service-account key for it and
+// its URL.
+func fcmServer(t *testing.T) (*fcm, []byte, string) {
+	key, err := serviceAccountKey()
 	require.NoError(t, err)
 	f := &fcm{key: &key.PublicKey}
 	srv := httptest.NewServer(f)
@@ -109,9 +129,7 @@ func newFCM(t *testing.T) (*fcm, *push.Sender) {
 		"client_email": "onceflow@shop-app.iam.gserviceaccount.com", "token_uri": srv.URL + "/token",
 	})
 	require.NoError(t, err)
-	s, err := push.New(push.Config{CredentialsJSON: creds, Endpoint: srv.URL})
-	require.NoError(t, err)
-	return f, s
+	return f, creds, srv.URL
 }
 
 func msg() providers.Message {
@@ -176,4 +194,50 @@ func TestErrorClassification(t *testing.T) {
 func TestNewRejectsWhatIsNotAKey(t *testing.T) {
 	_, err := push.New(push.Config{CredentialsJSON: []byte(`{"type":"authorized_user"}`)})
 	assert.ErrorContains(t, err, push.EnvCredentialsFile)
+}
+
+// TestWhatWentOverTheWire: whether a failed push may have reached the
+// device is decided from what reached FCM. A re-sent push carries the same
+// collapse IDs and replaces the first, so a 5xx is FCM saying it failed:
+// retried, not possibly sent. A failure after the whole request was written
+// may have sent.
+func TestWhatWentOverTheWire(t *testing.T) {
+	fcmErr := func(code int, status string) string {
+		return `{"error":{"code":` + strconv.Itoa(code) + `,"message":"` + http.StatusText(code) + `","status":"` + status + `"}}`
+	}
+	rows := []struct {
+		name       string
+		refused    bool
+		fault      http.HandlerFunc
+		code       int
+		body       string
+		retryAfter string
+		large      bool
+		maybeSent  bool
+		wait       time.Duration
+	}{
+		{name: "connection refused", refused: true},
+		{name: "reset before the body was read", fault: wiretest.ResetBeforeBody, large: true},
+		{name: "reset after the request was read", fault: wiretest.ResetAfterBody, maybeSent: true},
+		{name: "no answer after the request was read", fault: wiretest.Silent, maybeSent: true},
+		{name: "500", code: 500, body: fcmErr(500, "INTERNAL")},
+		{name: "502", code: 502, body: `<html>502 Bad Gateway</html>`},
+		{name: "504", code: 504, body: fcmErr(504, "DEADLINE_EXCEEDED")},
+		{name: "408", code: 408, body: fcmErr(408, "DEADLINE_EXCEEDED"), retryAfter: "5", wait: 5 * time.Second},
+		{name: "429", code: 429, body: fcmErr(429, "RESOURCE_EXHAUSTED"), retryAfter: "60", wait: time.Minute},
+		{name: "503", code: 503, body: fcmErr(503, "UNAVAILABLE"), retryAfter: "30", wait: 30 * time.Second},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			f, creds, endpoint := fcmServer(t)
+			f.fault = r.fault
+			f.answer = func() (int, string, string) { return r.code, r.body, r.retryAfter }
+			if r.refused {
+				endpoint = wiretest.Refused(t)
+			}
+			s, err := push.New(push.Config{CredentialsJSON: creds, Endpoint: endpoint})
+			require.NoError(t, err)
+			wiretest.Send(t, s, msg(), r.large, r.maybeSent, r.wait)
+		})
+	}
 }

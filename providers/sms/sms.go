@@ -80,7 +80,7 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	req.SetBasicAuth(s.cfg.AccountSID, s.cfg.AuthToken)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	resp, err := providers.DoHTTP(s.client, req, "sms", twilioError)
+	resp, err := providers.DoHTTP(s.client, req, providers.API{Name: "sms", Receiver: providers.Unkeyed, Detail: twilioError})
 	if err != nil {
 		return providers.Receipt{}, err
 	}

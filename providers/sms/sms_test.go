@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/internal/wiretest"
 	"github.com/onceflow/onceflow/providers/sms"
 )
 
@@ -105,7 +106,6 @@ func TestErrorClassification(t *testing.T) {
 		{"invalid number", 400, `{"code":21211,"message":"The 'To' number is not a valid phone number.","status":400}`, "", true, 0, "21211"},
 		{"unsubscribed", 400, `{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}`, "", true, 0, "21610"},
 		{"too many requests", 429, `{"code":20429,"message":"Too Many Requests","status":429}`, "3", false, 3 * time.Second, "20429"},
-		{"server error", 500, `{"code":20500,"message":"Internal Server Error","status":500}`, "", false, 0, "20500"},
 		{"unavailable", 503, ``, "", false, 0, "503"},
 	}
 	for _, c := range cases {
@@ -140,5 +140,47 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	} {
 		_, err := sms.New(cfg)
 		assert.ErrorContains(t, err, v)
+	}
+}
+
+// TestWhatWentOverTheWire: whether a failed send may have texted someone is
+// decided from what reached Twilio. Twilio takes no idempotency key, so a
+// 500, 502 or 504 (Twilio's gateway may have passed the request on) may
+// have sent, like a failure after the whole request was written.
+func TestWhatWentOverTheWire(t *testing.T) {
+	fault := func(h http.HandlerFunc) func(*testing.T) string {
+		return func(t *testing.T) string { return wiretest.Serve(t, h) }
+	}
+	answer := func(code int, body, retryAfter string) func(*testing.T) string {
+		return func(t *testing.T) string {
+			srv := httptest.NewServer(&twilio{answer: func(int) (int, string, string) { return code, body, retryAfter }})
+			t.Cleanup(srv.Close)
+			return srv.URL
+		}
+	}
+	rows := []struct {
+		name      string
+		baseURL   func(*testing.T) string
+		large     bool
+		maybeSent bool
+		wait      time.Duration
+	}{
+		{"connection refused", func(t *testing.T) string { return wiretest.Refused(t) }, false, false, 0},
+		{"reset before the body was read", fault(wiretest.ResetBeforeBody), true, false, 0},
+		{"reset after the request was read", fault(wiretest.ResetAfterBody), false, true, 0},
+		{"no answer after the request was read", fault(wiretest.Silent), false, true, 0},
+		{"500", answer(500, `{"code":20500,"message":"Internal Server Error","status":500}`, ""), false, true, 0},
+		{"502", answer(502, `{"code":20502,"message":"Bad Gateway","status":502}`, ""), false, true, 0},
+		{"504", answer(504, `{"code":20504,"message":"Gateway Timeout","status":504}`, ""), false, true, 0},
+		{"408", answer(408, `{"code":20408,"message":"Request Timeout","status":408}`, "5"), false, false, 5 * time.Second},
+		{"429", answer(429, `{"code":20429,"message":"Too Many Requests","status":429}`, "3"), false, false, 3 * time.Second},
+		{"503", answer(503, `{"code":20503,"message":"Service Unavailable","status":503}`, "90"), false, false, 90 * time.Second},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			s, err := sms.New(sms.Config{AccountSID: "AC123", AuthToken: "token", From: "+15005550006", BaseURL: r.baseURL(t)})
+			require.NoError(t, err)
+			wiretest.Send(t, s, msg(), r.large, r.maybeSent, r.wait)
+		})
 	}
 }

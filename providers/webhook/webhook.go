@@ -129,7 +129,7 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set("webhook-signature", Sign(s.key, m.DeliveryID, now, body))
 
-	resp, err := providers.DoHTTP(s.client, req, "webhook", nil)
+	resp, err := providers.DoHTTP(s.client, req, providers.API{Name: "webhook", Receiver: providers.Deduplicating})
 	if err != nil {
 		return providers.Receipt{}, err
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/internal/wiretest"
 	"github.com/onceflow/onceflow/providers/webhook"
 )
 
@@ -175,48 +175,50 @@ func TestStatusClassification(t *testing.T) {
 	}
 }
 
-func TestConnectionRefusedSentNothing(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-
-	_, err = newSender(t).Send(context.Background(), message("http://"+addr+"/secret-token"))
-	pe := providers.Classify(err)
-	assert.False(t, pe.Permanent)
-	assert.False(t, pe.MaybeSent)
+func TestErrorsKeepURLsOut(t *testing.T) {
+	_, err := newSender(t).Send(context.Background(), message(wiretest.Refused(t)+"/secret-token"))
+	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "secret-token", "URLs can hold credentials; errors must not")
 }
 
-func TestTimeoutMayHaveSent(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release
-	}))
-	defer srv.Close()
-	defer close(release)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err := newSender(t).Send(ctx, message(srv.URL))
-	pe := providers.Classify(err)
-	assert.False(t, pe.Permanent)
-	assert.True(t, pe.MaybeSent, "the receiver had the request when the deadline passed")
-}
-
-func TestConnectionResetMayHaveSent(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			_ = conn.(*net.TCPConn).SetLinger(0)
-			_ = conn.Close()
+// TestWhatWentOverTheWire: whether a failed webhook may have been applied
+// is decided from what reached the receiver. A Standard Webhooks receiver
+// deduplicates by webhook-id, so a 5xx is the receiver saying it failed:
+// retried with the same ID, not possibly sent. A failure after the whole
+// request was written may have been applied.
+func TestWhatWentOverTheWire(t *testing.T) {
+	answer := func(code int, retryAfter string) func(*testing.T) string {
+		return func(t *testing.T) string {
+			srv, _ := receiver(t, status(code, "Retry-After", retryAfter))
+			return srv.URL
 		}
-	}))
-	defer srv.Close()
-	_, err := newSender(t).Send(context.Background(), message(srv.URL))
-	pe := providers.Classify(err)
-	assert.False(t, pe.Permanent)
-	assert.True(t, pe.MaybeSent)
+	}
+	fault := func(h http.HandlerFunc) func(*testing.T) string {
+		return func(t *testing.T) string { return wiretest.Serve(t, h) }
+	}
+	rows := []struct {
+		name      string
+		url       func(*testing.T) string
+		large     bool
+		maybeSent bool
+		wait      time.Duration
+	}{
+		{"connection refused", func(t *testing.T) string { return wiretest.Refused(t) }, false, false, 0},
+		{"reset before the body was read", fault(wiretest.ResetBeforeBody), true, false, 0},
+		{"reset after the request was read", fault(wiretest.ResetAfterBody), false, true, 0},
+		{"no answer after the request was read", fault(wiretest.Silent), false, true, 0},
+		{"500", answer(500, ""), false, false, 0},
+		{"502", answer(502, ""), false, false, 0},
+		{"504", answer(504, "10"), false, false, 10 * time.Second},
+		{"408", answer(408, "5"), false, false, 5 * time.Second},
+		{"429", answer(429, "7"), false, false, 7 * time.Second},
+		{"503", answer(503, "30"), false, false, 30 * time.Second},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			wiretest.Send(t, newSender(t), message(r.url(t)), r.large, r.maybeSent, r.wait)
+		})
+	}
 }
 
 func TestNewRejectsBadSecrets(t *testing.T) {
