@@ -151,7 +151,7 @@ func (h *api) delete(w http.ResponseWriter, r *http.Request) {
 
 // status looks up the notification named by the path; on failure it has
 // answered and ok is false.
-func (h *api) status(w http.ResponseWriter, r *http.Request) (key string, st Status, ok bool) {
+func (h *api) status(w http.ResponseWriter, r *http.Request) (key string, st starter.Status, ok bool) {
 	key = r.PathValue("key")
 	if err := onceflow.ValidateKey(key); err != nil {
 		writeValidation(w, err)

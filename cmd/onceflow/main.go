@@ -50,7 +50,6 @@ commands:
   status   print each delivery's state of a notification
   cancel   cancel a notification that has not been delivered yet
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
-  chaos    prove effectively-once delivery under injected faults
 
 Run 'onceflow <command> -h' for a command's flags.
 `
@@ -93,8 +92,6 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.dev(ctx, rest)
 	case "ping":
 		err = a.ping(ctx, rest)
-	case "chaos":
-		err = a.chaos(ctx, rest)
 	case "send":
 		err = a.send(ctx, rest)
 	case "status":
@@ -129,7 +126,7 @@ func (a *app) exit(err error) int {
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, errFailedDeliveries), errors.Is(err, errInvariants):
+	case errors.Is(err, errFailedDeliveries):
 		fmt.Fprintln(a.stderr, "onceflow:", err)
 		return exitFailure
 	case errors.As(err, &ie), errors.As(err, &ve), errors.As(err, &ce):

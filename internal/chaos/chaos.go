@@ -32,6 +32,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/internal/freeport"
 	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/starter"
 )
@@ -154,7 +155,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	defer hsrv.Close()
 	target := "http://" + l.Addr().String() + "/hooks"
 
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return rep, err
 	}
@@ -211,9 +212,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.Accepted = len(accepted)
 
 	results := wait(ctx, c, accepted, log)
-	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
-	for k, n := range rcv.injected {
+	for k, n := range rcv.Injected() {
 		rep.Faults[k] = n
 	}
 	check(&rep, accepted, results, rcv)
@@ -297,7 +296,7 @@ func wait(ctx context.Context, c *starter.Client, accepted map[string]onceflow.N
 }
 
 // check applies the invariants.
-func check(rep *Report, accepted map[string]onceflow.Notification, results map[string]onceflow.Result, rcv *receiver) {
+func check(rep *Report, accepted map[string]onceflow.Notification, results map[string]onceflow.Result, rcv *faultyReceiver) {
 	for k, n := range accepted {
 		res, ok := results[k]
 		id := n.Deliveries[0].ID(k)
@@ -305,10 +304,10 @@ func check(rep *Report, accepted map[string]onceflow.Notification, results map[s
 		case !ok:
 			rep.Lost = append(rep.Lost, k+": never reached a final state")
 			continue
-		case rcv.applied[k] == 0:
+		case rcv.AppliedFor(k) == 0:
 			rep.Lost = append(rep.Lost, fmt.Sprintf("%s: %s but never applied by the receiver", k, res.Deliveries[0].Status))
-		case rcv.applied[k] > 1:
-			rep.DuplicateEffects = append(rep.DuplicateEffects, fmt.Sprintf("%s: applied %d times", k, rcv.applied[k]))
+		case rcv.AppliedFor(k) > 1:
+			rep.DuplicateEffects = append(rep.DuplicateEffects, fmt.Sprintf("%s: applied %d times", k, rcv.AppliedFor(k)))
 		}
 		d := res.Deliveries[0].Final()
 		reported := d.Status == onceflow.Ambiguous || strings.Contains(d.Reason, "earlier attempt may have sent it")
@@ -321,7 +320,7 @@ func check(rep *Report, accepted map[string]onceflow.Notification, results map[s
 		if d.Status == onceflow.Failed || d.Status == onceflow.Cancelled {
 			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %s: %s", k, d.Status, d.Reason))
 		}
-		if r := rcv.replays[id]; r > 0 {
+		if r := rcv.Replays(id); r > 0 {
 			rep.RawResends += r
 			if !reported {
 				rep.Unaccounted = append(rep.Unaccounted, fmt.Sprintf("%s: %d re-sends, reported %s (%q)", k, r, d.Status, d.Reason))
@@ -345,15 +344,6 @@ func dialWhenUp(ctx context.Context, addr string) (client.Client, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return nil, fmt.Errorf("temporal at %s never came up: %w", addr, errors.Join(last, ctx.Err()))
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // process is a child process that can be killed and started again.

@@ -18,6 +18,8 @@ import (
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+
+	"github.com/onceflow/onceflow/internal/freeport"
 )
 
 const clusterName = "onceflow-dev"
@@ -49,12 +51,12 @@ func temporalServer(port int, dbFile, logFile, namespace string, searchAttribute
 	ip := "127.0.0.1"
 	ports := make(map[primitives.ServiceName]int)
 	for _, svc := range []primitives.ServiceName{primitives.HistoryService, primitives.MatchingService, primitives.WorkerService} {
-		if ports[svc], err = freePort(); err != nil {
+		if ports[svc], err = freeport.Get(); err != nil {
 			return nil, err
 		}
 	}
 	ports[primitives.FrontendService] = port
-	httpPort, err := freePort()
+	httpPort, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -119,13 +121,4 @@ func temporalServer(port int, dbFile, logFile, namespace string, searchAttribute
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
 		temporal.WithDynamicConfigClient(dc),
 	)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

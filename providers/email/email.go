@@ -70,6 +70,16 @@ func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool) {
 	return cfg, cfg.Addr != ""
 }
 
+// envPrefix starts every variable of an SMTP relay; the second and third
+// relays read ONCEFLOW_SMTP_2_... and ONCEFLOW_SMTP_3_...
+const envPrefix = "ONCEFLOW_SMTP_"
+
+// ConfigsFromEnv reads the SMTP relays in the order they are tried:
+// ONCEFLOW_SMTP_..., then ONCEFLOW_SMTP_2_... and ONCEFLOW_SMTP_3_...
+func ConfigsFromEnv(getenv func(string) string) []Config {
+	return providers.NumberedConfigs(getenv, envPrefix, ConfigFromEnv)
+}
+
 // Sender sends mail through one relay.
 type Sender struct {
 	cfg    Config

@@ -38,6 +38,16 @@ func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool) {
 	return cfg, cfg.AccountSID != ""
 }
 
+// envPrefix starts every variable of a Twilio account; the second and
+// third accounts read ONCEFLOW_TWILIO_2_... and ONCEFLOW_TWILIO_3_...
+const envPrefix = "ONCEFLOW_TWILIO_"
+
+// ConfigsFromEnv reads the Twilio accounts in the order they are tried:
+// ONCEFLOW_TWILIO_..., then ONCEFLOW_TWILIO_2_... and ONCEFLOW_TWILIO_3_...
+func ConfigsFromEnv(getenv func(string) string) []Config {
+	return providers.NumberedConfigs(getenv, envPrefix, ConfigFromEnv)
+}
+
 // Sender sends SMS through one Twilio account.
 type Sender struct {
 	cfg    Config

@@ -1,0 +1,137 @@
+package worker
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/providers/chat"
+	"github.com/onceflow/onceflow/providers/email"
+	"github.com/onceflow/onceflow/providers/push"
+	"github.com/onceflow/onceflow/providers/sms"
+	"github.com/onceflow/onceflow/providers/webhook"
+	"github.com/onceflow/onceflow/ratelimit"
+	"github.com/onceflow/onceflow/templates"
+	"github.com/onceflow/onceflow/workflows"
+)
+
+// Config is what a worker needs besides its Temporal client.
+type Config struct {
+	TaskQueue     string
+	RedisURL      string
+	WebhookSecret string
+	// TemplatesDir holds the notification templates; empty means none.
+	TemplatesDir string
+	// Rates caps channels' sends per second across all workers.
+	Rates map[onceflow.Channel]float64
+	// The other channels' providers; none leaves a channel off, and its
+	// deliveries fail with a reason that says so. Several SMTP relays or
+	// Twilio accounts are tried in order (providers.Chain).
+	Email []email.Config
+	SMS   []sms.Config
+	Chat  *chat.Config
+	Push  *push.Config
+	// DedupWindow is how long dedup records are kept; it must outlive the
+	// namespace's retention so that a key re-sent after its workflow was
+	// deleted is still suppressed.
+	DedupWindow time.Duration
+	Policy      workflows.Policy
+	// WorkflowCache is how many workflows the worker process keeps in
+	// memory between tasks; 0 keeps the SDK's default (10,000). Onceflow's
+	// default is DefaultWorkflowCache.
+	WorkflowCache int
+}
+
+// Environment variables read by LoadConfig, with their defaults.
+const (
+	EnvTaskQueue      = "ONCEFLOW_TASK_QUEUE"      // onceflow
+	EnvRedisURL       = "REDIS_URL"                // redis://127.0.0.1:6379/0
+	EnvDedupWindow    = "ONCEFLOW_DEDUP_WINDOW"    // 720h
+	EnvAttemptTimeout = "ONCEFLOW_ATTEMPT_TIMEOUT" // 30s
+	EnvGiveUpAfter    = "ONCEFLOW_GIVE_UP_AFTER"   // 24h
+	EnvRateLimits     = "ONCEFLOW_RATE_LIMITS"     // none; e.g. sms=50,email=20 (sends per second)
+	EnvWorkflowCache  = "ONCEFLOW_WORKFLOW_CACHE"  // 1000 workflows
+)
+
+// DefaultWorkflowCache is the worker's workflow cache. The SDK keeps
+// 10,000 by default; a notification waiting on send_at then costs its
+// worker about 33 KB and slowed immediate notifications by a fifth
+// (docs/benchmarks.md). With 1,000, one waiting costs about 4 KB and
+// immediate throughput is unchanged; a workflow evicted from the cache is
+// replayed from its short history when its timer fires.
+const DefaultWorkflowCache = 1000
+
+// DefaultRedisURL is used when REDIS_URL is not set.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// LoadConfig reads the worker's configuration from the environment through
+// getenv (os.Getenv in production). An unparsable value is an error that
+// names its variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := Config{
+		TaskQueue:     getenv(EnvTaskQueue),
+		RedisURL:      getenv(EnvRedisURL),
+		WebhookSecret: getenv(webhook.SecretEnv),
+		TemplatesDir:  getenv(templates.EnvDir),
+		DedupWindow:   dedup.DefaultWindow,
+		Policy:        workflows.DefaultPolicy(),
+		WorkflowCache: DefaultWorkflowCache,
+	}
+	if cfg.TaskQueue == "" {
+		cfg.TaskQueue = workflows.DefaultTaskQueue
+	}
+	if cfg.RedisURL == "" {
+		cfg.RedisURL = DefaultRedisURL
+	}
+	if v := getenv(EnvWorkflowCache); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("%s=%q is not a positive number of workflows", EnvWorkflowCache, v)
+		}
+		cfg.WorkflowCache = n
+	}
+	rates, err := ratelimit.ParseRates(getenv(EnvRateLimits))
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", EnvRateLimits, err)
+	}
+	for name, r := range rates {
+		if !slices.Contains(onceflow.Channels, onceflow.Channel(name)) {
+			return Config{}, fmt.Errorf("%s: %q is not a channel", EnvRateLimits, name)
+		}
+		if cfg.Rates == nil {
+			cfg.Rates = map[onceflow.Channel]float64{}
+		}
+		cfg.Rates[onceflow.Channel(name)] = r
+	}
+	cfg.Email = email.ConfigsFromEnv(getenv)
+	cfg.SMS = sms.ConfigsFromEnv(getenv)
+	if c, ok := chat.ConfigFromEnv(getenv); ok {
+		cfg.Chat = &c
+	}
+	c, ok, err := push.ConfigFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	if ok {
+		cfg.Push = &c
+	}
+	for name, dst := range map[string]*time.Duration{
+		EnvDedupWindow:    &cfg.DedupWindow,
+		EnvAttemptTimeout: &cfg.Policy.AttemptTimeout,
+		EnvGiveUpAfter:    &cfg.Policy.GiveUpAfter,
+	} {
+		v := getenv(name)
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("%s=%q is not a positive duration such as 30s or 720h", name, v)
+		}
+		*dst = d
+	}
+	return cfg, nil
+}
