@@ -2,7 +2,11 @@ package dedup_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,5 +178,57 @@ func TestWaitReplicasFromEnv(t *testing.T) {
 		})
 		require.Error(t, err, v)
 		assert.True(t, strings.HasPrefix(err.Error(), dedup.EnvWaitReplicas+"="), "the error names the variable: %v", err)
+	}
+}
+
+// BenchmarkDurability measures what a delivery's claim and commit cost with
+// each durability setting, side by side: the append-only file fsynced every
+// second (the default) or on every write, and claims that wait for one
+// replica (ONCEFLOW_REDIS_WAIT_REPLICAS=1) or not. Every server has one
+// replica, so that waiting is the only difference. One client gives the
+// latency a delivery sees; benchClients per core the throughput.
+func BenchmarkDurability(b *testing.B) {
+	for _, fsync := range []string{"everysec", "always"} {
+		primary := startRedis(b, "--appendfsync", fsync)
+		startReplica(b, primary)
+		rdb := redis.NewClient(&redis.Options{Addr: primary.Addr, PoolSize: 2 * benchClients})
+		b.Cleanup(func() { _ = rdb.Close() })
+		for _, wait := range []int{0, 1} {
+			store := dedup.New(rdb, time.Hour, dedup.WaitReplicas(wait, 0))
+			b.Run(fmt.Sprintf("fsync=%s/wait=%d/clients=1", fsync, wait), func(b *testing.B) {
+				for b.Loop() {
+					claimCommit(b, store)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+			})
+			b.Run(fmt.Sprintf("fsync=%s/wait=%d/clients=%d", fsync, wait, benchClients*runtime.GOMAXPROCS(0)), func(b *testing.B) {
+				b.SetParallelism(benchClients)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						claimCommit(b, store)
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+			})
+		}
+	}
+}
+
+// benchDeliveries numbers the benchmarks' deliveries, so that every claim
+// is a first claim.
+var benchDeliveries atomic.Int64
+
+func claimCommit(b *testing.B, store *dedup.Store) {
+	ctx := context.Background()
+	rec := dedup.Record{Key: "bench-durability", DeliveryID: strconv.FormatInt(benchDeliveries.Add(1), 10)}
+	c, err := store.Claim(ctx, rec, "t", time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if c.State != dedup.Granted {
+		b.Fatalf("claim %s: state %v, want granted", rec.DeliveryID, c.State)
+	}
+	if err := store.Commit(ctx, rec, "t", "HTTP 200", dedup.Clean); err != nil {
+		b.Fatal(err)
 	}
 }
