@@ -30,6 +30,11 @@
 //     reported as a takeover: two attempts may both have sent.
 //   - Every write sets the record's TTL to the dedup window, which must
 //     outlive the Temporal namespace's retention.
+//
+// Redis is the ledger, so a Redis that may forget records must not be
+// trusted silently: CheckDurability refuses one that may evict them and
+// warns about one that may lose them, and WaitReplicas makes a claim count
+// only once replicas have it (durability.go).
 package dedup
 
 import (
