@@ -30,6 +30,11 @@
 //     reported as a takeover: two attempts may both have sent.
 //   - Every write sets the record's TTL to the dedup window, which must
 //     outlive the Temporal namespace's retention.
+//
+// Redis is the ledger, so a Redis that may forget records must not be
+// trusted silently: CheckDurability refuses one that may evict them and
+// warns about one that may lose them, and WaitReplicas makes a claim count
+// only once replicas have it (durability.go).
 package dedup
 
 import (
@@ -105,17 +110,23 @@ func fence(token string) string {
 
 // Store keeps dedup records in Redis or Redis Cluster.
 type Store struct {
-	rdb    redis.Scripter
-	window time.Duration
+	rdb          redis.Scripter
+	window       time.Duration
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 // New returns a Store that keeps each record for window after its last
 // write; zero means DefaultWindow.
-func New(rdb redis.Scripter, window time.Duration) *Store {
+func New(rdb redis.Scripter, window time.Duration, opts ...Option) *Store {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	return &Store{rdb: rdb, window: window}
+	s := &Store{rdb: rdb, window: window}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
 }
 
 // Window is how long records are kept after their last write.
@@ -176,11 +187,24 @@ type Claim struct {
 // Claim takes the lease on rec for the attempt with the fencing token, for
 // lease, unless the delivery was already sent or another attempt holds a live
 // lease. Claiming again with the token that holds the lease renews it.
+// With WaitReplicas, a granted claim that too few replicas acknowledged is
+// released and returned as ErrNotReplicated.
 func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.Duration) (Claim, error) {
 	if lease < time.Millisecond {
 		return Claim{}, fmt.Errorf("dedup: claim %s: lease %v is shorter than 1ms", rec.DeliveryID, lease)
 	}
-	res, err := claimScript.Run(ctx, s.rdb, []string{rec.redisKey()}, fence(token), lease.Milliseconds(), s.window.Milliseconds()).StringSlice()
+	keys, args := []string{rec.redisKey()}, []any{fence(token), lease.Milliseconds(), s.window.Milliseconds()}
+	var (
+		res     []string
+		acked   int64
+		waitErr error
+		err     error
+	)
+	if s.waitReplicas > 0 {
+		res, acked, waitErr, err = s.claimAndWait(ctx, keys, args...)
+	} else {
+		res, err = claimScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	}
 	if err != nil {
 		return Claim{}, fmt.Errorf("dedup: claim %s: %w", rec.DeliveryID, err)
 	}
@@ -189,6 +213,9 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 	}
 	switch res[0] {
 	case "granted":
+		if s.waitReplicas > 0 && (waitErr != nil || acked < int64(s.waitReplicas)) {
+			return Claim{}, s.unreplicated(ctx, rec, token, acked, waitErr)
+		}
 		return Claim{State: Granted, Ambiguous: res[1] == "1"}, nil
 	case "sent":
 		return Claim{State: AlreadySent, Receipt: res[1], Outcome: Outcome(res[2])}, nil
@@ -200,6 +227,21 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 		return Claim{State: Busy, LeaseLeft: time.Duration(ms) * time.Millisecond}, nil
 	}
 	return Claim{}, fmt.Errorf("dedup: claim %s: unexpected reply %q", rec.DeliveryID, res)
+}
+
+// unreplicated releases a granted claim that too few replicas acknowledged
+// and says why; nothing was sent on it.
+func (s *Store) unreplicated(ctx context.Context, rec Record, token string, acked int64, waitErr error) error {
+	why := fmt.Sprintf("%d of %d replicas acknowledged it within %v", acked, s.waitReplicas, s.waitTimeout)
+	if waitErr != nil {
+		why = fmt.Sprintf("WAIT failed: %v", waitErr)
+	}
+	released := "the lease was released"
+	if err := s.Release(ctx, rec, token, false); err != nil {
+		released = fmt.Sprintf("the lease could not be released (%v) and runs out by itself", err)
+	}
+	return fmt.Errorf("claim %s (%s=%d): %s; nothing was sent and %s: %w",
+		rec.DeliveryID, EnvWaitReplicas, s.waitReplicas, why, released, ErrNotReplicated)
 }
 
 // ErrTakenOver is returned by Commit when another attempt claimed the record

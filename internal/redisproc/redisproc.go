@@ -1,5 +1,6 @@
 // Package redisproc runs a redis-server child process on loopback with its
-// append-only file in a directory, for `onceflow dev` and for tests.
+// append-only file in a directory, for `onceflow dev` and for tests, and
+// replicas of it.
 package redisproc
 
 import (
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -24,15 +26,30 @@ type Server struct {
 	// Addr is host:port on loopback.
 	Addr string
 	// Dir holds the append-only file.
-	Dir  string
-	port int
-	cmd  *exec.Cmd
+	Dir   string
+	port  int
+	args  []string
+	ready string // the log line that says the server is ready
+	cmd   *exec.Cmd
 }
 
 // Start starts redis-server on 127.0.0.1:port (0 picks a free port) with
 // its files in dir and the append-only file on, fsynced every second as in
 // production; a clean stop flushes it, so a restart keeps what was written.
-func Start(dir string, port int) (*Server, error) {
+// Extra arguments are configuration directives that override those, such as
+// "--appendonly", "no" or "--maxmemory-policy", "allkeys-lru".
+func Start(dir string, port int, extra ...string) (*Server, error) {
+	return start(dir, port, "Ready to accept connections", extra)
+}
+
+// StartReplica starts a replica of s (--replicaof) like Start, and returns
+// once it has synchronised with s, so that s counts it as connected.
+func (s *Server) StartReplica(dir string, extra ...string) (*Server, error) {
+	args := append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(s.port)}, extra...)
+	return start(dir, 0, "MASTER <-> REPLICA sync: Finished with success", args)
+}
+
+func start(dir string, port int, ready string, extra []string) (*Server, error) {
 	if !Available() {
 		return nil, fmt.Errorf("redis-server is not on the PATH (apt-get install -y redis-server)")
 	}
@@ -47,7 +64,7 @@ func Start(dir string, port int) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("redis-server directory: %w", err)
 	}
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir, port: port}
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir, port: port, args: extra, ready: ready}
 	return s, s.start()
 }
 
@@ -55,9 +72,13 @@ func Start(dir string, port int) (*Server, error) {
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 
 func (s *Server) start() error {
-	s.cmd = exec.Command("redis-server",
+	args := append([]string{
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.Dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+		// A replica syncs at once instead of after the default 5s.
+		"--repl-diskless-sync-delay", "0",
+	}, s.args...)
+	s.cmd = exec.Command("redis-server", args...)
 	s.cmd.SysProcAttr = childAttrs()
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -73,7 +94,7 @@ func (s *Server) start() error {
 		var last string
 		for sc.Scan() {
 			last = sc.Text()
-			if strings.Contains(last, "Ready to accept connections") {
+			if strings.Contains(last, s.ready) {
 				ready <- nil
 				for sc.Scan() {
 				}
@@ -103,8 +124,24 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	_ = s.cmd.Wait()
+	exited := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(exited) }()
+	// Redis refuses a shutdown it cannot do cleanly yet, and does not retry
+	// it: a replica writes its first append-only file just after it syncs
+	// ("Writing initial AOF, can't exit"). Ask again until it exits, for up
+	// to 30s; SIGTERM, unlike a second SIGINT, never cuts a shutdown under
+	// way short.
+	for range 120 {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+			s.cmd = nil
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	_ = s.cmd.Process.Kill()
+	<-exited
 	s.cmd = nil
 }
 
