@@ -38,7 +38,10 @@ type Config struct {
 	// namespace's retention so that a key re-sent after its workflow was
 	// deleted is still suppressed.
 	DedupWindow time.Duration
-	Policy      workflows.Policy
+	// WaitReplicas makes a claim count only once this many Redis replicas
+	// have it (dedup.EnvWaitReplicas); 0 does not wait.
+	WaitReplicas int
+	Policy       workflows.Policy
 	// WorkflowCache is how many workflows the worker process keeps in
 	// memory between tasks; 0 keeps the SDK's default (10,000). Onceflow's
 	// default is DefaultWorkflowCache.
@@ -105,6 +108,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			cfg.Rates = map[onceflow.Channel]float64{}
 		}
 		cfg.Rates[onceflow.Channel(name)] = r
+	}
+	if cfg.WaitReplicas, err = dedup.WaitReplicasFromEnv(getenv); err != nil {
+		return Config{}, err
 	}
 	cfg.Email = email.ConfigsFromEnv(getenv)
 	cfg.SMS = sms.ConfigsFromEnv(getenv)

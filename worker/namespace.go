@@ -46,15 +46,23 @@ func RegisterSearchAttributes(ctx context.Context, tc client.Client, namespace s
 	return nil
 }
 
-func checkRetention(ctx context.Context, tc client.Client, namespace string, window time.Duration) error {
+// checkRetention refuses a dedup window that a delivery's records could
+// outlast: a notification's workflow may close up to giveUp after its first
+// claim and is kept for the namespace's retention after that, so a key
+// re-sent before the workflow is deleted joins it, and one re-sent after
+// must still find the records.
+func checkRetention(ctx context.Context, tc client.Client, namespace string, window, giveUp time.Duration) error {
 	ns, err := tc.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
 	if err != nil {
 		return fmt.Errorf("describe namespace %q: %w", namespace, err)
 	}
-	retention := ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
-	if retention > 0 && window <= retention {
-		return fmt.Errorf("%s=%v must be longer than namespace %q's retention of %v, or a key re-sent after its workflow is deleted would be delivered again",
-			EnvDedupWindow, window, namespace, retention)
+	return windowCoversRetention(namespace, window, ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration(), giveUp)
+}
+
+func windowCoversRetention(namespace string, window, retention, giveUp time.Duration) error {
+	if retention > 0 && window <= retention+giveUp {
+		return fmt.Errorf("%s=%v must be longer than namespace %q's retention of %v plus %s=%v, or a key re-sent after its workflow is deleted would be delivered again",
+			EnvDedupWindow, window, namespace, retention, EnvGiveUpAfter, giveUp)
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
 		acts.Templates = dir
 	}
 	rdb := redis.NewClient(opts)
-	acts.Store = dedup.New(rdb, cfg.DedupWindow)
+	acts.Store = dedup.New(rdb, cfg.DedupWindow, dedup.WaitReplicas(cfg.WaitReplicas, 0))
 	for ch, rate := range cfg.Rates {
 		l, err := ratelimit.New(rdb, string(ch), rate)
 		if err != nil {

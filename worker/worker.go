@@ -17,6 +17,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -46,7 +47,16 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 	if err := rdb.Ping(pingCtx).Err(); err != nil {
 		return fmt.Errorf("redis at %s (%s): %w", redactRedisURL(cfg.RedisURL), EnvRedisURL, err)
 	}
-	if err := checkRetention(pingCtx, tc, namespace, cfg.DedupWindow); err != nil {
+	// Redis is the ledger: one that may evict records is refused, one that
+	// may lose them on a restart is warned about.
+	warnings, err := dedup.CheckDurability(pingCtx, rdb, cfg.WaitReplicas)
+	if err != nil {
+		return fmt.Errorf("redis at %s (%s): %w", redactRedisURL(cfg.RedisURL), EnvRedisURL, err)
+	}
+	for _, w := range warnings {
+		logger.Warn(w, "redis", redactRedisURL(cfg.RedisURL))
+	}
+	if err := checkRetention(pingCtx, tc, namespace, cfg.DedupWindow, cfg.Policy.GiveUpAfter); err != nil {
 		return err
 	}
 	if err := RegisterSearchAttributes(pingCtx, tc, namespace); err != nil {
