@@ -211,7 +211,7 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	if claim.Ambiguous {
 		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"channel": string(in.Delivery.Channel)}).Counter("onceflow_ambiguous_claims").Inc(1)
 		log.Warn("Earlier attempt may have sent this delivery", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
-		if a.Ambiguity[in.Delivery.Channel] != Resend {
+		if a.Ambiguity[in.Delivery.Channel] != Resend || isChain(provider) {
 			if err := a.Store.Release(ctx, rec, token, true); err != nil {
 				log.Warn("Release failed; the lease will run out by itself", "delivery_id", in.DeliveryID, "error", err)
 			}
@@ -332,6 +332,15 @@ func suppressed(c dedup.Claim, attempt int32) DeliverOutput {
 		out.Reason = "already delivered; not sent again. An earlier attempt may have sent it and it was re-sent; the receiver may have it twice"
 	}
 	return out
+}
+
+// isChain reports whether p may hand a message to one of several providers.
+// A re-send after a possible send must not go through one: the earlier
+// attempt's provider is unknown, and another provider does not share its
+// idempotency keys.
+func isChain(p providers.Provider) bool {
+	c, ok := p.(providers.Chain)
+	return ok && len(c) > 1
 }
 
 // sendReserve is the part of an attempt's remaining time kept back from the
