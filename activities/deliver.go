@@ -235,11 +235,11 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 
 	out := DeliverOutput{Status: onceflow.Delivered, Receipt: receipt.ID, Attempt: info.Attempt}
 	outcome := dedup.Clean
-	if claim.Ambiguous {
+	switch {
+	case receipt.Replayed:
+		outcome = dedup.Confirmed
+	case claim.Ambiguous:
 		outcome = dedup.Unconfirmed
-		if receipt.Replayed {
-			outcome = dedup.Confirmed
-		}
 	}
 	switch err := a.commit(ctx, rec, token, receipt.ID, outcome); {
 	case errors.Is(err, dedup.ErrTakenOver):
@@ -252,6 +252,10 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	case claim.Ambiguous:
 		out.Status = onceflow.Ambiguous
 		out.Reason = "an earlier attempt may have sent it and stopped before recording the outcome; re-sent with the same idempotency key, which the receiver did not confirm as a repeat"
+	case receipt.Replayed:
+		// An earlier attempt reached the receiver although it reported a
+		// failure (a 5xx after applying it, say).
+		out.Reason = "the receiver had already applied an earlier attempt of it and confirmed that it applied it once"
 	}
 	if out.Status == onceflow.Ambiguous {
 		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"channel": string(in.Delivery.Channel)}).Counter("onceflow_ambiguous_deliveries").Inc(1)
