@@ -319,8 +319,20 @@ func (r *notification) settle(ctx workflow.Context, dr *onceflow.DeliveryResult,
 			dr.Status = onceflow.Ambiguous
 			dr.Reason = "an attempt may have sent it before the delivery failed: " + dr.Reason
 		}
+		return
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) && workflow.GetVersion(ctx, timeoutMaybeSent, workflow.DefaultVersion, 1) >= 1 {
+		dr.Status = onceflow.Ambiguous
+		dr.Reason = "the last attempt ended without reporting whether it sent it (its worker may have died mid-send), and the delivery gave up: it may have been sent; " + dr.Reason
 	}
 }
+
+// timeoutMaybeSent is the change that settles a delivery whose last attempt
+// timed out as ambiguous rather than failed: the attempt was cut off without
+// a report, possibly after its send, so neither "failed" nor a fallback
+// would be honest. Histories recorded before it keep "failed".
+const timeoutMaybeSent = "timeout-may-have-sent"
 
 func (r *notification) failureReason(err error) string {
 	msg := err.Error()
