@@ -112,17 +112,67 @@ type FailureDetails struct {
 	Attempt   int32 `json:"attempt"`
 }
 
+// history is what an attempt knows of the delivery's earlier attempts. Each
+// attempt that fails records it as its heartbeat details, which Temporal
+// hands to the next attempt and puts on a final timeout, so that a send one
+// attempt may have made is still known when later attempts cannot reach the
+// dedup store. Successful attempts record nothing: the happy path makes no
+// heartbeat call.
+type history struct {
+	// Attempt is the attempt that recorded it.
+	Attempt int32 `json:"attempt"`
+	// MaybeSent: an attempt may have sent the delivery.
+	MaybeSent bool `json:"maybe_sent,omitempty"`
+	// Unaccounted: an attempt ended without recording anything (its worker
+	// died, or it timed out), possibly after its send. The next claim that
+	// reaches the dedup store settles it: such an attempt's lease turns
+	// into the record's ambiguity mark.
+	Unaccounted bool `json:"unaccounted,omitempty"`
+}
+
+// earlierAttempts reads what the attempts before this one recorded.
+func earlierAttempts(ctx context.Context) history {
+	info := activity.GetInfo(ctx)
+	h := history{Attempt: info.Attempt}
+	if info.Attempt <= 1 {
+		return h
+	}
+	var rec history
+	if !activity.HasHeartbeatDetails(ctx) || activity.GetHeartbeatDetails(ctx, &rec) != nil {
+		h.Unaccounted = true
+		return h
+	}
+	h.MaybeSent = rec.MaybeSent
+	h.Unaccounted = rec.Unaccounted || rec.Attempt != info.Attempt-1
+	return h
+}
+
+// details is the FailureDetails of a failure of the attempt that knows h.
+func (h history) details() FailureDetails {
+	return FailureDetails{MaybeSent: h.MaybeSent || h.Unaccounted, Attempt: h.Attempt}
+}
+
 // Deliver performs one delivery at most once in effect: claim, send,
-// commit; or release when the send failed.
+// commit; or release when the send failed. Every failure carries what this
+// and every earlier attempt knew about a possible send.
 func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutput, error) {
+	h := earlierAttempts(ctx)
+	out, err := a.deliver(ctx, in, &h)
+	if err != nil {
+		activity.RecordHeartbeat(ctx, h)
+	}
+	return out, err
+}
+
+func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (DeliverOutput, error) {
 	info := activity.GetInfo(ctx)
 	log := activity.GetLogger(ctx)
 	provider, ok := a.Providers[in.Delivery.Channel]
 	if !ok {
 		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("this worker has no provider for channel %q", in.Delivery.Channel), ErrNoProvider, nil, FailureDetails{})
+			fmt.Sprintf("this worker has no provider for channel %q", in.Delivery.Channel), ErrNoProvider, nil, h.details())
 	}
-	if err := a.awaitSlot(ctx, in.Delivery.Channel, info.Deadline); err != nil {
+	if err := a.awaitSlot(ctx, in.Delivery.Channel, info.Deadline, h.details()); err != nil {
 		return DeliverOutput{}, err
 	}
 	rec := dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID}
@@ -136,7 +186,11 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 
 	claim, err := a.Store.Claim(ctx, rec, token, lease)
 	if err != nil {
-		return DeliverOutput{}, temporal.NewApplicationErrorWithCause("could not claim the delivery; nothing was sent", ErrDedupUnavailable, err, FailureDetails{})
+		msg := "could not claim the delivery; nothing was sent"
+		if h.details().MaybeSent {
+			msg = "could not claim the delivery; this attempt sent nothing, but an earlier one may have sent it"
+		}
+		return DeliverOutput{}, temporal.NewApplicationErrorWithCause(msg, ErrDedupUnavailable, err, h.details())
 	}
 	switch claim.State {
 	case dedup.AlreadySent:
@@ -145,13 +199,19 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	case dedup.Busy:
 		return DeliverOutput{}, temporal.NewApplicationErrorWithOptions(
 			fmt.Sprintf("another attempt holds the delivery's lease for %v more", claim.LeaseLeft.Round(time.Millisecond)),
-			ErrBusy, temporal.ApplicationErrorOptions{NextRetryDelay: claim.LeaseLeft, Details: []any{FailureDetails{}}})
+			ErrBusy, temporal.ApplicationErrorOptions{NextRetryDelay: claim.LeaseLeft, Details: []any{h.details()}})
 	}
+	// The granted claim accounts for every earlier attempt that claimed: a
+	// lease left behind reads as ambiguous. A possible send an earlier
+	// attempt reported counts even if the record lost it.
+	h.Unaccounted = false
+	claim.Ambiguous = claim.Ambiguous || h.MaybeSent
+	h.MaybeSent = claim.Ambiguous
 
 	if claim.Ambiguous {
 		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"channel": string(in.Delivery.Channel)}).Counter("onceflow_ambiguous_claims").Inc(1)
 		log.Warn("Earlier attempt may have sent this delivery", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
-		if a.Ambiguity[in.Delivery.Channel] != Resend {
+		if a.Ambiguity[in.Delivery.Channel] != Resend || isChain(provider) {
 			if err := a.Store.Release(ctx, rec, token, true); err != nil {
 				log.Warn("Release failed; the lease will run out by itself", "delivery_id", in.DeliveryID, "error", err)
 			}
@@ -169,16 +229,17 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	})
 	cancel()
 	if err != nil {
-		return DeliverOutput{}, a.sendFailed(ctx, rec, token, FailureDetails{MaybeSent: claim.Ambiguous, Attempt: info.Attempt}, err)
+		h.MaybeSent = h.MaybeSent || providers.Classify(err).MaybeSent
+		return DeliverOutput{}, a.sendFailed(ctx, rec, token, h.details(), err)
 	}
 
 	out := DeliverOutput{Status: onceflow.Delivered, Receipt: receipt.ID, Attempt: info.Attempt}
 	outcome := dedup.Clean
-	if claim.Ambiguous {
+	switch {
+	case receipt.Replayed:
+		outcome = dedup.Confirmed
+	case claim.Ambiguous:
 		outcome = dedup.Unconfirmed
-		if receipt.Replayed {
-			outcome = dedup.Confirmed
-		}
 	}
 	switch err := a.commit(ctx, rec, token, receipt.ID, outcome); {
 	case errors.Is(err, dedup.ErrTakenOver):
@@ -191,6 +252,10 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	case claim.Ambiguous:
 		out.Status = onceflow.Ambiguous
 		out.Reason = "an earlier attempt may have sent it and stopped before recording the outcome; re-sent with the same idempotency key, which the receiver did not confirm as a repeat"
+	case receipt.Replayed:
+		// An earlier attempt reached the receiver although it reported a
+		// failure (a 5xx after applying it, say).
+		out.Reason = "the receiver had already applied an earlier attempt of it and confirmed that it applied it once"
 	}
 	if out.Status == onceflow.Ambiguous {
 		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"channel": string(in.Delivery.Channel)}).Counter("onceflow_ambiguous_deliveries").Inc(1)
@@ -202,18 +267,18 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 // awaitSlot waits for the channel's next send slot when its rate is capped.
 // A slot more than half the attempt away is not taken: the attempt ends,
 // having claimed and sent nothing, and is retried when the slot comes.
-func (a *Activities) awaitSlot(ctx context.Context, ch onceflow.Channel, deadline time.Time) error {
+func (a *Activities) awaitSlot(ctx context.Context, ch onceflow.Channel, deadline time.Time, details FailureDetails) error {
 	limit, ok := a.Limits[ch]
 	if !ok {
 		return nil
 	}
 	wait, reserved, err := limit.Reserve(ctx, time.Until(deadline)/2)
 	if err != nil {
-		return temporal.NewApplicationErrorWithCause("could not reserve a send slot; nothing was sent", ErrDedupUnavailable, err, FailureDetails{})
+		return temporal.NewApplicationErrorWithCause("could not reserve a send slot; this attempt sent nothing", ErrDedupUnavailable, err, details)
 	}
 	if !reserved {
 		return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("channel %s is at its rate limit; next slot in %v", ch, wait.Round(time.Millisecond)),
-			ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: wait, Details: []any{FailureDetails{}}})
+			ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: wait, Details: []any{details}})
 	}
 	select {
 	case <-ctx.Done():
@@ -271,6 +336,15 @@ func suppressed(c dedup.Claim, attempt int32) DeliverOutput {
 		out.Reason = "already delivered; not sent again. An earlier attempt may have sent it and it was re-sent; the receiver may have it twice"
 	}
 	return out
+}
+
+// isChain reports whether p may hand a message to one of several providers.
+// A re-send after a possible send must not go through one: the earlier
+// attempt's provider is unknown, and another provider does not share its
+// idempotency keys.
+func isChain(p providers.Provider) bool {
+	c, ok := p.(providers.Chain)
+	return ok && len(c) > 1
 }
 
 // sendReserve is the part of an attempt's remaining time kept back from the

@@ -163,3 +163,28 @@ func TestSuppressedDeliveryPassesOnWhatTheCommitKnew(t *testing.T) {
 	}
 	assert.Empty(t, rcv.Headers(), "nothing sent again")
 }
+
+// refusing is a provider that certainly sends nothing, like a relay that
+// refuses the connection.
+type refusing struct{}
+
+func (refusing) Send(context.Context, providers.Message) (providers.Receipt, error) {
+	return providers.Receipt{}, &providers.Error{Err: errors.New("dial tcp: connection refused")}
+}
+
+func TestPossibleSendIsNeverResentThroughAChain(t *testing.T) {
+	acts, store := setup(t, activities.Resend)
+	rcv := testenv.NewReceiver(t, testenv.Dedup())
+	hook := acts.Providers[onceflow.Webhook]
+	// The earlier attempt may have sent through either provider; a re-send
+	// could reach the other one, which knows nothing of it.
+	acts.Providers[onceflow.Webhook] = providers.Chain{{Name: "first", Provider: refusing{}}, {Name: "second", Provider: hook}}
+	in := input(t, rcv.URL)
+	expireLease(t, store, in)
+
+	out, err := deliver(t, acts, in)
+	require.NoError(t, err)
+	assert.Equal(t, onceflow.Ambiguous, out.Status)
+	assert.Contains(t, out.Reason, "held")
+	assert.Empty(t, rcv.Headers(), "held: nothing sent through the second provider")
+}

@@ -62,6 +62,9 @@ func DefaultPolicy() Policy {
 // Workflow runs notifications under one Policy.
 type Workflow struct {
 	policy Policy
+	// validate is onceflow.Notification.Validate; tests swap it to show
+	// that a change of the rules does not reach recorded histories.
+	validate func(onceflow.Notification) error
 }
 
 // New returns the workflow with p; zero fields take DefaultPolicy's values.
@@ -79,20 +82,57 @@ func New(p Policy) *Workflow {
 	if p.GiveUpAfter <= 0 {
 		p.GiveUpAfter = d.GiveUpAfter
 	}
-	return &Workflow{policy: p}
+	return &Workflow{policy: p, validate: onceflow.Notification.Validate}
 }
 
 // Run is NotificationWorkflow. It returns the per-delivery result; it fails
 // only on an invalid notification, and ends cancelled when cancelled.
 func (w *Workflow) Run(ctx workflow.Context, n onceflow.Notification) (onceflow.Result, error) {
-	if err := n.Validate(); err != nil {
-		return onceflow.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalid, nil)
+	if invalid := w.verdict(ctx, n); invalid != "" {
+		return onceflow.Result{}, temporal.NewNonRetryableApplicationError(invalid, ErrInvalid, nil)
 	}
 	r := &notification{policy: w.policy, n: n}
 	if err := r.setup(ctx); err != nil {
 		return onceflow.Result{}, err
 	}
 	return r.run(ctx)
+}
+
+// validatedOnce is the change that records the validation verdict in the
+// history (see docs/workflow-changes.md).
+const validatedOnce = "validated-once"
+
+// verdict is why n is invalid, or "" when it is valid, as decided once when
+// the notification started. Validation reads rules that change with
+// Onceflow's releases and with Go's URL and address parsing, so a replay
+// must not decide again:
+//
+//   - A run started by this code records the verdict in a side-effect
+//     marker; its replays read the marker and never validate.
+//   - A history recorded before the marker existed (version
+//     DefaultVersion) is only ever replayed, and its first workflow task
+//     already decided: the old code failed an invalid notification right
+//     there, ending it, so every such run still open was valid. Replaying it
+//     as valid keeps it deterministic whatever the rules become. (A closed,
+//     rejected run of that era replays as if valid; it has no status query
+//     to answer either way.)
+func (w *Workflow) verdict(ctx workflow.Context, n onceflow.Notification) string {
+	if workflow.GetVersion(ctx, validatedOnce, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return ""
+	}
+	var invalid string
+	err := workflow.SideEffect(ctx, func(workflow.Context) any {
+		if err := w.validate(n); err != nil {
+			return err.Error()
+		}
+		return ""
+	}).Get(&invalid)
+	if err != nil {
+		// The marker could not be decoded: fail the task, not the
+		// notification, so that a fixed worker can replay it.
+		panic(fmt.Sprintf("read the recorded validation verdict: %v", err))
+	}
+	return invalid
 }
 
 // notification is one run's state; the status query reads it.
@@ -279,8 +319,20 @@ func (r *notification) settle(ctx workflow.Context, dr *onceflow.DeliveryResult,
 			dr.Status = onceflow.Ambiguous
 			dr.Reason = "an attempt may have sent it before the delivery failed: " + dr.Reason
 		}
+		return
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) && workflow.GetVersion(ctx, timeoutMaybeSent, workflow.DefaultVersion, 1) >= 1 {
+		dr.Status = onceflow.Ambiguous
+		dr.Reason = "the last attempt ended without reporting whether it sent it (its worker may have died mid-send), and the delivery gave up: it may have been sent; " + dr.Reason
 	}
 }
+
+// timeoutMaybeSent is the change that settles a delivery whose last attempt
+// timed out as ambiguous rather than failed: the attempt was cut off without
+// a report, possibly after its send, so neither "failed" nor a fallback
+// would be honest. Histories recorded before it keep "failed".
+const timeoutMaybeSent = "timeout-may-have-sent"
 
 func (r *notification) failureReason(err error) string {
 	msg := err.Error()

@@ -29,6 +29,31 @@ func TestReplayRecordedHistories(t *testing.T) {
 	}
 }
 
+func rejectAll(onceflow.Notification) error {
+	return &onceflow.ValidationError{Field: "deliveries[0].to", Reason: "is refused by tomorrow's rules"}
+}
+
+func acceptAll(onceflow.Notification) error { return nil }
+
+// TestReplayIgnoresChangedValidationRules replays every recorded history
+// under validation rules that refuse everything and under rules that accept
+// everything: a notification's validity is decided once, when it starts, so
+// no later change of the rules (or of Go's URL and address parsing) can
+// break a running notification.
+func TestReplayIgnoresChangedValidationRules(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.json")
+	require.NoError(t, err)
+	for name, validate := range map[string]func(onceflow.Notification) error{"reject all": rejectAll, "accept all": acceptAll} {
+		for _, f := range files {
+			t.Run(name+"/"+filepath.Base(f), func(t *testing.T) {
+				r := worker.NewWorkflowReplayer()
+				r.RegisterWorkflowWithOptions(workflows.NewWithValidator(workflows.DefaultPolicy(), validate).Run, workflow.RegisterOptions{Name: workflows.Name})
+				require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
+			})
+		}
+	}
+}
+
 // TestReplayCatchesAnIncompatibleChange shows that the replay test can fail:
 // a workflow that sleeps before delivering does not match the histories.
 func TestReplayCatchesAnIncompatibleChange(t *testing.T) {
