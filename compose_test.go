@@ -23,7 +23,7 @@ func loadCompose(t *testing.T) *types.Project {
 		cli.WithEnv([]string{"ONCEFLOW_WEBHOOK_SECRET=whsec_dGVzdC1zZWNyZXQtdGVzdC1zZWNyZXQ="}),
 		cli.WithName("onceflow"))
 	require.NoError(t, err)
-	p, err := cli.ProjectFromOptions(context.Background(), opts)
+	p, err := opts.LoadProject(context.Background())
 	require.NoError(t, err)
 	return p
 }
@@ -100,7 +100,7 @@ func TestComposePointsOnceflowAtTemporalAndRedis(t *testing.T) {
 func TestComposeRequiresAWebhookSecret(t *testing.T) {
 	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"}, cli.WithEnv([]string{"ONCEFLOW_WEBHOOK_SECRET="}), cli.WithName("onceflow"))
 	require.NoError(t, err)
-	_, err = cli.ProjectFromOptions(context.Background(), opts)
+	_, err = opts.LoadProject(context.Background())
 	assert.ErrorContains(t, err, "ONCEFLOW_WEBHOOK_SECRET")
 }
 

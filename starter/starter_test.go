@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/server/temporaltest"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
@@ -24,7 +22,6 @@ import (
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/starter"
-	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -326,7 +323,8 @@ func TestRedisRestartCostsRetriesNotDeliveries(t *testing.T) {
 	rcv := testenv.NewReceiver(t)
 	cfg := servers.WorkerConfig()
 	cfg.RedisURL = "redis://" + own.Addr + "/0"
-	c := servers.New(t, cfg, nil).Client
+	st := servers.New(t, cfg, nil)
+	c := st.Client
 	ctx := ctxFor(t)
 
 	first := webhookTo(t, rcv.URL)
@@ -352,7 +350,7 @@ func TestRedisRestartCostsRetriesNotDeliveries(t *testing.T) {
 	assert.Equal(t, 1, rcv.Raw(second.Deliveries[0].ID(second.Key)))
 
 	// The first notification's record survived the restart.
-	run := startNewRun(t, tc, queue, first)
+	run := startNewRun(t, st.TC, st.Queue, first)
 	require.NoError(t, run.Get(ctx, &res))
 	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].Status)
 	assert.Equal(t, 1, rcv.Raw(first.Deliveries[0].ID(first.Key)))
