@@ -3,6 +3,7 @@ package onceflow_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -151,4 +152,30 @@ func TestDockerfileBuildsTheOneBinaryWithThisGo(t *testing.T) {
 	assert.Contains(t, string(docker), "FROM golang:"+string(goVersion[1])+"-")
 	assert.Contains(t, string(docker), "./cmd/onceflow")
 	assert.Contains(t, string(docker), "CGO_ENABLED=0")
+}
+
+// The image carries what production runs: the binary the Dockerfile builds
+// (-tags nodev) links neither the embedded Temporal server, nor the Web UI,
+// nor the chaos harness.
+func TestImageBinaryLeavesOutTheDevStackAndTheChaosHarness(t *testing.T) {
+	docker, err := os.ReadFile("Dockerfile")
+	require.NoError(t, err)
+	build := regexp.MustCompile(`(?m)^RUN .*go build (.*) ./cmd/onceflow$`).FindSubmatch(docker)
+	require.NotNil(t, build, "the Dockerfile builds ./cmd/onceflow")
+	tags := regexp.MustCompile(`-tags (\S+)`).FindSubmatch(build[1])
+	require.NotNil(t, tags, "the Dockerfile builds with build tags")
+
+	deps := func(tags string) []string {
+		out, err := exec.Command("go", "list", "-tags", tags, "-deps", "./cmd/onceflow").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return strings.Fields(string(out))
+	}
+	uses := func(pkgs []string, prefix string) bool {
+		return slices.ContainsFunc(pkgs, func(p string) bool { return strings.HasPrefix(p, prefix) })
+	}
+	image := deps(string(tags[1]))
+	for _, left := range []string{"go.temporal.io/server/", "github.com/temporalio/ui-server/", "github.com/onceflow/onceflow/internal/devstack", "github.com/onceflow/onceflow/internal/chaos"} {
+		assert.False(t, uses(image, left), "the image's binary links %s", left)
+	}
+	assert.True(t, uses(deps(""), "go.temporal.io/server/"), "the default build keeps `onceflow dev`")
 }

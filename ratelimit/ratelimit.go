@@ -1,5 +1,5 @@
-// Package ratelimit caps a provider's send rate across every worker with
-// one Redis key per limit: a generic cell rate algorithm (GCRA) whose state
+// Package ratelimit caps a channel's send rate across every worker with
+// one Redis key per limit (onceflow:rate:{<channel>}): a generic cell rate algorithm (GCRA) whose state
 // is the theoretical arrival time of the next send, kept by Redis's clock.
 //
 // A caller reserves a slot and waits until it comes, instead of failing and
@@ -33,8 +33,8 @@ redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil((tat + interval - now
 return {1, wait}
 `)
 
-// Limiter allows Rate sends per second under Key, across every process
-// that shares the Redis server.
+// Limiter hands out send slots at a fixed rate to every process that
+// shares its Redis server; its state is the one key onceflow:rate:{<name>}.
 type Limiter struct {
 	rdb      redis.Scripter
 	key      string

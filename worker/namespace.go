@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"go.temporal.io/api/enums/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
@@ -25,7 +25,7 @@ func RegisterSearchAttributes(ctx context.Context, tc client.Client, namespace s
 	if err != nil {
 		return fmt.Errorf("list search attributes of namespace %q: %w", namespace, err)
 	}
-	missing := make(map[string]enums.IndexedValueType)
+	missing := make(map[string]enumspb.IndexedValueType)
 	for name, typ := range workflows.SearchAttributeTypes {
 		got, ok := have.GetCustomAttributes()[name]
 		switch {

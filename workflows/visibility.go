@@ -1,7 +1,7 @@
 package workflows
 
 import (
-	"go.temporal.io/api/enums/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/onceflow/onceflow"
@@ -21,10 +21,10 @@ var (
 
 // SearchAttributeTypes is what a namespace must have registered before
 // workers run; worker.RegisterSearchAttributes registers them.
-var SearchAttributeTypes = map[string]enums.IndexedValueType{
-	KeyAttribute.GetName():      enums.INDEXED_VALUE_TYPE_KEYWORD,
-	ChannelsAttribute.GetName(): enums.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-	StatusAttribute.GetName():   enums.INDEXED_VALUE_TYPE_KEYWORD,
+var SearchAttributeTypes = map[string]enumspb.IndexedValueType{
+	KeyAttribute.GetName():      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	ChannelsAttribute.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+	StatusAttribute.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 }
 
 // SearchAttributes are a notification's attributes at its start.

@@ -1,13 +1,17 @@
-// Command onceflow is Onceflow's one binary: it runs the local dev stack,
-// workers and the HTTP API, and sends, inspects and cancels notifications.
+// Command onceflow is the binary users deploy: it runs workers and the
+// HTTP API, sends, inspects and cancels notifications, and (unless built
+// with -tags nodev, as the production image is) the local dev stack.
 //
 //	onceflow dev [--data-dir .onceflow] [--ui-port 8233] ...
-//	onceflow worker
+//	onceflow worker [--task-queue onceflow]
 //	onceflow api [--addr 127.0.0.1:8080]
 //	onceflow send --key K --channel webhook --to URL --body TEXT [--wait]
 //	onceflow send --file notification.json [--wait]
-//	onceflow status K
+//	onceflow status K [--json]
 //	onceflow cancel K
+//	onceflow ping [--api URL]
+//
+// The chaos harness is its own command, cmd/onceflow-chaos.
 //
 // Temporal is reached as the Temporal CLI and SDKs do (TEMPORAL_ADDRESS,
 // default 127.0.0.1:7233; TEMPORAL_NAMESPACE, default "default"; TLS and API

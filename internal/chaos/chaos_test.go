@@ -22,6 +22,9 @@ import (
 // a Temporal server restart, and a receiver that answers 500, 429, late or
 // with a reset. The large run is `onceflow chaos` (see docs/chaos.md).
 func TestSmallChaosRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos run takes a minute or two; -short skips it")
+	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "onceflow")
 	build := exec.Command("go", "build", "-o", bin, "github.com/onceflow/onceflow/cmd/onceflow")

@@ -113,6 +113,9 @@ func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 }
 
 func TestWebUIListsTheNotification(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives the Web UI in Chromium; -short skips it")
+	}
 	chromium, err := exec.LookPath("chromium")
 	require.NoError(t, err, "the Web UI test needs Debian's chromium (apt-get install -y chromium)")
 	var logs testenv.Buffer

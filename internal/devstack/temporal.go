@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"go.temporal.io/api/enums/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
@@ -28,7 +28,7 @@ const clusterName = "onceflow-dev"
 // history, matching and worker services) on 127.0.0.1:port, persisting in
 // the SQLite file dbFile, with namespace registered and searchAttributes
 // defined. Its own log goes to logFile.
-func temporalServer(port int, dbFile, logFile, namespace string, searchAttributes map[string]enums.IndexedValueType, dynamic map[dynamicconfig.Key]any) (temporal.Server, error) {
+func temporalServer(port int, dbFile, logFile, namespace string, searchAttributes map[string]enumspb.IndexedValueType, dynamic map[dynamicconfig.Key]any) (temporal.Server, error) {
 	sqlConf := &config.SQL{
 		PluginName:   sqliteplugin.PluginName,
 		DatabaseName: dbFile,
