@@ -27,10 +27,10 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local wait = tat - now
 if wait > maxwait then
-  return {0, wait}
+  return {0, wait, tat}
 end
 redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil((tat + interval - now) / 1000) + 1000)
-return {1, wait}
+return {1, wait, tat}
 `)
 
 // Limiter hands out send slots at a fixed rate to every process that
@@ -54,14 +54,27 @@ func New(rdb redis.Scripter, name string, perSecond float64) (*Limiter, error) {
 // false when the next slot is further away than maxWait: nothing was
 // reserved and wait says how long until it comes.
 func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (wait time.Duration, ok bool, err error) {
+	s, err := l.reserve(ctx, maxWait)
+	return s.wait, s.ok, err
+}
+
+// slot is one reservation: whether it was taken, how far away it is, and
+// when it is by Redis's clock (microseconds).
+type slot struct {
+	ok   bool
+	wait time.Duration
+	at   int64
+}
+
+func (l *Limiter) reserve(ctx context.Context, maxWait time.Duration) (slot, error) {
 	res, err := reserveScript.Run(ctx, l.rdb, []string{l.key}, l.interval.Microseconds(), maxWait.Microseconds()).Int64Slice()
 	if err != nil {
-		return 0, false, fmt.Errorf("ratelimit: reserve %s: %w", l.key, err)
+		return slot{}, fmt.Errorf("ratelimit: reserve %s: %w", l.key, err)
 	}
-	if len(res) != 2 {
-		return 0, false, fmt.Errorf("ratelimit: reserve %s: unexpected reply %v", l.key, res)
+	if len(res) != 3 {
+		return slot{}, fmt.Errorf("ratelimit: reserve %s: unexpected reply %v", l.key, res)
 	}
-	return time.Duration(res[1]) * time.Microsecond, res[0] == 1, nil
+	return slot{ok: res[0] == 1, wait: time.Duration(res[1]) * time.Microsecond, at: res[2]}, nil
 }
 
 // ParseRates reads "sms=50,email=20": sends per second per channel.
