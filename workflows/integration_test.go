@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,32 +18,18 @@ import (
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"go.temporal.io/server/temporaltest"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/internal/testenv"
-	"github.com/onceflow/onceflow/worker"
+	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/workflows"
 )
 
-var (
-	redisServer    *testenv.Redis
-	temporalServer *temporaltest.TestServer
-)
+var servers teststack.Servers
 
-func TestMain(m *testing.M) {
-	redisServer = testenv.MustStartRedis()
-	temporalServer = temporaltest.NewServer()
-	if err := worker.RegisterSearchAttributes(context.Background(), temporalServer.GetDefaultClient(), temporalServer.GetDefaultNamespace()); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	temporalServer.Stop()
-	redisServer.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { teststack.Main(m, &servers) }
 
 // fastPolicy keeps attempts short so that faults resolve in seconds.
 var fastPolicy = workflows.Policy{
@@ -58,21 +43,8 @@ var fastPolicy = workflows.Policy{
 // task queue, with its dedup store wrapped by wrap when not nil.
 func startWorker(t *testing.T, policy workflows.Policy, wrap func(activities.Store) activities.Store) (client.Client, string) {
 	t.Helper()
-	acts, rdb, err := worker.Activities(worker.Config{
-		RedisURL: "redis://" + redisServer.Addr + "/0", WebhookSecret: testenv.WebhookSecret, DedupWindow: time.Hour,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
-	acts.LeaseMargin = time.Second
-	if wrap != nil {
-		acts.Store = wrap(acts.Store)
-	}
-	queue := "q-" + strings.ReplaceAll(t.Name(), "/", "-")
-	tc := temporalServer.GetDefaultClient()
-	w := worker.New(tc, queue, policy, acts)
-	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
-	return tc, queue
+	s := servers.NewWithPolicy(t, servers.WorkerConfig(), policy, wrap)
+	return s.TC, s.Queue
 }
 
 // start starts n directly, as another SDK would: without the starter's
@@ -87,11 +59,7 @@ func start(t *testing.T, tc client.Client, queue string, n onceflow.Notification
 	return run
 }
 
-func ctxFor(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxFor(t *testing.T) context.Context { return teststack.Context(t) }
 
 func finished(t *testing.T, run client.WorkflowRun) onceflow.DeliveryResult {
 	t.Helper()

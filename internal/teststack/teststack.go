@@ -76,6 +76,12 @@ func (s *Servers) WorkerConfig() worker.Config {
 // fault injection). The test's cleanup stops it.
 func (s *Servers) New(t *testing.T, cfg worker.Config, wrap func(activities.Store) activities.Store) *Stack {
 	t.Helper()
+	return s.NewWithPolicy(t, cfg, Policy, wrap)
+}
+
+// NewWithPolicy is New with the workflow's retry policy given.
+func (s *Servers) NewWithPolicy(t *testing.T, cfg worker.Config, policy workflows.Policy, wrap func(activities.Store) activities.Store) *Stack {
+	t.Helper()
 	queue := "q-" + strings.ReplaceAll(t.Name(), "/", "-")
 	acts, rdb, err := worker.Activities(cfg)
 	require.NoError(t, err)
@@ -85,7 +91,7 @@ func (s *Servers) New(t *testing.T, cfg worker.Config, wrap func(activities.Stor
 		acts.Store = wrap(acts.Store)
 	}
 	tc := s.Temporal.GetDefaultClient()
-	w := worker.New(tc, queue, Policy, acts)
+	w := worker.New(tc, queue, policy, acts)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	return &Stack{TC: tc, Queue: queue, Client: starter.New(tc, queue)}
