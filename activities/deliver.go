@@ -36,6 +36,10 @@ const (
 	// ErrRateLimited: the channel's rate cap has no slot soon enough;
 	// retried when one comes, nothing was sent.
 	ErrRateLimited = "RateLimited"
+	// ErrLookupFailed: an earlier attempt may have sent the delivery and
+	// the provider could not be asked whether it did; retried, nothing was
+	// sent.
+	ErrLookupFailed = "LookupFailed"
 )
 
 // AmbiguityPolicy says what to do when a delivery's earlier attempt may have
@@ -208,25 +212,46 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	claim.Ambiguous = claim.Ambiguous || h.MaybeSent
 	h.MaybeSent = claim.Ambiguous
 
+	msg := providers.Message{
+		DeliveryID: in.DeliveryID, Key: in.Key, To: in.Delivery.To,
+		Subject: in.Subject, Body: in.Body, HTML: in.HTML, Timestamp: in.Timestamp,
+	}
+	// absent: the provider confirmed that no earlier attempt sent it, so
+	// this attempt's send is the only one.
+	absent := false
 	if claim.Ambiguous {
 		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"channel": string(in.Delivery.Channel)}).Counter("onceflow_ambiguous_claims").Inc(1)
 		log.Warn("Earlier attempt may have sent this delivery", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
 		if a.Ambiguity[in.Delivery.Channel] != Resend || isChain(provider) {
-			if err := a.Store.Release(ctx, rec, token, true); err != nil {
-				log.Warn("Release failed; the lease will run out by itself", "delivery_id", in.DeliveryID, "error", err)
+			hold := func(reason string) (DeliverOutput, error) {
+				if err := a.Store.Release(ctx, rec, token, true); err != nil {
+					log.Warn("Release failed; the lease will run out by itself", "delivery_id", in.DeliveryID, "error", err)
+				}
+				return DeliverOutput{Status: onceflow.Ambiguous, Attempt: info.Attempt, Reason: reason}, nil
 			}
-			return DeliverOutput{
-				Status: onceflow.Ambiguous, Attempt: info.Attempt,
-				Reason: "an earlier attempt may have sent it and stopped before recording the outcome; held, not sent again",
-			}, nil
+			const held = "an earlier attempt may have sent it and stopped before recording the outcome; held, not sent again"
+			resolver, ok := provider.(providers.Resolver)
+			if !ok {
+				return hold(held)
+			}
+			receipt, found, err := a.lookup(ctx, resolver, msg, info.Deadline)
+			switch {
+			case errors.Is(err, providers.ErrNoLookup):
+				return hold(held)
+			case err != nil && providers.Classify(err).Permanent:
+				return hold(held + "; the provider could not be asked whether it has it (" + err.Error() + ")")
+			case err != nil:
+				return DeliverOutput{}, a.lookupFailed(ctx, rec, token, h.details(), err)
+			case found:
+				return a.confirmed(ctx, in, rec, token, receipt, info.Attempt)
+			}
+			absent = true
+			log.Info("The provider confirmed that no earlier attempt sent this delivery; sending it once more", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
 		}
 	}
 
 	sendCtx, cancel := context.WithDeadline(ctx, info.Deadline.Add(-sendReserve(time.Until(info.Deadline))))
-	receipt, err := provider.Send(sendCtx, providers.Message{
-		DeliveryID: in.DeliveryID, Key: in.Key, To: in.Delivery.To,
-		Subject: in.Subject, Body: in.Body, HTML: in.HTML, Timestamp: in.Timestamp,
-	})
+	receipt, err := provider.Send(sendCtx, msg)
 	cancel()
 	if err != nil {
 		h.MaybeSent = h.MaybeSent || providers.Classify(err).MaybeSent
@@ -238,7 +263,7 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	switch {
 	case receipt.Replayed:
 		outcome = dedup.Confirmed
-	case claim.Ambiguous:
+	case claim.Ambiguous && !absent:
 		outcome = dedup.Unconfirmed
 	}
 	switch err := a.commit(ctx, rec, token, receipt.ID, outcome); {
@@ -247,6 +272,8 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 		out.Reason = "another attempt took over while this one was sending; the receiver may have it twice"
 	case err != nil:
 		out.Reason = "delivered, but the dedup record could not be written (" + err.Error() + "); a new notification with this key may re-send it with the same idempotency key"
+	case absent:
+		out.Reason = "an earlier attempt was interrupted; the provider confirmed that it had not sent it, and it was sent once"
 	case claim.Ambiguous && receipt.Replayed:
 		out.Reason = "an earlier attempt may have sent it; the receiver confirmed that it applied it once"
 	case claim.Ambiguous:
@@ -262,6 +289,57 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	}
 	log.Info("Delivery settled", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
 	return out, nil
+}
+
+// lookupMargin is how long before the notification became due a lookup
+// starts searching: room for the skew between Temporal's clock, which
+// dated it, and the provider's, which dates its messages.
+const lookupMargin = time.Minute
+
+// lookup asks the provider whether an earlier attempt's send reached it,
+// within the first half of what is left of the attempt, so that a send
+// after "not found" still has time.
+//
+// It searches from the time the notification became due (less
+// lookupMargin): every attempt of the delivery began after it, and it is
+// in the activity's input, the same on every attempt. The first attempt
+// that may have sent is not known any better: an attempt whose worker
+// died records nothing, and that is the very attempt being looked for.
+func (a *Activities) lookup(ctx context.Context, r providers.Resolver, m providers.Message, deadline time.Time) (providers.Receipt, bool, error) {
+	end := deadline.Add(-sendReserve(time.Until(deadline)))
+	lctx, cancel := context.WithDeadline(ctx, time.Now().Add(time.Until(end)/2))
+	defer cancel()
+	return r.Lookup(lctx, m, m.Timestamp.Add(-lookupMargin))
+}
+
+// confirmed commits a delivery that the provider confirmed an earlier,
+// interrupted attempt had sent.
+func (a *Activities) confirmed(ctx context.Context, in DeliverInput, rec dedup.Record, token string, receipt providers.Receipt, attempt int32) (DeliverOutput, error) {
+	out := DeliverOutput{Status: onceflow.Delivered, Receipt: receipt.ID, Attempt: attempt,
+		Reason: "delivered, confirmed by the provider after an interrupted attempt; not sent again"}
+	switch err := a.commit(ctx, rec, token, receipt.ID, dedup.Clean); {
+	case errors.Is(err, dedup.ErrTakenOver):
+		out.Status = onceflow.Ambiguous
+		out.Reason = "confirmed by the provider after an interrupted attempt, but another attempt took over meanwhile and may have sent it again"
+	case err != nil:
+		out.Reason += "; the dedup record could not be written (" + err.Error() + ")"
+	}
+	activity.GetLogger(ctx).Info("Delivery settled by the provider's lookup", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
+	return out, nil
+}
+
+// lookupFailed keeps the delivery ambiguous after a lookup that could not
+// tell (the record stays marked, so the next attempt looks up again) and
+// fails the attempt retryably: a lookup is retried like a send, and a
+// delivery that gives up is ambiguous, since its details say MaybeSent.
+func (a *Activities) lookupFailed(ctx context.Context, rec dedup.Record, token string, details FailureDetails, err error) error {
+	if rerr := a.Store.Release(ctx, rec, token, true); rerr != nil {
+		activity.GetLogger(ctx).Warn("Release failed; the lease will run out by itself", "delivery_id", rec.DeliveryID, "error", rerr)
+	}
+	details.MaybeSent = true
+	return temporal.NewApplicationErrorWithOptions(
+		"an earlier attempt may have sent it, and asking the provider whether it did failed; not sent again: "+err.Error(),
+		ErrLookupFailed, temporal.ApplicationErrorOptions{NextRetryDelay: providers.Classify(err).RetryAfter, Details: []any{details}})
 }
 
 // awaitSlot waits for the channel's next send slot when its rate is capped.

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -46,4 +47,28 @@ func (c Chain) Send(ctx context.Context, m Message) (Receipt, error) {
 		}
 	}
 	return Receipt{}, &Error{Permanent: permanent, RetryAfter: retryAfter, Err: fmt.Errorf("every provider failed: %s", strings.Join(failures, "; "))}
+}
+
+// Lookup asks every provider of the chain for m: an earlier attempt may
+// have sent it through any one of them. Found in one is found; not found
+// needs every provider to say so, so one that cannot look up (ErrNoLookup)
+// or fails makes the whole lookup fail.
+func (c Chain) Lookup(ctx context.Context, m Message, since time.Time) (Receipt, bool, error) {
+	for _, p := range c {
+		r, ok := p.Provider.(Resolver)
+		if !ok {
+			return Receipt{}, false, fmt.Errorf("%s: %w", p.Name, ErrNoLookup)
+		}
+		receipt, found, err := r.Lookup(ctx, m, since)
+		if err != nil {
+			pe := Classify(err)
+			return Receipt{}, false, &Error{Permanent: pe.Permanent || errors.Is(err, ErrNoLookup), RetryAfter: pe.RetryAfter,
+				Err: fmt.Errorf("%s: %w", p.Name, err)}
+		}
+		if found {
+			receipt.ID = fmt.Sprintf("%s via %s", receipt.ID, p.Name)
+			return receipt, true, nil
+		}
+	}
+	return Receipt{}, false, nil
 }

@@ -66,3 +66,39 @@ func TestChainFailureIsPermanentOnlyIfEveryProviderRefused(t *testing.T) {
 	assert.Equal(t, 7*time.Second, pe.RetryAfter)
 	assert.Contains(t, err.Error(), "relay 1: 550; relay 2: 421 busy")
 }
+
+// looking is a Resolver with a fixed lookup answer.
+type looking struct {
+	scripted
+	found bool
+	err   error
+}
+
+func (l *looking) Lookup(context.Context, providers.Message, time.Time) (providers.Receipt, bool, error) {
+	return providers.Receipt{ID: "SM1"}, l.found, l.err
+}
+
+func TestChainLookupAsksEveryProvider(t *testing.T) {
+	named := func(ps ...providers.Provider) providers.Chain {
+		var c providers.Chain
+		for i, p := range ps {
+			c = append(c, providers.Named{Name: []string{"account 1", "account 2"}[i], Provider: p})
+		}
+		return c
+	}
+	r, found, err := named(&looking{}, &looking{found: true}).Lookup(context.Background(), providers.Message{}, time.Now())
+	require.NoError(t, err)
+	assert.True(t, found)
+	assert.Equal(t, "SM1 via account 2", r.ID)
+
+	_, found, err = named(&looking{}, &looking{}).Lookup(context.Background(), providers.Message{}, time.Now())
+	require.NoError(t, err)
+	assert.False(t, found, "not found needs every provider to say so")
+
+	_, _, err = named(&looking{}, &looking{err: errors.New("timeout")}).Lookup(context.Background(), providers.Message{}, time.Now())
+	require.Error(t, err)
+	assert.False(t, providers.Classify(err).Permanent)
+
+	_, _, err = named(&looking{}, &scripted{}).Lookup(context.Background(), providers.Message{}, time.Now())
+	assert.ErrorIs(t, err, providers.ErrNoLookup, "a provider that cannot look up makes the chain unable to")
+}

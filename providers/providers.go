@@ -49,6 +49,24 @@ type Provider interface {
 	Send(ctx context.Context, m Message) (Receipt, error)
 }
 
+// Resolver is a Provider that can ask the receiving end whether a delivery
+// exists, so that an attempt that may have sent it is settled instead of
+// held: found means delivered, not found means it is safe to send it once
+// more.
+type Resolver interface {
+	// Lookup looks for m among what the provider has taken since since (a
+	// time no attempt of m began before). found reports it is there, with
+	// its receipt; false with a nil error means it certainly is not. Any
+	// other outcome is an error, a *Error when classified: Permanent when
+	// asking again cannot help (a missing scope, say). An error wrapping
+	// ErrNoLookup says this recipient cannot be looked up at all.
+	Lookup(ctx context.Context, m Message, since time.Time) (r Receipt, found bool, err error)
+}
+
+// ErrNoLookup is the error of a Lookup for a recipient the provider cannot
+// look messages up for (a Slack incoming webhook, say).
+var ErrNoLookup = errors.New("the provider cannot look this delivery up")
+
 // Error is a classified send failure. Providers return one for every
 // failure so that the caller knows whether to retry, when, and whether the
 // side effect may have happened anyway.

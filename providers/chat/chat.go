@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/onceflow/onceflow/providers"
 )
@@ -68,12 +69,10 @@ var (
 	postMessageAPI = providers.API{Name: "chat", Receiver: providers.Unkeyed}
 )
 
-// permanentErrors are chat.postMessage errors that a retry cannot fix.
-var permanentErrors = map[string]bool{
-	"channel_not_found": true, "not_in_channel": true, "is_archived": true, "msg_too_long": true,
-	"no_text": true, "invalid_auth": true, "not_authed": true, "account_inactive": true,
-	"token_revoked": true, "missing_scope": true, "restricted_action": true, "invalid_arguments": true,
-}
+// EventType is the metadata event type of every message Onceflow posts with
+// chat.postMessage; its payload carries the delivery ID, by which Lookup
+// finds the message.
+const EventType = "onceflow_delivery"
 
 // Send posts m to the recipient in m.To. Every failure is a
 // *providers.Error.
@@ -82,10 +81,14 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	if m.Subject != "" {
 		text = "*" + m.Subject + "*\n" + m.Body
 	}
-	if strings.HasPrefix(m.To, "https://") || strings.HasPrefix(m.To, "http://") {
+	if isWebhook(m.To) {
 		return s.incomingWebhook(ctx, m.To, text)
 	}
-	return s.postMessage(ctx, m.To, text)
+	return s.postMessage(ctx, m, text)
+}
+
+func isWebhook(to string) bool {
+	return strings.HasPrefix(to, "https://") || strings.HasPrefix(to, "http://")
 }
 
 func (s *Sender) incomingWebhook(ctx context.Context, hook, text string) (providers.Receipt, error) {
@@ -99,12 +102,26 @@ func (s *Sender) incomingWebhook(ctx context.Context, hook, text string) (provid
 	return providers.Receipt{ID: "slack webhook ok"}, nil
 }
 
-func (s *Sender) postMessage(ctx context.Context, channel, text string) (providers.Receipt, error) {
+type postMessage struct {
+	Channel  string   `json:"channel"`
+	Text     string   `json:"text"`
+	Metadata metadata `json:"metadata"`
+}
+
+type metadata struct {
+	EventType    string            `json:"event_type"`
+	EventPayload map[string]string `json:"event_payload"`
+}
+
+func (s *Sender) postMessage(ctx context.Context, m providers.Message, text string) (providers.Receipt, error) {
 	if s.cfg.BotToken == "" {
 		return providers.Receipt{}, &providers.Error{Permanent: true,
-			Err: fmt.Errorf("chat: recipient %q is a channel, which needs %s; or give an incoming webhook URL", channel, EnvBotToken)}
+			Err: fmt.Errorf("chat: recipient %q is a channel, which needs %s; or give an incoming webhook URL", m.To, EnvBotToken)}
 	}
-	req, err := jsonRequest(ctx, strings.TrimRight(s.cfg.APIURL, "/")+"/chat.postMessage", map[string]string{"channel": channel, "text": text})
+	req, err := jsonRequest(ctx, s.method("chat.postMessage"), postMessage{
+		Channel: m.To, Text: text,
+		Metadata: metadata{EventType: EventType, EventPayload: map[string]string{"delivery_id": m.DeliveryID}},
+	})
 	if err != nil {
 		return providers.Receipt{}, err
 	}
@@ -123,10 +140,17 @@ func (s *Sender) postMessage(ctx context.Context, channel, text string) (provide
 		return providers.Receipt{}, &providers.Error{MaybeSent: true, Err: fmt.Errorf("chat: unreadable chat.postMessage answer: %w", err)}
 	}
 	if !out.OK {
-		// Slack answered with a failure: nothing was posted.
-		return providers.Receipt{}, &providers.Error{Permanent: permanentErrors[out.Error], Err: fmt.Errorf("chat: chat.postMessage: %s", out.Error)}
+		return providers.Receipt{}, classify("chat.postMessage", out.Error, resp.Header, time.Now())
 	}
-	return providers.Receipt{ID: "slack " + out.Channel + " ts " + out.TS}, nil
+	return receipt(out.Channel, out.TS), nil
+}
+
+func receipt(channel, ts string) providers.Receipt {
+	return providers.Receipt{ID: "slack " + channel + " ts " + ts}
+}
+
+func (s *Sender) method(name string) string {
+	return strings.TrimRight(s.cfg.APIURL, "/") + "/" + name
 }
 
 func jsonRequest(ctx context.Context, target string, v any) (*http.Request, error) {

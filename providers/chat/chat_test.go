@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -22,16 +23,18 @@ import (
 // chat.postMessage request and error shapes.
 type slack struct {
 	mu     sync.Mutex
-	bodies []map[string]string
+	bodies []map[string]any
 	auth   []string
 	// webhookAnswer and apiAnswer pick the replies.
 	webhookAnswer func() (int, string, string)
 	apiAnswer     func() (int, string, string)
+	// history answers conversations.history's query.
+	history func(q url.Values) (int, string, string)
 }
 
 func (s *slack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
-	var body map[string]string
+	var body map[string]any
 	_ = json.Unmarshal(b, &body)
 	s.mu.Lock()
 	s.bodies = append(s.bodies, body)
@@ -57,6 +60,17 @@ func (s *slack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.apiAnswer != nil {
 			code, out, retryAfter = s.apiAnswer()
 		}
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(out))
+	case "/api/conversations.history":
+		if r.Method != http.MethodGet || r.Header.Get("Authorization") != "Bearer xoxb-test" {
+			_, _ = w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
+			return
+		}
+		code, out, retryAfter := s.history(r.URL.Query())
 		if retryAfter != "" {
 			w.Header().Set("Retry-After", retryAfter)
 		}
@@ -95,6 +109,8 @@ func TestPostMessageWithBotToken(t *testing.T) {
 	assert.Equal(t, "slack C123 ts 1700000000.000100", receipt.ID)
 	assert.Equal(t, "C123", sl.bodies[0]["channel"])
 	assert.Equal(t, "Bearer xoxb-test", sl.auth[0])
+	assert.Equal(t, map[string]any{"event_type": "onceflow_delivery", "event_payload": map[string]any{"delivery_id": "dlv_1"}},
+		sl.bodies[0]["metadata"], "the delivery ID rides in Slack's message metadata, for Lookup")
 }
 
 func TestChannelWithoutTokenIsPermanent(t *testing.T) {
@@ -115,6 +131,15 @@ func TestErrorClassification(t *testing.T) {
 		{403, "action_prohibited", true},
 		{404, "channel_not_found", true},
 		{410, "channel_is_archived", true},
+		{400, "user_not_found", true},
+		{400, "no_text", true},
+		{400, "too_many_attachments", true},
+		{400, "no_service_id", true},
+		{403, "invalid_token", true},
+		{403, "posting_to_general_channel_denied", true},
+		{404, "no_service", true},
+		{404, "no_team", true},
+		{404, "team_disabled", true},
 	}
 	for _, c := range webhook {
 		t.Run("webhook "+c.text, func(t *testing.T) {
@@ -137,7 +162,6 @@ func TestErrorClassification(t *testing.T) {
 	}{
 		{"channel_not_found", 200, `{"ok":false,"error":"channel_not_found"}`, "", true, 0},
 		{"not_in_channel", 200, `{"ok":false,"error":"not_in_channel"}`, "", true, 0},
-		{"internal_error", 200, `{"ok":false,"error":"internal_error"}`, "", false, 0},
 		{"ratelimited", 429, `{"ok":false,"error":"ratelimited"}`, "30", false, 30 * time.Second},
 	}
 	for _, c := range api {

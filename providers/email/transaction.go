@@ -119,11 +119,12 @@ func answered(ctx context.Context, err error) error {
 }
 
 // notSent is a failure after which the relay certainly has no message: a
-// 5xx reply is permanent, anything else retryable.
+// reply that refuses for good (permanentReply) is permanent, anything else
+// retryable.
 func notSent(ctx context.Context, step string, err error) error {
 	var reply *textproto.Error
 	return &providers.Error{
-		Permanent: errors.As(err, &reply) && reply.Code/100 == 5,
+		Permanent: errors.As(err, &reply) && permanentReply(step, reply),
 		Err:       describe(ctx, step, err),
 	}
 }

@@ -238,6 +238,22 @@ func TestARefusedMessageWasNotSent(t *testing.T) {
 		{"550 to RCPT TO", func(r *rawRelay) { r.rcptReply = "550 5.1.1 <ada@example.com>: no such user" }, true},
 		{"452 to DATA", func(r *rawRelay) { r.dataReply = "452 4.3.1 Insufficient storage" }, false},
 		{"554 to DATA", func(r *rawRelay) { r.dataReply = "554 5.5.0 No valid recipients" }, true},
+		// RFC 5321 4.2.1: the first digit decides ...
+		{"450 to RCPT TO", func(r *rawRelay) { r.rcptReply = "450 4.2.1 Mailbox busy" }, false},
+		{"452 to RCPT TO", func(r *rawRelay) { r.rcptReply = "452 4.5.3 Too many recipients" }, false},
+		{"421 to RCPT TO", func(r *rawRelay) { r.rcptReply = "421 4.3.2 Service not available" }, false},
+		{"551 to RCPT TO", func(r *rawRelay) { r.rcptReply = "551 5.1.6 User not local" }, true},
+		{"553 to RCPT TO", func(r *rawRelay) { r.rcptReply = "553 5.1.3 Bad recipient address syntax" }, true},
+		{"550 5.7.1 to RCPT TO", func(r *rawRelay) { r.rcptReply = "550 5.7.1 Relaying denied" }, true},
+		{"552 5.3.4 to the message", func(r *rawRelay) { r.endReply = "552 5.3.4 Message size exceeds fixed limit" }, true},
+		{"554 to the message without an enhanced code", func(r *rawRelay) { r.endReply = "554 Transaction failed" }, true},
+		// ... except where RFC 5321 and RFC 3463 say otherwise.
+		{"552 to RCPT TO (too many recipients, RFC 5321 4.5.3.1.10)", func(r *rawRelay) { r.rcptReply = "552 Too many recipients" }, false},
+		{"552 5.2.2 mailbox full to RCPT TO", func(r *rawRelay) { r.rcptReply = "552 5.2.2 Mailbox full" }, false},
+		{"552 5.2.2 mailbox full to the message", func(r *rawRelay) { r.endReply = "552 5.2.2 Mailbox full" }, false},
+		{"552 5.3.1 mail system full to the message", func(r *rawRelay) { r.endReply = "552 5.3.1 Mail system full" }, false},
+		{"554 5.4.5 congestion to DATA", func(r *rawRelay) { r.dataReply = "554 5.4.5 Mail system congestion" }, false},
+		{"554 5.5.3 too many recipients to DATA", func(r *rawRelay) { r.dataReply = "554 5.5.3 Too many recipients" }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRawRelay(t, noFault)

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
@@ -145,7 +146,7 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	token.SetAuthHeader(req)
 	resp, err := providers.DoHTTP(s.client, req, providers.API{Name: "push", Receiver: providers.Deduplicating, Detail: fcmError})
 	if err != nil {
-		return providers.Receipt{}, err
+		return providers.Receipt{}, classify(resp.Body, err)
 	}
 	var out struct {
 		Name string `json:"name"`
@@ -155,6 +156,61 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 		out.Name = "FCM accepted"
 	}
 	return providers.Receipt{ID: out.Name}, nil
+}
+
+// fcmErrors is FCM's ErrorCode table
+// (firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode): whether a
+// send that got the code is permanent, and the least wait before the next
+// one. FCM performed none of them; a push re-sent after INTERNAL or
+// UNAVAILABLE carries the same collapse IDs. Codes not listed, and answers
+// without one, are classified by their HTTP status.
+var fcmErrors = map[string]struct {
+	permanent bool
+	wait      time.Duration
+}{
+	"INVALID_ARGUMENT":       {permanent: true},
+	"UNREGISTERED":           {permanent: true},
+	"SENDER_ID_MISMATCH":     {permanent: true},
+	"THIRD_PARTY_AUTH_ERROR": {permanent: true},
+	// "use exponential backoff with a minimum initial delay of 1 minute"
+	"QUOTA_EXCEEDED": {wait: time.Minute},
+	// Retry-After when given, exponential backoff otherwise.
+	"UNAVAILABLE":       {},
+	"INTERNAL":          {},
+	"UNSPECIFIED_ERROR": {},
+}
+
+// classify refines DoHTTP's classification of a failed send by the FCM
+// error code in body.
+func classify(body []byte, err error) error {
+	code := fcmErrorCode(body)
+	c, ok := fcmErrors[code]
+	if !ok {
+		return err
+	}
+	pe := providers.Classify(err)
+	if !pe.MaybeSent {
+		pe.Permanent = c.permanent
+		pe.RetryAfter = max(pe.RetryAfter, c.wait)
+	}
+	return pe
+}
+
+func fcmErrorCode(body []byte) string {
+	var e struct {
+		Error struct {
+			Details []struct {
+				ErrorCode string `json:"errorCode"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	for _, d := range e.Error.Details {
+		if d.ErrorCode != "" {
+			return d.ErrorCode
+		}
+	}
+	return ""
 }
 
 // fcmError reads FCM's error body: its status and FCM error code.

@@ -167,6 +167,13 @@ func TestErrorClassification(t *testing.T) {
 		{"quota exceeded", 429, `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"errorCode":"QUOTA_EXCEEDED"}]}}`, "60", false, time.Minute},
 		{"unavailable", 503, `{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}`, "", false, 0},
 		{"internal", 500, `{"error":{"code":500,"message":"Internal error","status":"INTERNAL","details":[{"errorCode":"INTERNAL"}]}}`, "", false, 0},
+		{"quota exceeded without Retry-After", 429, `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"errorCode":"QUOTA_EXCEEDED"}]}}`, "", false, time.Minute},
+		{"quota exceeded, a short Retry-After", 429, `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"errorCode":"QUOTA_EXCEEDED"}]}}`, "5", false, time.Minute},
+		{"unavailable with Retry-After", 503, `{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE","details":[{"errorCode":"UNAVAILABLE"}]}}`, "30", false, 30 * time.Second},
+		{"sender ID mismatch", 403, `{"error":{"code":403,"message":"SenderId mismatch","status":"PERMISSION_DENIED","details":[{"errorCode":"SENDER_ID_MISMATCH"}]}}`, "", true, 0},
+		{"third-party auth error", 401, `{"error":{"code":401,"message":"Auth error from APNS or Web Push Service","status":"UNAUTHENTICATED","details":[{"errorCode":"THIRD_PARTY_AUTH_ERROR"}]}}`, "", true, 0},
+		{"unspecified error", 500, `{"error":{"code":500,"message":"Unknown","status":"UNKNOWN","details":[{"errorCode":"UNSPECIFIED_ERROR"}]}}`, "", false, 0},
+		{"unspecified error with a 400", 400, `{"error":{"code":400,"message":"Unknown","status":"FAILED_PRECONDITION","details":[{"errorCode":"UNSPECIFIED_ERROR"}]}}`, "", false, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

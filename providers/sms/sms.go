@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -73,26 +74,39 @@ func New(cfg Config) (*Sender, error) {
 	return &Sender{cfg: cfg, client: providers.NewHTTPClient()}, nil
 }
 
+// messagingServiceSID is the form of a Messaging Service SID; any other
+// sender (a number, a short code, an alphanumeric sender ID such as
+// "MGM Resort") is a From.
+var messagingServiceSID = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+
+// viaService says whether the sender is a Messaging Service.
+func (s *Sender) viaService() bool { return messagingServiceSID.MatchString(s.cfg.From) }
+
+func (s *Sender) messagesURL() string {
+	return strings.TrimRight(s.cfg.BaseURL, "/") + "/2010-04-01/Accounts/" + url.PathEscape(s.cfg.AccountSID) + "/Messages.json"
+}
+
+// api is the Messages API as DoHTTP calls it.
+var api = providers.API{Name: "sms", Receiver: providers.Unkeyed, Detail: twilioError}
+
 // Send texts m.Body to the number in m.To. Every failure is a
 // *providers.Error.
 func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Receipt, error) {
 	form := url.Values{"To": {m.To}, "Body": {m.Body}}
-	if strings.HasPrefix(s.cfg.From, "MG") {
+	if s.viaService() {
 		form.Set("MessagingServiceSid", s.cfg.From)
 	} else {
 		form.Set("From", s.cfg.From)
 	}
-	endpoint := strings.TrimRight(s.cfg.BaseURL, "/") + "/2010-04-01/Accounts/" + url.PathEscape(s.cfg.AccountSID) + "/Messages.json"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.messagesURL(), strings.NewReader(form.Encode()))
 	if err != nil {
 		return providers.Receipt{}, &providers.Error{Permanent: true, Err: fmt.Errorf("sms: %w", err)}
 	}
-	req.SetBasicAuth(s.cfg.AccountSID, s.cfg.AuthToken)
+	s.authorize(req)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := providers.DoHTTP(s.client, req, providers.API{Name: "sms", Receiver: providers.Unkeyed, Detail: twilioError})
+	resp, err := providers.DoHTTP(s.client, req, api)
 	if err != nil {
-		return providers.Receipt{}, err
+		return providers.Receipt{}, classify(resp.Body, err)
 	}
 	var msg struct {
 		SID string `json:"sid"`
@@ -104,14 +118,7 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	return providers.Receipt{ID: msg.SID}, nil
 }
 
-// twilioError reads Twilio's error body: {"code": 21211, "message": ...}.
-func twilioError(body []byte) string {
-	var e struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(body, &e) != nil || e.Message == "" {
-		return ""
-	}
-	return fmt.Sprintf("Twilio error %d: %s", e.Code, e.Message)
+func (s *Sender) authorize(req *http.Request) {
+	req.SetBasicAuth(s.cfg.AccountSID, s.cfg.AuthToken)
+	req.Header.Set("Accept", "application/json")
 }

@@ -81,16 +81,38 @@ func TestSendPostsTheMessagesAPIForm(t *testing.T) {
 	assert.Equal(t, map[string]string{"To": "+447700900123", "From": "+15005550006", "Body": "Your code is 123456"}, tw.form[0])
 }
 
+// A sender is a Messaging Service only when it has the form of one
+// (^MG[0-9a-fA-F]{32}$); an alphanumeric sender ID that starts with MG is a
+// From.
 func TestMessagingServiceSID(t *testing.T) {
-	tw := &twilio{}
-	srv := httptest.NewServer(tw)
-	defer srv.Close()
-	s, err := sms.New(sms.Config{AccountSID: "AC123", AuthToken: "token", From: "MG999", BaseURL: srv.URL})
-	require.NoError(t, err)
-	_, err = s.Send(context.Background(), msg())
-	require.NoError(t, err)
-	assert.Equal(t, "MG999", tw.form[0]["MessagingServiceSid"])
-	assert.NotContains(t, tw.form[0], "From")
+	for _, c := range []struct {
+		from    string
+		service bool
+	}{
+		{"MG9752274e9e519418a7406176694466fa", true},
+		{"MGAB52274E9E519418A7406176694466FA", true},
+		{"MGM Resort", false},
+		{"MGMResort", false},
+		{"MG9752274e9e519418a7406176694466f", false},
+		{"+15005550006", false},
+	} {
+		t.Run(c.from, func(t *testing.T) {
+			tw := &twilio{}
+			srv := httptest.NewServer(tw)
+			defer srv.Close()
+			s, err := sms.New(sms.Config{AccountSID: "AC123", AuthToken: "token", From: c.from, BaseURL: srv.URL})
+			require.NoError(t, err)
+			_, err = s.Send(context.Background(), msg())
+			require.NoError(t, err)
+			if c.service {
+				assert.Equal(t, c.from, tw.form[0]["MessagingServiceSid"])
+				assert.NotContains(t, tw.form[0], "From")
+			} else {
+				assert.Equal(t, c.from, tw.form[0]["From"])
+				assert.NotContains(t, tw.form[0], "MessagingServiceSid")
+			}
+		})
+	}
 }
 
 func TestErrorClassification(t *testing.T) {
@@ -107,6 +129,17 @@ func TestErrorClassification(t *testing.T) {
 		{"unsubscribed", 400, `{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}`, "", true, 0, "21610"},
 		{"too many requests", 429, `{"code":20429,"message":"Too Many Requests","status":429}`, "3", false, 3 * time.Second, "20429"},
 		{"unavailable", 503, ``, "", false, 0, "503"},
+		{"queue full", 400, `{"code":21611,"message":"This 'From' number has exceeded the maximum number of queued messages","status":400}`, "", false, time.Minute, "21611"},
+		{"invalid From", 400, `{"code":21212,"message":"The 'From' number is not a valid phone number, shortcode, or alphanumeric sender ID.","status":400}`, "", true, 0, "21212"},
+		{"region not enabled", 400, `{"code":21408,"message":"Permission to send an SMS has not been enabled for the region","status":400}`, "", true, 0, "21408"},
+		{"no body", 400, `{"code":21602,"message":"Message body is required.","status":400}`, "", true, 0, "21602"},
+		{"no To", 400, `{"code":21604,"message":"A 'To' phone number is required.","status":400}`, "", true, 0, "21604"},
+		{"From not SMS capable", 400, `{"code":21606,"message":"The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination/account","status":400}`, "", true, 0, "21606"},
+		{"trial unverified", 400, `{"code":21608,"message":"The number is unverified. Trial accounts cannot send messages to unverified numbers","status":400}`, "", true, 0, "21608"},
+		{"unreachable", 400, `{"code":21612,"message":"The 'To' phone number is not currently reachable using the 'From' phone number via SMS.","status":400}`, "", true, 0, "21612"},
+		{"not mobile", 400, `{"code":21614,"message":"'To' number is not a valid mobile number","status":400}`, "", true, 0, "21614"},
+		{"too long", 400, `{"code":21617,"message":"The concatenated message body exceeds the 1600 character limit.","status":400}`, "", true, 0, "21617"},
+		{"account not found", 404, `{"code":20404,"message":"The requested resource was not found","status":404}`, "", true, 0, "20404"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
