@@ -10,24 +10,49 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/onceflow/onceflow/providers/egress"
 )
 
 // NewHTTPClient returns a client for providers' HTTP APIs: a timeout as a
 // last resort (the caller's context is the real deadline), no redirects,
 // since a redirected POST would be re-sent as a GET, and connections that
-// report their write failures to DoHTTP (see wire).
+// report their write failures to DoHTTP (see wire). It is for endpoints an
+// operator configures; destinations that callers supply go through
+// NewGuardedHTTPClient.
 func NewHTTPClient() *http.Client {
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	d := dialer()
+	return newHTTPClient(http.ProxyFromEnvironment, d.DialContext)
+}
+
+// NewGuardedHTTPClient returns NewHTTPClient's client for destinations
+// that callers supply (webhook URLs): every address it connects to, after
+// name resolution, must pass g, and a dial g refuses makes DoHTTP return a
+// permanent error that sent nothing. It never uses a proxy (HTTP_PROXY
+// and the like are ignored): through a proxy, g would judge the proxy's
+// address and not the destination's.
+func NewGuardedHTTPClient(g egress.Guard) *http.Client {
+	return newHTTPClient(nil, g.DialContext(dialer()))
+}
+
+func dialer() *net.Dialer {
+	return &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+}
+
+func newHTTPClient(proxy func(*http.Request) (*url.URL, error), dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
 	return &http.Client{
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		// http.DefaultTransport's settings, with the dialer wrapped.
 		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           wireDialer(d.DialContext),
+			Proxy:                 proxy,
+			DialContext:           wireDialer(dial),
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          100,
 			IdleConnTimeout:       90 * time.Second,
@@ -45,15 +70,25 @@ type API struct {
 	// decides whether a 5xx answer may have been performed.
 	Receiver Receiver
 	// Detail, when set, reads the API's error body into words for the
-	// error message.
+	// error message; DoHTTP keeps a short, sanitized Excerpt of them.
 	Detail func(body []byte) string
+	// MaxBody is the most of a response body that is read; 0 means
+	// DefaultMaxBody. Destinations that callers supply get a few KiB
+	// (CallerMaxBody): nothing of theirs is needed but an error's gist.
+	MaxBody int64
 }
+
+// Response body limits (API.MaxBody).
+const (
+	DefaultMaxBody = 1 << 20
+	CallerMaxBody  = 4 << 10
+)
 
 // Response is a provider's 2xx answer.
 type Response struct {
 	Status int
 	Header http.Header
-	// Body is at most 1 MiB of the body.
+	// Body is at most API.MaxBody bytes of the body.
 	Body []byte
 }
 
@@ -62,13 +97,18 @@ type Response struct {
 // MaybeSent when some attempt that net/http made wrote the whole request,
 // body included, and not sent when none did (refused, DNS, TLS, a reset
 // before the body went out); a status is classified by ClassifyHTTPStatus
-// for api.Receiver, its message completed by api.Detail. Request URLs,
-// which may carry credentials, are kept out of errors.
+// for api.Receiver, its message completed by an Excerpt of api.Detail. A
+// dial that an egress.Guard refused is permanent and not sent. Request
+// URLs, which may carry credentials, are kept out of errors.
 func DoHTTP(c *http.Client, req *http.Request, api API) (Response, error) {
 	w := &wire{}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), w.trace()))
 	resp, err := c.Do(req)
 	if err != nil {
+		var refused *egress.RefusedError
+		if errors.As(err, &refused) {
+			return Response{}, &Error{Permanent: true, Err: fmt.Errorf("%s: %w", api.Name, refused)}
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
@@ -87,13 +127,17 @@ func DoHTTP(c *http.Client, req *http.Request, api API) (Response, error) {
 	}
 	defer resp.Body.Close()
 	// A body cut short does not change what the status said.
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	limit := api.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
 	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
 	if err := ClassifyHTTPStatus(resp.StatusCode, resp.Header, time.Now(), api.Receiver); err != nil {
 		pe := err.(*Error)
 		msg := pe.Err.Error()
 		if api.Detail != nil {
-			if d := api.Detail(body); d != "" {
+			if d := Excerpt(api.Detail(body)); d != "" {
 				msg += ": " + d
 			}
 		}
@@ -101,6 +145,41 @@ func DoHTTP(c *http.Client, req *http.Request, api API) (Response, error) {
 		return out, pe
 	}
 	return out, nil
+}
+
+// MaxExcerpt bounds an Excerpt, in bytes.
+const MaxExcerpt = 200
+
+// Excerpt makes text from a response body fit for an error reason: control
+// and formatting characters (escape sequences, bidirectional overrides)
+// and invalid UTF-8 are dropped, runs of white space become one space, and
+// what is left is cut to MaxExcerpt bytes, marked with "…" when cut.
+// Reasons are shown and logged; a body is the receiver's to fill.
+func Excerpt(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+		case r == utf8.RuneError, unicode.IsControl(r), unicode.Is(unicode.Cf, r):
+		default:
+			if space {
+				b.WriteByte(' ')
+				space = false
+			}
+			b.WriteRune(r)
+		}
+	}
+	out := b.String()
+	if len(out) <= MaxExcerpt {
+		return out
+	}
+	cut := MaxExcerpt - len("…")
+	for !utf8.RuneStart(out[cut]) {
+		cut--
+	}
+	return out[:cut] + "…"
 }
 
 // wire follows one request through net/http's attempts (it re-tries on a

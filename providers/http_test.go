@@ -8,12 +8,15 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onceflow/onceflow/providers/egress"
 )
 
 // brokenWrites is a connection whose peer went away before anything was
@@ -102,4 +105,86 @@ func TestClassifyHTTPStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGuardedClientRefusesBeforeConnecting: a destination the guard
+// refuses fails permanently, certainly not sent, with the guard's reason
+// alone, and no connection is made.
+func TestGuardedClientRefusesBeforeConnecting(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("x"))
+	require.NoError(t, err)
+	_, err = DoHTTP(NewGuardedHTTPClient(egress.Guard{}), req, API{Name: "test"})
+	require.Error(t, err)
+	pe := Classify(err)
+	assert.True(t, pe.Permanent, err)
+	assert.False(t, pe.MaybeSent, err)
+	assert.Equal(t, "test: destination 127.0.0.1 is a loopback address; refused by the egress guard (allow it with ONCEFLOW_EGRESS_ALLOW=127.0.0.0/8)", err.Error())
+	assert.Zero(t, conns.Load())
+
+	req, err = http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("x"))
+	require.NoError(t, err)
+	_, err = DoHTTP(NewGuardedHTTPClient(egress.Guard{Allow: egress.Loopback()}), req, API{Name: "test"})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, conns.Load())
+}
+
+// TestGuardedClientUsesNoProxy: through a proxy, the guard would judge the
+// proxy's address and not the destination's.
+func TestGuardedClientUsesNoProxy(t *testing.T) {
+	assert.Nil(t, NewGuardedHTTPClient(egress.Guard{}).Transport.(*http.Transport).Proxy)
+	assert.NotNil(t, NewHTTPClient().Transport.(*http.Transport).Proxy, "operator endpoints may sit behind one")
+}
+
+// TestMaxBody: no more of an answer than API.MaxBody is read, whether the
+// status was a success or an error.
+func TestMaxBody(t *testing.T) {
+	code := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(strings.Repeat("x", 2<<20)))
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		max  int64
+		want int
+	}{{0, DefaultMaxBody}, {CallerMaxBody, CallerMaxBody}} {
+		for _, code = range []int{http.StatusOK, http.StatusBadRequest} {
+			var detail int
+			api := API{Name: "test", MaxBody: c.max, Detail: func(b []byte) string { detail = len(b); return "" }}
+			req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+			require.NoError(t, err)
+			resp, _ := DoHTTP(NewHTTPClient(), req, api)
+			assert.Len(t, resp.Body, c.want, "MaxBody %d, HTTP %d", c.max, code)
+			if code != http.StatusOK {
+				assert.Equal(t, c.want, detail, "MaxBody %d: what Detail reads", c.max)
+			}
+		}
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                  "",
+		"  invalid_payload \n":              "invalid_payload",
+		"a\x1b[2Jb\x00c\x7fd\u202ee\u200bf": "a[2Jbcdef",
+		"line one\r\nline two\tend":         "line one line two end",
+		"bad \xff\xfe utf-8":                "bad utf-8",
+		strings.Repeat("é", 150):            strings.Repeat("é", 98) + "…",
+	} {
+		got := Excerpt(in)
+		assert.Equal(t, want, got, "%q", in)
+		assert.LessOrEqual(t, len(got), MaxExcerpt)
+	}
+	long := Excerpt(strings.Repeat("a", 1<<20))
+	assert.Len(t, long, MaxExcerpt)
+	assert.True(t, strings.HasSuffix(long, "…"))
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/egress"
 )
 
 // Environment variables read by ConfigFromEnv.
@@ -44,28 +45,35 @@ func ConfigFromEnv(getenv func(string) string) (cfg Config, ok bool) {
 
 // Sender posts to Slack.
 type Sender struct {
-	cfg    Config
+	cfg Config
+	// client calls the Web API at cfg.APIURL, which the operator
+	// configures; hooks posts to incoming-webhook URLs, which callers
+	// supply, through the egress guard.
 	client *http.Client
+	hooks  *http.Client
 }
 
-// New checks cfg and returns a Sender.
-func New(cfg Config) (*Sender, error) {
+// New checks cfg and returns a Sender. Every address an incoming-webhook
+// URL leads to must pass guard; the Web API at cfg.APIURL is the
+// operator's and is not guarded.
+func New(cfg Config, guard egress.Guard) (*Sender, error) {
 	if cfg.APIURL == "" {
 		cfg.APIURL = DefaultAPIURL
 	}
 	if u, err := url.Parse(cfg.APIURL); err != nil || u.Host == "" {
 		return nil, fmt.Errorf("chat: %s=%q is not an absolute URL", EnvAPIURL, cfg.APIURL)
 	}
-	return &Sender{cfg: cfg, client: providers.NewHTTPClient()}, nil
+	return &Sender{cfg: cfg, client: providers.NewHTTPClient(), hooks: providers.NewGuardedHTTPClient(guard)}, nil
 }
 
 // Slack's APIs take no idempotency key: a 500, 502 or 504 may come after
 // the message was posted.
 var (
 	// incomingWebhookAPI answers errors as text: "invalid_payload",
-	// "channel_not_found".
+	// "channel_not_found". Its URL is the caller's, and so is what it
+	// answers: DoHTTP keeps an excerpt of the first few KiB.
 	incomingWebhookAPI = providers.API{Name: "chat", Receiver: providers.Unkeyed,
-		Detail: func(b []byte) string { return strings.TrimSpace(string(b)) }}
+		Detail: func(b []byte) string { return string(b) }, MaxBody: providers.CallerMaxBody}
 	postMessageAPI = providers.API{Name: "chat", Receiver: providers.Unkeyed}
 )
 
@@ -96,7 +104,7 @@ func (s *Sender) incomingWebhook(ctx context.Context, hook, text string) (provid
 	if err != nil {
 		return providers.Receipt{}, err
 	}
-	if _, err := providers.DoHTTP(s.client, req, incomingWebhookAPI); err != nil {
+	if _, err := providers.DoHTTP(s.hooks, req, incomingWebhookAPI); err != nil {
 		return providers.Receipt{}, err
 	}
 	return providers.Receipt{ID: "slack webhook ok"}, nil

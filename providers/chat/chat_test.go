@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/onceflow/onceflow/providers"
 	"github.com/onceflow/onceflow/providers/chat"
+	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/providers/internal/wiretest"
 )
 
@@ -81,11 +83,15 @@ func (s *slack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// loopback lets incoming webhooks on these tests' servers, on 127.0.0.1,
+// be reached.
+var loopback = egress.Guard{Allow: egress.Loopback()}
+
 func newSlack(t *testing.T, token string) (*slack, *httptest.Server, *chat.Sender) {
 	sl := &slack{}
 	srv := httptest.NewServer(sl)
 	t.Cleanup(srv.Close)
-	s, err := chat.New(chat.Config{BotToken: token, APIURL: srv.URL + "/api"})
+	s, err := chat.New(chat.Config{BotToken: token, APIURL: srv.URL + "/api"}, loopback)
 	require.NoError(t, err)
 	return sl, srv, s
 }
@@ -111,6 +117,49 @@ func TestPostMessageWithBotToken(t *testing.T) {
 	assert.Equal(t, "Bearer xoxb-test", sl.auth[0])
 	assert.Equal(t, map[string]any{"event_type": "onceflow_delivery", "event_payload": map[string]any{"delivery_id": "dlv_1"}},
 		sl.bodies[0]["metadata"], "the delivery ID rides in Slack's message metadata, for Lookup")
+}
+
+// TestOnlyIncomingWebhooksAreGuarded: an incoming-webhook URL is the
+// caller's, and one that leads inward is refused; the Web API's base URL
+// is the operator's, and is dialled wherever it is.
+func TestOnlyIncomingWebhooksAreGuarded(t *testing.T) {
+	sl := &slack{}
+	srv := httptest.NewServer(sl)
+	t.Cleanup(srv.Close)
+	s, err := chat.New(chat.Config{BotToken: "xoxb-test", APIURL: srv.URL + "/api"}, egress.Guard{})
+	require.NoError(t, err)
+
+	_, err = s.Send(context.Background(), msg("C123"))
+	require.NoError(t, err, "the Web API on loopback is reached")
+	wiretest.RefusesInward(t, s, msg(""), wiretest.ListenInward(t), "/services/T1/B1/x")
+	_, err = s.Send(context.Background(), msg(srv.URL+"/services/T1/B1/x"))
+	assert.ErrorContains(t, err, "chat: destination 127.0.0.1 is a loopback address; refused by the egress guard (allow it with ONCEFLOW_EGRESS_ALLOW=127.0.0.0/8)")
+	assert.Len(t, sl.bodies, 1, "only the Web API call reached the server")
+}
+
+// TestIncomingWebhookAnswerIsExcerpted: an incoming webhook's error answer
+// is the caller's text. The reason keeps a short excerpt of it, without
+// control characters, from the first few KiB.
+func TestIncomingWebhookAnswerIsExcerpted(t *testing.T) {
+	for _, c := range []struct {
+		name, body, want string
+	}{
+		{"escapes and overrides", "\x1b[31minvalid_payload\x1b[0m\r\nforged: line\u202e\x00", "chat: receiver answered HTTP 400 Bad Request: [31minvalid_payload[0m forged: line"},
+		{"long", strings.Repeat("no_text ", 1<<17), "chat: receiver answered HTTP 400 Bad Request: " + strings.Repeat("no_text ", 24) + "no_te…"},
+		{"beyond the first KiBs", strings.Repeat(" ", 8<<10) + "secret_token", "chat: receiver answered HTTP 400 Bad Request"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sl := &slack{webhookAnswer: func() (int, string, string) { return 400, c.body, "" }}
+			srv := httptest.NewServer(sl)
+			t.Cleanup(srv.Close)
+			s, err := chat.New(chat.Config{}, loopback)
+			require.NoError(t, err)
+			_, err = s.Send(context.Background(), msg(srv.URL+"/services/T1/B1/x"))
+			require.Error(t, err)
+			assert.Equal(t, c.want, err.Error())
+			assert.True(t, providers.Classify(err).Permanent)
+		})
+	}
 }
 
 func TestChannelWithoutTokenIsPermanent(t *testing.T) {
@@ -229,14 +278,14 @@ func TestWhatWentOverTheWire(t *testing.T) {
 	for _, r := range rows {
 		t.Run("webhook "+r.name, func(t *testing.T) {
 			sl := &slack{webhookAnswer: func() (int, string, string) { return r.code, r.body, r.retryAfter }}
-			s, err := chat.New(chat.Config{})
+			s, err := chat.New(chat.Config{}, loopback)
 			require.NoError(t, err)
 			wiretest.Send(t, s, msg(baseURL(t, r, sl)+"/services/T1/B1/x"), r.large, r.maybeSent, r.wait)
 		})
 		t.Run("postMessage "+r.name, func(t *testing.T) {
 			body := `{"ok":false,"error":"` + r.body + `"}`
 			sl := &slack{apiAnswer: func() (int, string, string) { return r.code, body, r.retryAfter }}
-			s, err := chat.New(chat.Config{BotToken: "xoxb-test", APIURL: baseURL(t, r, sl) + "/api"})
+			s, err := chat.New(chat.Config{BotToken: "xoxb-test", APIURL: baseURL(t, r, sl) + "/api"}, loopback)
 			require.NoError(t, err)
 			wiretest.Send(t, s, msg("C123"), r.large, r.maybeSent, r.wait)
 		})

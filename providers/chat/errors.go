@@ -109,6 +109,7 @@ var webAPIErrors = map[string]outcome{
 
 // classify turns a Web API error code from method into a *providers.Error.
 func classify(method, code string, header http.Header, now time.Time) *providers.Error {
+	code = providers.Excerpt(code)
 	err := &providers.Error{Err: fmt.Errorf("chat: %s: %s", method, code)}
 	o, known := webAPIErrors[code]
 	switch {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/egress"
 )
 
 // SecretEnv names the environment variable that holds the signing secret.
@@ -50,9 +51,11 @@ type Sender struct {
 }
 
 // New returns a Sender that signs with secret, given as Standard Webhooks
-// secrets are: base64, optionally behind a "whsec_" prefix. Redirects are
-// never followed.
-func New(secret string) (*Sender, error) {
+// secrets are: base64, optionally behind a "whsec_" prefix. Webhook URLs
+// are the callers', so every address the Sender connects to must pass
+// guard; the zero Guard refuses loopback, private, link-local and the
+// other internal networks. Redirects are never followed.
+func New(secret string, guard egress.Guard) (*Sender, error) {
 	if secret == "" {
 		return nil, fmt.Errorf("webhook: %s is empty; set it to a signing secret such as whsec_%s", SecretEnv, base64.StdEncoding.EncodeToString([]byte("change-me-to-24-random-bytes")))
 	}
@@ -60,7 +63,7 @@ func New(secret string) (*Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sender{client: providers.NewHTTPClient(), key: key, now: time.Now}, nil
+	return &Sender{client: providers.NewGuardedHTTPClient(guard), key: key, now: time.Now}, nil
 }
 
 // ParseSecret decodes a Standard Webhooks secret: base64, optionally behind
@@ -102,6 +105,9 @@ func Sign(key []byte, id string, timestamp time.Time, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
+// api reads no more of a receiver's answer than its status needs.
+var api = providers.API{Name: "webhook", Receiver: providers.Deduplicating, MaxBody: providers.CallerMaxBody}
+
 // Send posts m to the URL in m.To. Every failure is a *providers.Error.
 func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Receipt, error) {
 	body, err := json.Marshal(Payload{
@@ -129,7 +135,7 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set("webhook-signature", Sign(s.key, m.DeliveryID, now, body))
 
-	resp, err := providers.DoHTTP(s.client, req, providers.API{Name: "webhook", Receiver: providers.Deduplicating})
+	resp, err := providers.DoHTTP(s.client, req, api)
 	if err != nil {
 		return providers.Receipt{}, err
 	}

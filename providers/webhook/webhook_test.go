@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/providers/internal/wiretest"
 	"github.com/onceflow/onceflow/providers/webhook"
 )
@@ -70,8 +72,11 @@ func status(code int, header ...string) func(http.ResponseWriter) {
 	}
 }
 
+// loopback lets these tests' receivers, on 127.0.0.1, be reached.
+var loopback = egress.Guard{Allow: egress.Loopback()}
+
 func newSender(t *testing.T) *webhook.Sender {
-	s, err := webhook.New(secret())
+	s, err := webhook.New(secret(), loopback)
 	require.NoError(t, err)
 	return s
 }
@@ -223,7 +228,7 @@ func TestWhatWentOverTheWire(t *testing.T) {
 
 func TestNewRejectsBadSecrets(t *testing.T) {
 	for _, s := range []string{"", "whsec_not base64!", "whsec_" + base64.StdEncoding.EncodeToString([]byte("short"))} {
-		_, err := webhook.New(s)
+		_, err := webhook.New(s, loopback)
 		assert.ErrorContains(t, err, webhook.SecretEnv, "secret %q", s)
 	}
 }
@@ -275,4 +280,28 @@ func TestVerifyAcceptsOnlyTheSignedRequest(t *testing.T) {
 	other := req.header.Clone()
 	other.Set("webhook-id", "dlv_forged")
 	assert.False(t, webhook.Verify(secretKey, other, req.body), "another webhook-id")
+}
+
+// TestRefusesInwardDestinations: by default, a webhook URL that leads to
+// loopback, a private network, the metadata address or any other internal
+// network is refused before a connection is made, however it is spelled.
+func TestRefusesInwardDestinations(t *testing.T) {
+	s, err := webhook.New(secret(), egress.Guard{})
+	require.NoError(t, err)
+	wiretest.RefusesInward(t, s, message(""), wiretest.ListenInward(t), "/hooks")
+}
+
+// TestAllowedNetworksAreReached: a network the operator allows is dialled,
+// however its address is spelled.
+func TestAllowedNetworksAreReached(t *testing.T) {
+	in := wiretest.ListenInward(t)
+	s, err := webhook.New(secret(), egress.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	require.NoError(t, err)
+	for i, host := range []string{"127.0.0.1", "127.1", "0x7f.0.0.1", "2130706433"} {
+		_, err := s.Send(context.Background(), message("http://"+host+":"+in.Port+"/hooks"))
+		require.NoError(t, err, host)
+		assert.EqualValues(t, i+1, in.Conns(), host)
+	}
+	_, err = s.Send(context.Background(), message("http://[::1]:"+in.Port+"/hooks"))
+	assert.ErrorContains(t, err, "destination ::1 is a loopback address", "127.0.0.0/8 does not allow ::1")
 }
