@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/providers/chat"
+	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/providers/email"
 	"github.com/onceflow/onceflow/providers/push"
 	"github.com/onceflow/onceflow/providers/sms"
@@ -34,6 +36,10 @@ type Config struct {
 	SMS   []sms.Config
 	Chat  *chat.Config
 	Push  *push.Config
+	// EgressAllow lists the networks that destinations callers supply
+	// (webhook and chat URLs) may reach although the egress guard refuses
+	// them (loopback, private, link-local, ...); none by default.
+	EgressAllow []netip.Prefix
 	// DedupWindow is how long dedup records are kept; it must outlive the
 	// namespace's retention so that a key re-sent after its workflow was
 	// deleted is still suppressed.
@@ -108,6 +114,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			cfg.Rates = map[onceflow.Channel]float64{}
 		}
 		cfg.Rates[onceflow.Channel(name)] = r
+	}
+	if cfg.EgressAllow, err = egress.ParseAllow(getenv(egress.EnvAllow)); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", egress.EnvAllow, err)
 	}
 	if cfg.WaitReplicas, err = dedup.WaitReplicasFromEnv(getenv); err != nil {
 		return Config{}, err

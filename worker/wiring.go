@@ -10,6 +10,7 @@ import (
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/providers"
 	"github.com/onceflow/onceflow/providers/chat"
+	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/providers/email"
 	"github.com/onceflow/onceflow/providers/push"
 	"github.com/onceflow/onceflow/providers/sms"
@@ -89,7 +90,8 @@ func chain[C any](configs []C, build func(C) (providers.Provider, error), name f
 
 // Providers builds the provider of every channel cfg configures.
 func Providers(cfg Config) (map[onceflow.Channel]providers.Provider, error) {
-	hook, err := webhook.New(cfg.WebhookSecret)
+	guard := egress.Guard{Allow: cfg.EgressAllow}
+	hook, err := webhook.New(cfg.WebhookSecret, guard)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +113,7 @@ func Providers(cfg Config) (map[onceflow.Channel]providers.Provider, error) {
 		}
 	}
 	if cfg.Chat != nil {
-		if ps[onceflow.Chat], err = chat.New(*cfg.Chat); err != nil {
+		if ps[onceflow.Chat], err = chat.New(*cfg.Chat, guard); err != nil {
 			return nil, err
 		}
 	}

@@ -1,12 +1,18 @@
 package worker_test
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/providers"
 	"github.com/onceflow/onceflow/worker"
 )
 
@@ -24,6 +30,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	assert.Empty(t, cfg.Email)
 	assert.Nil(t, cfg.Push)
 	assert.Equal(t, worker.DefaultWorkflowCache, cfg.WorkflowCache)
+	assert.Empty(t, cfg.EgressAllow)
 }
 
 func TestLoadConfigReadsNumberedProviders(t *testing.T) {
@@ -48,6 +55,8 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	assert.ErrorContains(t, err, "ONCEFLOW_WORKFLOW_CACHE")
 	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_RATE_LIMITS": "fax=5"}))
 	assert.ErrorContains(t, err, "ONCEFLOW_RATE_LIMITS")
+	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_EGRESS_ALLOW": "10.0.0.0/8,10.0.0.0/33"}))
+	assert.EqualError(t, err, `ONCEFLOW_EGRESS_ALLOW: "10.0.0.0/33" is not a network such as 10.0.0.0/8 or fd00::/8`)
 	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_FCM_CREDENTIALS_FILE": "/nonexistent/key.json"}))
 	assert.ErrorContains(t, err, "ONCEFLOW_FCM_CREDENTIALS_FILE")
 
@@ -59,4 +68,37 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	_, err = worker.Providers(cfg)
 	assert.ErrorContains(t, err, "smtp relay 2")
 	assert.ErrorContains(t, err, "ONCEFLOW_SMTP_ADDR")
+}
+
+// TestWorkerRefusesLoopbackUnlessAllowed: a worker's webhook and chat
+// providers refuse a destination on loopback by default, and reach it when
+// ONCEFLOW_EGRESS_ALLOW allows it.
+func TestWorkerRefusesLoopbackUnlessAllowed(t *testing.T) {
+	var reached atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
+	defer srv.Close()
+	vars := map[string]string{"ONCEFLOW_WEBHOOK_SECRET": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3", "ONCEFLOW_SLACK_ENABLED": "true"}
+	send := func() []error {
+		cfg, err := worker.LoadConfig(env(vars))
+		require.NoError(t, err)
+		ps, err := worker.Providers(cfg)
+		require.NoError(t, err)
+		var errs []error
+		for _, ch := range []onceflow.Channel{onceflow.Webhook, onceflow.Chat} {
+			_, err := ps[ch].Send(context.Background(), providers.Message{DeliveryID: "d", Key: "k", To: srv.URL, Body: "hi"})
+			errs = append(errs, err)
+		}
+		return errs
+	}
+	for _, err := range send() {
+		assert.ErrorContains(t, err, "destination 127.0.0.1 is a loopback address; refused by the egress guard (allow it with ONCEFLOW_EGRESS_ALLOW=127.0.0.0/8)")
+		assert.True(t, providers.Classify(err).Permanent)
+	}
+	assert.Zero(t, reached.Load())
+
+	vars["ONCEFLOW_EGRESS_ALLOW"] = "127.0.0.0/8"
+	for _, err := range send() {
+		assert.NoError(t, err)
+	}
+	assert.EqualValues(t, 2, reached.Load())
 }
