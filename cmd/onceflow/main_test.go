@@ -59,6 +59,8 @@ func cliEnv(t *testing.T) mapEnv {
 		"ONCEFLOW_WEBHOOK_SECRET":  testenv.WebhookSecret,
 		"ONCEFLOW_TASK_QUEUE":      "cli-test",
 		"ONCEFLOW_ATTEMPT_TIMEOUT": "5s",
+		// The receivers listen on loopback, which the worker refuses by default.
+		"ONCEFLOW_EGRESS_ALLOW": "127.0.0.0/8",
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan result, 1)
@@ -199,6 +201,9 @@ func TestWorkerRefusesBadConfiguration(t *testing.T) {
 	r := run(context.Background(), mapEnv{"ONCEFLOW_DEDUP_WINDOW": "forever"}, "worker")
 	assert.Equal(t, exitInput, r.code)
 	assert.Contains(t, r.stderr, "ONCEFLOW_DEDUP_WINDOW")
+	r = run(context.Background(), mapEnv{"ONCEFLOW_EGRESS_ALLOW": "10.0.0.0/33"}, "worker")
+	assert.Equal(t, exitInput, r.code)
+	assert.Contains(t, r.stderr, `ONCEFLOW_EGRESS_ALLOW: "10.0.0.0/33" is not a network`)
 
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	r = run(context.Background(), mapEnv{

@@ -28,6 +28,7 @@ import (
 
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/redisproc"
+	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
@@ -124,6 +125,9 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 
 	wcfg := cfg.Worker
 	wcfg.RedisURL = s.RedisURL
+	// The demo receiver, and whatever a developer runs beside the stack,
+	// listens on loopback.
+	wcfg.EgressAllow = append(egress.Loopback(), wcfg.EgressAllow...)
 	if wcfg.WebhookSecret == "" {
 		if wcfg.WebhookSecret, err = devWebhookSecret(cfg.DataDir); err != nil {
 			return s, err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
@@ -62,12 +63,13 @@ type Stack struct {
 }
 
 // WorkerConfig is a worker configuration with webhooks only, on the shared
-// Redis.
+// Redis, whose egress guard allows loopback, where tests' receivers listen.
 func (s *Servers) WorkerConfig() worker.Config {
 	return worker.Config{
 		RedisURL:      "redis://" + s.Redis.Addr + "/0",
 		WebhookSecret: testenv.WebhookSecret,
 		DedupWindow:   time.Hour,
+		EgressAllow:   egress.Loopback(),
 	}
 }
 
