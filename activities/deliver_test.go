@@ -17,6 +17,7 @@ import (
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/providers/webhook"
 )
 
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) { testenv.RunWithRedis(m, &redisServer) }
 
 func setup(t *testing.T, policy activities.AmbiguityPolicy) (*activities.Activities, *dedup.Store) {
 	store := dedup.New(redisServer.Client(t), time.Hour)
-	hook, err := webhook.New(testenv.WebhookSecret)
+	hook, err := webhook.New(testenv.WebhookSecret, egress.Guard{Allow: egress.Loopback()})
 	require.NoError(t, err)
 	return &activities.Activities{
 		Store:     store,

@@ -24,6 +24,7 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/providers/chat"
+	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/providers/email"
 	"github.com/onceflow/onceflow/providers/push"
 	"github.com/onceflow/onceflow/providers/sms"
@@ -111,6 +112,7 @@ func channelServers(t *testing.T, in *inbox, failSMS bool) (cfg worker.Config, s
 		Chat:          &chat.Config{},
 		Push:          &push.Config{CredentialsJSON: creds, Endpoint: api.URL},
 		DedupWindow:   time.Hour,
+		EgressAllow:   egress.Loopback(),
 	}, api.URL + "/slack/hook"
 }
 
