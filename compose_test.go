@@ -83,9 +83,11 @@ func TestComposePointsOnceflowAtTemporalAndRedis(t *testing.T) {
 		assert.Equal(t, "7233", port, name)
 		assert.Equal(t, "default", *env["TEMPORAL_NAMESPACE"], name)
 		assert.Equal(t, workflows.DefaultTaskQueue, *env["ONCEFLOW_TASK_QUEUE"], name)
+		// The API reads the dedup ledger there to refuse reused keys.
+		require.NotNil(t, env["REDIS_URL"], "%s: REDIS_URL", name)
+		assert.Equal(t, "redis://redis:6379/0", *env["REDIS_URL"], name)
 	}
 	w := service(t, p, "onceflow-worker")
-	assert.Equal(t, "redis://redis:6379/0", *w.Environment["REDIS_URL"])
 	assert.NotEmpty(t, *w.Environment["ONCEFLOW_WEBHOOK_SECRET"])
 	require.NotNil(t, w.Deploy)
 	require.NotNil(t, w.Deploy.Replicas)

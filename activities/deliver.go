@@ -40,6 +40,11 @@ const (
 	// the provider could not be asked whether it did; retried, nothing was
 	// sent.
 	ErrLookupFailed = "LookupFailed"
+	// ErrKeyConflict: the dedup store says the notification's key was used
+	// by a notification with another payload (once Temporal has deleted
+	// that one's workflow, say); nothing was sent, and retrying cannot
+	// change that.
+	ErrKeyConflict = "KeyConflict"
 )
 
 // AmbiguityPolicy says what to do when a delivery's earlier attempt may have
@@ -99,6 +104,10 @@ type DeliverInput struct {
 	HTML string `json:"html,omitempty"`
 	// Timestamp is when the notification became due.
 	Timestamp time.Time `json:"timestamp"`
+	// Fingerprint is the notification's payload fingerprint: the claim
+	// refuses a key the dedup store holds for another payload. Inputs
+	// scheduled before it existed carry none and skip that check.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // DeliverOutput is a settled delivery.
@@ -179,7 +188,7 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	if err := a.awaitSlot(ctx, in.Delivery.Channel, info.Deadline, h.details()); err != nil {
 		return DeliverOutput{}, err
 	}
-	rec := dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID}
+	rec := dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID, Fingerprint: in.Fingerprint}
 	token := fmt.Sprintf("%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, info.Attempt)
 	margin := a.LeaseMargin
 	if margin <= 0 {
@@ -197,6 +206,11 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 		return DeliverOutput{}, temporal.NewApplicationErrorWithCause(msg, ErrDedupUnavailable, err, h.details())
 	}
 	switch claim.State {
+	case dedup.Conflict:
+		log.Warn("Delivery refused: the key was used by another payload", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
+		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("key %q was already used by a notification with a different payload (its dedup record says so); nothing was sent: use a new key for a new notification", in.Key),
+			ErrKeyConflict, nil, h.details())
 	case dedup.AlreadySent:
 		log.Info("Delivery suppressed: already sent", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
 		return suppressed(claim, info.Attempt), nil

@@ -189,3 +189,33 @@ func TestPossibleSendIsNeverResentThroughAChain(t *testing.T) {
 	assert.Contains(t, out.Reason, "held")
 	assert.Empty(t, rcv.Headers(), "held: nothing sent through the second provider")
 }
+
+func TestKeyUsedByAnotherPayloadSendsNothingAndFailsPermanently(t *testing.T) {
+	acts, store := setup(t, activities.Resend)
+	rcv := testenv.NewReceiver(t)
+	// An earlier notification with this key and another payload sent to
+	// the same recipient.
+	in := input(t, rcv.URL)
+	in.Fingerprint = "fp-earlier"
+	rec := dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID, Fingerprint: in.Fingerprint}
+	_, err := store.Claim(context.Background(), rec, "earlier", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, store.Commit(context.Background(), rec, "earlier", "HTTP 200", dedup.Clean))
+
+	in.Fingerprint = "fp-now"
+	_, err = deliver(t, acts, in)
+	appErr := appError(t, err)
+	assert.Equal(t, activities.ErrKeyConflict, appErr.Type())
+	assert.True(t, appErr.NonRetryable())
+	assert.Contains(t, appErr.Error(), "different payload")
+	var details activities.FailureDetails
+	require.NoError(t, appErr.Details(&details))
+	assert.False(t, details.MaybeSent)
+
+	// An input scheduled before fingerprints were passed on skips the check.
+	in.Fingerprint = ""
+	out, err := deliver(t, acts, in)
+	require.NoError(t, err)
+	assert.Equal(t, onceflow.Suppressed, out.Status)
+	assert.Empty(t, rcv.Headers(), "nothing sent")
+}

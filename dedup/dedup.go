@@ -16,6 +16,11 @@
 //	o  the committing attempt's Outcome, when not Clean
 //	a  "1" once an attempt may have sent without committing
 //
+// Beside them, one key per notification keeps the fingerprint of the payload
+// that claimed its deliveries (onceflow.Notification.Fingerprint):
+//
+//	onceflow:{<notification key>}:fp
+//
 // Invariants, each kept by one Lua script that runs atomically in one round
 // trip:
 //
@@ -30,6 +35,13 @@
 //     reported as a takeover: two attempts may both have sent.
 //   - Every write sets the record's TTL to the dedup window, which must
 //     outlive the Temporal namespace's retention.
+//   - A key belongs to one payload. A claim that carries a fingerprint
+//     records it in the notification's fp key, unless that key holds
+//     another fingerprint: then the claim is a Conflict, checked before
+//     anything else, and writes nothing. The key with another payload is
+//     thus refused, never reported as already sent, for as long as the
+//     notification's records live: every write to a record also sets the
+//     fp key's TTL to the dedup window.
 //
 // Redis is the ledger, so a Redis that may forget records must not be
 // trusted silently: CheckDurability refuses one that may evict them and
@@ -54,6 +66,13 @@ const DefaultWindow = 30 * 24 * time.Hour
 
 var (
 	claimScript = redis.NewScript(`
+local fp = ARGV[4]
+if fp ~= '' then
+  local stored = redis.call('GET', KEYS[2])
+  if stored and stored ~= fp then
+    return {'conflict', '', ''}
+  end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rec = redis.call('HMGET', KEYS[1], 's', 't', 'u', 'r', 'a', 'o')
@@ -70,12 +89,14 @@ end
 redis.call('HSET', KEYS[1], 's', 'l', 't', ARGV[1], 'u', now + tonumber(ARGV[2]))
 if ambiguous == '1' then redis.call('HSET', KEYS[1], 'a', '1') end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if fp ~= '' then redis.call('SET', KEYS[2], fp, 'PX', ARGV[3]) end
 return {'granted', ambiguous or '0', ''}
 `)
 
 	commitScript = redis.NewScript(`
 local rec = redis.call('HMGET', KEYS[1], 's', 't')
 local state, holder = rec[1], rec[2]
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if state == 's' then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   if holder == ARGV[1] then return 'ok' end
@@ -94,11 +115,14 @@ return outcome
 local rec = redis.call('HMGET', KEYS[1], 's', 't')
 if rec[1] ~= 'l' or rec[2] ~= ARGV[1] then return 'not-holder' end
 redis.call('HSET', KEYS[1], 's', 'f')
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'a', '1') end
 redis.call('HDEL', KEYS[1], 'u')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 'ok'
 `)
+
+	fingerprintScript = redis.NewScript(`return redis.call('GET', KEYS[1])`)
 )
 
 // fence is what a record keeps of a fencing token: 96 bits of its SHA-256,
@@ -136,10 +160,28 @@ func (s *Store) Window() time.Duration { return s.window }
 type Record struct {
 	Key        string // the notification's idempotency key
 	DeliveryID string
+	// Fingerprint is the notification's payload fingerprint. Claim
+	// records it for the key and refuses a key recorded with another one
+	// (Conflict); empty skips both, as for an attempt scheduled before
+	// fingerprints were passed on. Commit and Release ignore it.
+	Fingerprint string
 }
 
 func (r Record) redisKey() string {
 	return "onceflow:{" + r.Key + "}:" + r.DeliveryID
+}
+
+// fingerprintKey is the notification-level key that holds the fingerprint
+// of the payload that claimed the key's deliveries, under the same hash tag
+// as the records.
+func fingerprintKey(key string) string {
+	return "onceflow:{" + key + "}:fp"
+}
+
+// keys are the Redis keys every script touches: the record, then its
+// notification's fingerprint key.
+func (r Record) keys() []string {
+	return []string{r.redisKey(), fingerprintKey(r.Key)}
 }
 
 // ClaimState is what a claim found.
@@ -153,6 +195,10 @@ const (
 	AlreadySent
 	// Busy: another attempt holds a live lease until Claim.LeaseLeft passes.
 	Busy
+	// Conflict: the key's deliveries were claimed by a notification with
+	// another payload (Record.Fingerprint differs from the one recorded).
+	// Nothing was written; the caller must not send.
+	Conflict
 )
 
 // Outcome is what the attempt that committed a delivery knew about
@@ -193,7 +239,7 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 	if lease < time.Millisecond {
 		return Claim{}, fmt.Errorf("dedup: claim %s: lease %v is shorter than 1ms", rec.DeliveryID, lease)
 	}
-	keys, args := []string{rec.redisKey()}, []any{fence(token), lease.Milliseconds(), s.window.Milliseconds()}
+	keys, args := rec.keys(), []any{fence(token), lease.Milliseconds(), s.window.Milliseconds(), rec.Fingerprint}
 	var (
 		res     []string
 		acked   int64
@@ -225,6 +271,8 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 			return Claim{}, fmt.Errorf("dedup: claim %s: lease end %q: %w", rec.DeliveryID, res[1], err)
 		}
 		return Claim{State: Busy, LeaseLeft: time.Duration(ms) * time.Millisecond}, nil
+	case "conflict":
+		return Claim{State: Conflict}, nil
 	}
 	return Claim{}, fmt.Errorf("dedup: claim %s: unexpected reply %q", rec.DeliveryID, res)
 }
@@ -253,7 +301,7 @@ var ErrTakenOver = errors.New("dedup: another attempt took over the delivery; it
 // knew about duplicates, and drops the lease. Committing twice with the same
 // token is harmless. A takeover is recorded as Unconfirmed.
 func (s *Store) Commit(ctx context.Context, rec Record, token, receipt string, outcome Outcome) error {
-	res, err := commitScript.Run(ctx, s.rdb, []string{rec.redisKey()}, fence(token), receipt, s.window.Milliseconds(), string(outcome)).Text()
+	res, err := commitScript.Run(ctx, s.rdb, rec.keys(), fence(token), receipt, s.window.Milliseconds(), string(outcome)).Text()
 	if err != nil {
 		return fmt.Errorf("dedup: commit %s: %w", rec.DeliveryID, err)
 	}
@@ -276,7 +324,7 @@ func (s *Store) Release(ctx context.Context, rec Record, token string, maybeSent
 	if maybeSent {
 		flag = "1"
 	}
-	res, err := releaseScript.Run(ctx, s.rdb, []string{rec.redisKey()}, fence(token), flag, s.window.Milliseconds()).Text()
+	res, err := releaseScript.Run(ctx, s.rdb, rec.keys(), fence(token), flag, s.window.Milliseconds()).Text()
 	if err != nil {
 		return fmt.Errorf("dedup: release %s: %w", rec.DeliveryID, err)
 	}
@@ -284,4 +332,20 @@ func (s *Store) Release(ctx context.Context, rec Record, token string, maybeSent
 		return fmt.Errorf("release %s: %w", rec.DeliveryID, ErrNotHolder)
 	}
 	return nil
+}
+
+// Fingerprint returns the fingerprint recorded for the notification key by
+// the claims of its deliveries, or "" when none is recorded: no delivery of
+// it was claimed within the dedup window, or only by attempts that carried
+// no fingerprint. It is one read, for a starter to refuse a conflicting
+// payload before it starts anything.
+func (s *Store) Fingerprint(ctx context.Context, key string) (string, error) {
+	fp, err := fingerprintScript.Run(ctx, s.rdb, []string{fingerprintKey(key)}).Text()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("dedup: read the fingerprint of key %q: %w", key, err)
+	}
+	return fp, nil
 }

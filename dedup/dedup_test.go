@@ -216,6 +216,132 @@ func TestEveryWriteSetsTheWindowTTL(t *testing.T) {
 	assert.Equal(t, []string{redisKey(rec)}, keys, "one record per delivery, under the notification's hash tag")
 }
 
+func fingerprintKey(key string) string { return "onceflow:{" + key + "}:fp" }
+
+func TestClaimWithAnotherFingerprintIsAConflict(t *testing.T) {
+	ctx := context.Background()
+	store, rdb := newStore(t, time.Hour)
+	a := dedup.Record{Key: t.Name(), DeliveryID: "dlv_shared", Fingerprint: "fp-a"}
+	_, err := store.Claim(ctx, a, "a-attempt-1", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, store.Commit(ctx, a, "a-attempt-1", "HTTP 200", dedup.Clean))
+	before, err := rdb.HGetAll(ctx, redisKey(a)).Result()
+	require.NoError(t, err)
+
+	// The same key with another payload, once Temporal has forgotten the
+	// first notification: a recipient both payloads share, and a new one.
+	b := a
+	b.Fingerprint = "fp-b"
+	c, err := store.Claim(ctx, b, "b-attempt-1", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Conflict, c.State, "never AlreadySent for another payload")
+	assert.Empty(t, c.Receipt)
+	newRecipient := dedup.Record{Key: t.Name(), DeliveryID: "dlv_new", Fingerprint: "fp-b"}
+	c, err = store.Claim(ctx, newRecipient, "b-attempt-1", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Conflict, c.State, "the fingerprint belongs to the notification, not to one delivery")
+
+	after, err := rdb.HGetAll(ctx, redisKey(a)).Result()
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "a conflict writes nothing")
+	n, err := rdb.Exists(ctx, redisKey(newRecipient)).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "a conflict creates no record")
+	fp, err := store.Fingerprint(ctx, t.Name())
+	require.NoError(t, err)
+	assert.Equal(t, "fp-a", fp)
+
+	// The first payload is still suppressed, and a claim without a
+	// fingerprint (an attempt scheduled before they were passed on) skips
+	// the check.
+	c, err = store.Claim(ctx, a, "a-attempt-2", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.AlreadySent, c.State)
+	assert.Equal(t, "HTTP 200", c.Receipt)
+	unversioned := b
+	unversioned.Fingerprint = ""
+	c, err = store.Claim(ctx, unversioned, "old-attempt", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.AlreadySent, c.State)
+}
+
+func TestConflictComesBeforeALiveLease(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t, time.Hour)
+	a := dedup.Record{Key: t.Name(), DeliveryID: "dlv_test", Fingerprint: "fp-a"}
+	c, err := store.Claim(ctx, a, "a-attempt-1", time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, dedup.Granted, c.State)
+
+	b := a
+	b.Fingerprint = "fp-b"
+	c, err = store.Claim(ctx, b, "b-attempt-1", time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Conflict, c.State, "not Busy: waiting for the lease would not help")
+
+	c, err = store.Claim(ctx, a, "a-attempt-2", time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Busy, c.State, "the same payload waits for the lease as before")
+}
+
+func TestFingerprintIsRecordedByClaimsThatCarryOne(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t, time.Hour)
+	fp, err := store.Fingerprint(ctx, t.Name())
+	require.NoError(t, err)
+	assert.Empty(t, fp, "nothing claimed yet")
+
+	_, err = store.Claim(ctx, dedup.Record{Key: t.Name(), DeliveryID: "dlv_old"}, "old-attempt", time.Minute)
+	require.NoError(t, err)
+	fp, err = store.Fingerprint(ctx, t.Name())
+	require.NoError(t, err)
+	assert.Empty(t, fp, "a claim without a fingerprint records none")
+
+	_, err = store.Claim(ctx, dedup.Record{Key: t.Name(), DeliveryID: "dlv_test", Fingerprint: "fp-a"}, "attempt-1", time.Minute)
+	require.NoError(t, err)
+	fp, err = store.Fingerprint(ctx, t.Name())
+	require.NoError(t, err)
+	assert.Equal(t, "fp-a", fp)
+}
+
+func TestFingerprintLivesAsLongAsTheRecords(t *testing.T) {
+	ctx := context.Background()
+	window := 90 * time.Minute
+	store, rdb := newStore(t, window)
+	rec := dedup.Record{Key: t.Name(), DeliveryID: "dlv_test", Fingerprint: "fp-a"}
+	assertTTL := func(step string) {
+		t.Helper()
+		ttl, err := rdb.PTTL(ctx, fingerprintKey(rec.Key)).Result()
+		require.NoError(t, err)
+		assert.Greater(t, ttl, window-time.Minute, step)
+		assert.LessOrEqual(t, ttl, window, step)
+	}
+	shorten := func() { require.NoError(t, rdb.PExpire(ctx, fingerprintKey(rec.Key), time.Minute).Err()) }
+
+	_, err := store.Claim(ctx, rec, "attempt-1", time.Minute)
+	require.NoError(t, err)
+	assertTTL("after claim")
+	shorten()
+	require.NoError(t, store.Release(ctx, rec, "attempt-1", false))
+	assertTTL("after release")
+	_, err = store.Claim(ctx, rec, "attempt-2", time.Minute)
+	require.NoError(t, err)
+	shorten()
+	require.NoError(t, store.Commit(ctx, rec, "attempt-2", "HTTP 200", dedup.Clean))
+	assertTTL("after commit")
+
+	keys, err := rdb.Keys(ctx, "onceflow:{"+rec.Key+"}*").Result()
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{redisKey(rec), fingerprintKey(rec.Key)}, keys, "under the notification's hash tag")
+}
+
+func TestUnreachableLedgerIsAnError(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer rdb.Close()
+	_, err := dedup.New(rdb, time.Hour).Fingerprint(context.Background(), t.Name())
+	assert.ErrorContains(t, err, t.Name())
+}
+
 func TestRecordSurvivesRedisRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

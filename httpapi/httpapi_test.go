@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
@@ -91,6 +92,30 @@ func TestPostStartsOnceAndRepeatsTheAnswer(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, other.code)
 	assert.Equal(t, "Idempotency-Key", other.body["field"])
 	assert.Equal(t, 1, rcv.Raw(id))
+}
+
+func TestKeyReusedAfterItsWorkflowWasDeletedIs422(t *testing.T) {
+	s := servers.New(t, servers.WorkerConfig(), nil)
+	// As `onceflow api` runs with REDIS_URL set.
+	c := starter.New(s.TC, s.Queue, starter.WithLedger(dedup.New(servers.Redis.Client(t), time.Hour)))
+	srv := httptest.NewServer(httpapi.Handler(c, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	t.Cleanup(srv.Close)
+	rcv := testenv.NewReceiver(t)
+	hdr := map[string]string{"Idempotency-Key": "api-deleted-1", "Content-Type": "application/json"}
+
+	first := call(t, "POST", srv.URL+"/v1/notifications", hdr, notificationJSON(rcv.URL))
+	require.Equal(t, http.StatusAccepted, first.code, first.body)
+	_, err := c.Wait(teststack.Context(t), "api-deleted-1")
+	require.NoError(t, err)
+	// Temporal's retention passes; the dedup records live on.
+	teststack.DeleteWorkflow(t, s.TC, servers.Temporal.GetDefaultNamespace(), "notification/api-deleted-1")
+
+	other := call(t, "POST", srv.URL+"/v1/notifications", hdr, `{"body":"changed","deliveries":[{"channel":"webhook","to":"`+rcv.URL+`"}]}`)
+	assert.Equal(t, http.StatusUnprocessableEntity, other.code, other.body)
+	assert.Equal(t, "Idempotency-Key", other.body["field"])
+	assert.Contains(t, other.body["error"], "different payload")
+	assert.Equal(t, http.StatusNotFound, call(t, "GET", srv.URL+"/v1/notifications/api-deleted-1", nil, "").code, "nothing was started")
+	assert.Len(t, rcv.Headers(), 1, "only the first notification was sent")
 }
 
 func TestBadRequestsNameTheProblemAndStartNothing(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -16,22 +18,59 @@ import (
 	"github.com/onceflow/onceflow/workflows"
 )
 
-// fingerprintMemo is the memo field that holds the payload's fingerprint.
-const fingerprintMemo = "onceflow_fingerprint"
-
 // Client starts and follows notifications through a Temporal client.
 type Client struct {
 	tc        client.Client
 	taskQueue string
+	ledger    Ledger
+	log       *slog.Logger
 }
+
+// Ledger tells which payload a key was used for, after Temporal may have
+// forgotten: dedup.Store keeps the fingerprint of the payload whose
+// deliveries were claimed under a key for the dedup window, which outlives
+// the namespace's retention.
+type Ledger interface {
+	// Fingerprint returns the fingerprint recorded for key, or "" when
+	// none is.
+	Fingerprint(ctx context.Context, key string) (string, error)
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithLedger makes Send ask l for the key's fingerprint before it starts
+// anything, so that a key reused with another payload is refused with a
+// *onceflow.ConflictError even once its workflow has been deleted. Without
+// a ledger such a notification starts, and its deliveries fail with
+// activities.ErrKeyConflict instead: nothing is sent either way.
+func WithLedger(l Ledger) Option { return func(c *Client) { c.ledger = l } }
+
+// WithLogger sets where the Client logs what it cannot report as an error
+// (a ledger it could not read); nil keeps the default, slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
+
+// ledgerTimeout bounds the ledger read, so that a Redis that hangs delays a
+// start by at most this much.
+const ledgerTimeout = 2 * time.Second
 
 // New returns a Client that starts notifications on taskQueue (empty means
 // workflows.DefaultTaskQueue).
-func New(tc client.Client, taskQueue string) *Client {
+func New(tc client.Client, taskQueue string, opts ...Option) *Client {
 	if taskQueue == "" {
 		taskQueue = workflows.DefaultTaskQueue
 	}
-	return &Client{tc: tc, taskQueue: taskQueue}
+	c := &Client{tc: tc, taskQueue: taskQueue, log: slog.Default()}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
 // Started identifies the workflow run that carries a notification.
@@ -49,18 +88,25 @@ func (e *NotFoundError) Error() string { return fmt.Sprintf("no notification wit
 // a running one, or one that completed. A notification that was cancelled
 // or failed is started again. The same key with a different payload is a
 // *onceflow.ConflictError, and an invalid n a *onceflow.ValidationError;
-// neither starts anything.
+// neither starts anything. With a ledger (WithLedger), the key is checked
+// there first, which also catches a payload that differs from one whose
+// workflow Temporal has since deleted.
 func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, error) {
 	if err := n.Validate(); err != nil {
 		return Started{}, err
 	}
 	fp := n.Fingerprint()
+	if c.ledger != nil {
+		if err := c.checkLedger(ctx, n.Key, fp); err != nil {
+			return Started{}, err
+		}
+	}
 	run, err := c.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.ID(n.Key),
 		TaskQueue:                c.taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		Memo:                     map[string]any{fingerprintMemo: fp},
+		Memo:                     map[string]any{workflows.FingerprintMemo: fp},
 		TypedSearchAttributes:    workflows.SearchAttributes(n),
 		StaticSummary:            n.Summary(),
 		// When a worker shares this client (onceflow dev), the first
@@ -82,12 +128,34 @@ func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, er
 	return started, nil
 }
 
+// checkLedger refuses fp when the ledger holds another fingerprint for key.
+// A ledger that cannot be read does not stop the start: it is logged, and
+// the deliveries' claims, which read the same record, refuse a conflicting
+// payload without sending anything (activities.ErrKeyConflict). Failing
+// here instead would make a Redis outage refuse every notification, where
+// today it only delays their deliveries.
+func (c *Client) checkLedger(ctx context.Context, key, fp string) error {
+	lctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
+	defer cancel()
+	stored, err := c.ledger.Fingerprint(lctx, key)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("start notification %q: %w", key, ctx.Err())
+	case err != nil:
+		c.log.Warn("Could not read the dedup ledger; starting without its conflict check (the deliveries still refuse a conflicting payload)",
+			"key", key, "error", err)
+	case stored != "" && stored != fp:
+		return &onceflow.ConflictError{Key: key}
+	}
+	return nil
+}
+
 func (c *Client) fingerprint(ctx context.Context, s Started) (string, error) {
 	desc, err := c.tc.DescribeWorkflowExecution(ctx, s.WorkflowID, s.RunID)
 	if err != nil {
 		return "", fmt.Errorf("describe %s: %w", s.WorkflowID, err)
 	}
-	p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[fingerprintMemo]
+	p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.FingerprintMemo]
 	if p == nil {
 		// Started by another SDK without Onceflow's memo: nothing to compare.
 		return "", nil

@@ -3,6 +3,7 @@ package starter_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -259,6 +261,137 @@ func TestNewRunOfADeliveredKeyIsSuppressed(t *testing.T) {
 	assert.Equal(t, "HTTP 200", d.Receipt, "the receipt of the first delivery")
 	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)))
 	testenv.RecordHistory(t, s.TC, run.GetID(), run.GetRunID(), "suppressed_duplicate")
+}
+
+// withLedger is a client of s that checks keys in the shared Redis's dedup
+// ledger, as `onceflow api` does when REDIS_URL is set.
+func withLedger(t *testing.T, s *teststack.Stack) *starter.Client {
+	return starter.New(s.TC, s.Queue, starter.WithLedger(dedup.New(servers.Redis.Client(t), time.Hour)))
+}
+
+// deliverThenForget delivers n and then deletes its workflow, as Temporal
+// does once the namespace's retention has passed; its dedup records live on.
+func deliverThenForget(t *testing.T, s *teststack.Stack, c *starter.Client, n onceflow.Notification) {
+	t.Helper()
+	ctx := ctxFor(t)
+	_, err := c.Send(ctx, n)
+	require.NoError(t, err)
+	res, err := c.Wait(ctx, n.Key)
+	require.NoError(t, err)
+	require.Equal(t, onceflow.Delivered, res.Deliveries[0].Status, res.Deliveries[0].Reason)
+	teststack.DeleteWorkflow(t, s.TC, servers.Temporal.GetDefaultNamespace(), workflows.ID(n.Key))
+}
+
+// changed is n with another body and one more recipient.
+func changed(n onceflow.Notification, url string) onceflow.Notification {
+	other := n
+	other.Body = "Your order was cancelled."
+	other.Deliveries = append(slices.Clone(n.Deliveries), onceflow.Delivery{Channel: onceflow.Webhook, To: url + "/new"})
+	return other
+}
+
+func TestKeyReusedAfterItsWorkflowWasDeletedIsAConflict(t *testing.T) {
+	s := newStack(t, nil)
+	c := withLedger(t, s)
+	rcv := testenv.NewReceiver(t)
+	n := webhookTo(t, rcv.URL)
+	deliverThenForget(t, s, c, n)
+
+	other := changed(n, rcv.URL)
+	_, err := c.Send(ctxFor(t), other)
+	var conflict *onceflow.ConflictError
+	require.ErrorAs(t, err, &conflict)
+	assert.Equal(t, n.Key, conflict.Key)
+
+	_, err = c.Status(ctxFor(t), n.Key)
+	var nf *starter.NotFoundError
+	assert.ErrorAs(t, err, &nf, "nothing was started")
+	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)), "only the first notification's delivery")
+	assert.Len(t, rcv.Headers(), 1, "nothing else was sent")
+}
+
+func TestKeyReusedAfterDeletionFailsItsDeliveriesWithoutALedger(t *testing.T) {
+	s := newStack(t, nil)
+	rcv := testenv.NewReceiver(t)
+	n := webhookTo(t, rcv.URL)
+	deliverThenForget(t, s, s.Client, n)
+
+	// Without Redis the client cannot tell; the workers' claims can.
+	other := changed(n, rcv.URL)
+	ctx := ctxFor(t)
+	_, err := s.Client.Send(ctx, other)
+	require.NoError(t, err)
+	res, err := s.Client.Wait(ctx, other.Key)
+	require.NoError(t, err)
+	require.Len(t, res.Deliveries, 2)
+	for _, d := range res.Deliveries {
+		assert.Equal(t, onceflow.Failed, d.Status, "%s: never suppressed, never sent", d.To)
+		assert.Contains(t, d.Reason, "different payload", d.To)
+		assert.EqualValues(t, 1, d.Attempts, "a conflict is not retried")
+	}
+	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)), "only the first notification's delivery")
+	assert.Len(t, rcv.Headers(), 1, "nothing else was sent")
+}
+
+func TestSamePayloadAfterDeletionIsSuppressed(t *testing.T) {
+	s := newStack(t, nil)
+	c := withLedger(t, s)
+	rcv := testenv.NewReceiver(t)
+	n := webhookTo(t, rcv.URL)
+	deliverThenForget(t, s, c, n)
+
+	ctx := ctxFor(t)
+	_, err := c.Send(ctx, n)
+	require.NoError(t, err, "the same payload is no conflict")
+	res, err := c.Wait(ctx, n.Key)
+	require.NoError(t, err)
+	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].Status, res.Deliveries[0].Reason)
+	assert.Equal(t, "HTTP 200", res.Deliveries[0].Receipt, "the receipt of the first delivery")
+	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)))
+}
+
+func TestClaimsRecordTheFingerprintOfTheStart(t *testing.T) {
+	s := newStack(t, nil)
+	ledger := dedup.New(servers.Redis.Client(t), time.Hour)
+	rcv := testenv.NewReceiver(t)
+	ctx := ctxFor(t)
+	for name, c := range map[string]struct {
+		memo map[string]any
+		want func(onceflow.Notification) string
+	}{
+		// The memo's value is what the Go client compares a later start
+		// with; the payload the workflow decoded may fingerprint otherwise
+		// (a Go struct in Data comes back as a map).
+		"the Go client's memo":  {map[string]any{workflows.FingerprintMemo: "fp-from-the-client"}, func(onceflow.Notification) string { return "fp-from-the-client" }},
+		"no memo (another SDK)": {nil, onceflow.Notification.Fingerprint},
+	} {
+		t.Run(name, func(t *testing.T) {
+			n := webhookTo(t, rcv.URL)
+			run, err := s.TC.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.ID(n.Key), TaskQueue: s.Queue, Memo: c.memo}, workflows.Name, n)
+			require.NoError(t, err)
+			var res onceflow.Result
+			require.NoError(t, run.Get(ctx, &res))
+			require.Equal(t, onceflow.Delivered, res.Deliveries[0].Status, res.Deliveries[0].Reason)
+			fp, err := ledger.Fingerprint(ctx, n.Key)
+			require.NoError(t, err)
+			assert.Equal(t, c.want(n), fp)
+		})
+	}
+}
+
+func TestUnreachableLedgerDoesNotStopTheStart(t *testing.T) {
+	s := newStack(t, nil)
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { _ = down.Close() })
+	var logged testenv.Buffer
+	c := starter.New(s.TC, s.Queue, starter.WithLedger(dedup.New(down, time.Hour)),
+		starter.WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+	rcv := testenv.NewReceiver(t)
+	n := webhookTo(t, rcv.URL)
+
+	_, d := sendAndWait(t, &teststack.Stack{TC: s.TC, Queue: s.Queue, Client: c}, n)
+	assert.Equal(t, onceflow.Delivered, d.Status, "the workers' claims check the key instead")
+	assert.Contains(t, logged.String(), "Could not read the dedup ledger")
 }
 
 func TestCancelBeforeSendAtSendsNothing(t *testing.T) {

@@ -54,6 +54,20 @@ func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
 	return acts, rdb, nil
 }
 
+// Ledger connects to the dedup store at redisURL for reading only, as
+// starter.WithLedger does to refuse a key reused with another payload. Its
+// reads give up at their context's deadline, so that a Redis that hangs
+// cannot stall a start. The caller closes the returned Redis client.
+func Ledger(redisURL string) (*dedup.Store, *redis.Client, error) {
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", EnvRedisURL, err)
+	}
+	opts.ContextTimeoutEnabled = true
+	rdb := redis.NewClient(opts)
+	return dedup.New(rdb, 0), rdb, nil
+}
+
 // ambiguityPolicies says, per channel, what a delivery does when an earlier
 // attempt may have sent it: re-send where the receiving end deduplicates by
 // the delivery ID (Standard Webhooks receivers by webhook-id; devices

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -29,6 +30,9 @@ const (
 	// ErrInvalid is the failure type of a notification that fails
 	// validation inside the workflow (one started by another SDK, say).
 	ErrInvalid = "InvalidNotification"
+	// FingerprintMemo is the memo field in which the Go client puts the
+	// payload's fingerprint (onceflow.Notification.Fingerprint) at start.
+	FingerprintMemo = "onceflow_fingerprint"
 )
 
 // ID is the workflow ID of the notification with the given key.
@@ -91,7 +95,7 @@ func (w *Workflow) Run(ctx workflow.Context, n onceflow.Notification) (onceflow.
 	if invalid := w.verdict(ctx, n); invalid != "" {
 		return onceflow.Result{}, temporal.NewNonRetryableApplicationError(invalid, ErrInvalid, nil)
 	}
-	r := &notification{policy: w.policy, n: n}
+	r := &notification{policy: w.policy, n: n, fingerprint: fingerprint(ctx, n)}
 	if err := r.setup(ctx); err != nil {
 		return onceflow.Result{}, err
 	}
@@ -135,11 +139,28 @@ func (w *Workflow) verdict(ctx workflow.Context, n onceflow.Notification) string
 	return invalid
 }
 
+// fingerprint is the payload's fingerprint that the deliveries' claims
+// record in the dedup store: the one in the memo when the Go client started
+// the run, since that is the value it compares a later start against, and
+// otherwise n's. (n here went through JSON: a Data value that was a Go
+// struct in the app, say, now is a map, which can fingerprint differently.)
+// The memo is part of the start event, so a replay reads the same value.
+func fingerprint(ctx workflow.Context, n onceflow.Notification) string {
+	var fp string
+	if p := workflow.GetInfo(ctx).Memo.GetFields()[FingerprintMemo]; p != nil {
+		if converter.GetDefaultDataConverter().FromPayload(p, &fp) == nil && fp != "" {
+			return fp
+		}
+	}
+	return n.Fingerprint()
+}
+
 // notification is one run's state; the status query reads it.
 type notification struct {
-	policy Policy
-	n      onceflow.Notification
-	result onceflow.Result
+	policy      Policy
+	n           onceflow.Notification
+	fingerprint string
+	result      onceflow.Result
 }
 
 func (r *notification) setup(ctx workflow.Context) error {
@@ -252,13 +273,13 @@ func (r *notification) deliver(ctx workflow.Context, dr *onceflow.DeliveryResult
 			InitialInterval:        r.policy.FirstRetry,
 			BackoffCoefficient:     2,
 			MaximumInterval:        r.policy.MaxRetryInterval,
-			NonRetryableErrorTypes: []string{activities.ErrRejected, activities.ErrNoProvider},
+			NonRetryableErrorTypes: []string{activities.ErrRejected, activities.ErrNoProvider, activities.ErrKeyConflict},
 		},
 	})
 	body, html := content.For(dr.Channel)
 	f := workflow.ExecuteActivity(actx, deliver.Deliver, activities.DeliverInput{
 		Key: r.n.Key, DeliveryID: dr.DeliveryID, Delivery: onceflow.Delivery{Channel: dr.Channel, To: dr.To},
-		Subject: content.Subject, Body: body, HTML: html, Timestamp: due,
+		Subject: content.Subject, Body: body, HTML: html, Timestamp: due, Fingerprint: r.fingerprint,
 	})
 	r.settle(ctx, dr, f)
 }

@@ -24,6 +24,11 @@ func (a *app) api(ctx context.Context, args []string) error {
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
+	opts, closeLedger, err := a.ledger()
+	if err != nil {
+		return err
+	}
+	defer closeLedger()
 	tc, _, err := a.dial(ctx)
 	if err != nil {
 		return err
@@ -34,7 +39,7 @@ func (a *app) api(ctx context.Context, args []string) error {
 		return inputErrorf("--addr %s: %v", *addr, err)
 	}
 	a.logger.Info("API listening", "url", "http://"+l.Addr().String()+"/v1/notifications", "openapi", "http://"+l.Addr().String()+"/v1/openapi.yaml")
-	return serve(ctx, l, httpapi.Handler(starter.New(tc, *taskQueue), a.logger))
+	return serve(ctx, l, httpapi.Handler(starter.New(tc, *taskQueue, opts...), a.logger))
 }
 
 // serve serves h on l until ctx is done, then lets requests in flight
@@ -57,6 +62,24 @@ func serve(ctx context.Context, l net.Listener, h http.Handler) error {
 		return err
 	}
 	return nil
+}
+
+// ledger is how a command's starter reads the dedup ledger: when REDIS_URL
+// is set, Send refuses a key whose records hold another payload's
+// fingerprint, even after Temporal has deleted that notification. Without
+// it the workers' claims still refuse such a payload, later and without
+// a 422 or exit code 2 to show for it. The returned func closes the
+// connection.
+func (a *app) ledger() ([]starter.Option, func(), error) {
+	url := a.getenv(worker.EnvRedisURL)
+	if url == "" {
+		return nil, func() {}, nil
+	}
+	store, rdb, err := worker.Ledger(url)
+	if err != nil {
+		return nil, nil, inputError{err}
+	}
+	return []starter.Option{starter.WithLedger(store), starter.WithLogger(a.logger)}, func() { _ = rdb.Close() }, nil
 }
 
 func envOr(v, fallback string) string {

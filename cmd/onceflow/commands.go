@@ -84,13 +84,17 @@ func (a *app) send(ctx context.Context, args []string) error {
 	if err := n.Validate(); err != nil {
 		return err
 	}
-
+	opts, closeLedger, err := a.ledger()
+	if err != nil {
+		return err
+	}
+	defer closeLedger()
 	tc, _, err := a.dial(ctx)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	c := starter.New(tc, *taskQueue)
+	c := starter.New(tc, *taskQueue, opts...)
 	started, err := c.Send(ctx, n)
 	if err != nil {
 		return err

@@ -12,10 +12,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/worker"
 )
 
@@ -46,7 +48,7 @@ func run(ctx context.Context, env mapEnv, args ...string) result {
 // cliEnv starts Temporal and Redis, runs `onceflow worker` in-process and
 // returns the environment that points commands at them.
 func cliEnv(t *testing.T) mapEnv {
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	ts := teststack.NewTemporal(temporaltest.WithT(t))
 	// The worker registers them too, but sends may come before it has.
 	require.NoError(t, worker.RegisterSearchAttributes(context.Background(), ts.GetDefaultClient(), ts.GetDefaultNamespace()))
 	rds, err := testenv.StartRedis(t.TempDir())
@@ -107,6 +109,36 @@ func TestSendWaitAndStatus(t *testing.T) {
 	r = run(ctx, env, "send", "--key", "order-42-shipped", "--channel", "webhook", "--to", rcv.URL+"/hook", "--body", "changed")
 	assert.Equal(t, exitInput, r.code)
 	assert.Contains(t, r.stderr, "different payload")
+}
+
+func TestSendRefusesAKeyReusedAfterItsWorkflowWasDeleted(t *testing.T) {
+	env := cliEnv(t)
+	rcv := testenv.NewReceiver(t)
+	ctx := context.Background()
+	send := func(body string, more ...string) result {
+		return run(ctx, env, append([]string{"send", "--key", "order-7-shipped", "--channel", "webhook", "--to", rcv.URL + "/hook", "--body", body}, more...)...)
+	}
+	r := send("On its way", "--wait")
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	// Temporal's retention passes; the dedup records (REDIS_URL) live on.
+	tc, err := client.Dial(client.Options{HostPort: env["TEMPORAL_ADDRESS"], Namespace: env["TEMPORAL_NAMESPACE"]})
+	require.NoError(t, err)
+	defer tc.Close()
+	teststack.DeleteWorkflow(t, tc, env["TEMPORAL_NAMESPACE"], "notification/order-7-shipped")
+
+	r = send("Cancelled")
+	assert.Equal(t, exitInput, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "different payload")
+	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "one line: %q", r.stderr)
+	r = run(ctx, env, "status", "order-7-shipped")
+	assert.Equal(t, exitInput, r.code, "nothing was started: %s", r.stdout)
+
+	// The same payload again is no conflict: its delivery is suppressed.
+	r = send("On its way", "--wait")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "suppressed")
+	assert.Len(t, rcv.Headers(), 1, "sent once in all")
 }
 
 func TestPing(t *testing.T) {

@@ -228,8 +228,16 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, log *slog.Logger) error
 	if err != nil {
 		return fmt.Errorf("--api-addr %s: %w", addr, err)
 	}
+	// The API refuses a key reused with another payload from the dedup
+	// ledger, even once Temporal has deleted the earlier notification.
+	ledger, rdb, err := worker.Ledger(s.RedisURL)
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
+	s.stops = append(s.stops, func() { _ = rdb.Close() })
 	mux := http.NewServeMux()
-	mux.Handle("/", httpapi.Handler(starter.New(s.Client, taskQueue), log))
+	mux.Handle("/", httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log)), log))
 	mux.Handle("POST "+DemoWebhookPath, demoReceiver(secret, log))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {

@@ -6,6 +6,7 @@ package teststack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -13,7 +14,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/onceflow/onceflow/activities"
@@ -34,7 +40,7 @@ type Servers struct {
 // search attributes, runs the tests, stops the servers and exits.
 func Main(m *testing.M, s *Servers) {
 	s.Redis = testenv.MustStartRedis()
-	s.Temporal = temporaltest.NewServer()
+	s.Temporal = NewTemporal()
 	if err := worker.RegisterSearchAttributes(context.Background(), s.Temporal.GetDefaultClient(), s.Temporal.GetDefaultNamespace()); err != nil {
 		fmt.Fprintln(os.Stderr, "teststack:", err)
 		os.Exit(1)
@@ -43,6 +49,62 @@ func Main(m *testing.M, s *Servers) {
 	s.Temporal.Stop()
 	s.Redis.Cleanup()
 	os.Exit(code)
+}
+
+// NewTemporal starts a temporaltest server for Onceflow's tests. It moves
+// its transfer queue's ack level every 100ms instead of every 30s: a
+// delete of a closed workflow waits until the ack level has passed the
+// workflow's close, so DeleteWorkflow would otherwise take about 30s.
+func NewTemporal(opts ...temporaltest.TestServerOption) *temporaltest.TestServer {
+	dc := dynamicconfig.StaticClient{
+		// temporaltest's own setting, which this client replaces.
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+		dynamicconfig.TransferProcessorUpdateAckInterval.Key():      []dynamicconfig.ConstrainedValue{{Value: 100 * time.Millisecond}},
+	}
+	return temporaltest.NewServer(append(opts, temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(dc)))...)
+}
+
+// DeleteWorkflow deletes the workflow's runs, newest first, through
+// Temporal's DeleteWorkflowExecution API, as the namespace's retention does
+// once it has passed, until Temporal no longer knows the workflow.
+func DeleteWorkflow(t testing.TB, tc client.Client, namespace, workflowID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	deleted := ""
+	for {
+		desc, err := tc.DescribeWorkflowExecution(ctx, workflowID, "")
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("describe %s: %v", workflowID, err)
+		}
+		// Deletion is asynchronous; ask once per run. A delete that comes
+		// before the ack level has passed the run's close is retried by
+		// the server only 3s later: give the ack level (moved every
+		// 100ms, see NewTemporal) time first.
+		info := desc.GetWorkflowExecutionInfo()
+		if closed := info.GetCloseTime(); closed != nil {
+			time.Sleep(time.Until(closed.AsTime().Add(300 * time.Millisecond)))
+		}
+		if run := info.GetExecution().GetRunId(); run != deleted {
+			_, err = tc.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
+				Namespace:         namespace,
+				WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: run},
+			})
+			if err != nil && !errors.As(err, &nf) {
+				t.Fatalf("delete %s: %v", workflowID, err)
+			}
+			deleted = run
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s was not deleted within a minute", workflowID)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Policy keeps attempts and retries short so that faults resolve in
