@@ -47,9 +47,9 @@ type DeliveryResult struct {
 	Fallbacks []DeliveryResult `json:"fallbacks,omitempty"`
 }
 
-// Final is the step that settled the delivery: the last fallback tried, or
-// the delivery itself.
-func (d DeliveryResult) Final() DeliveryResult {
+// LastStep is the step that settled the delivery: the last fallback tried,
+// or the delivery itself.
+func (d DeliveryResult) LastStep() DeliveryResult {
 	if n := len(d.Fallbacks); n > 0 {
 		return d.Fallbacks[n-1]
 	}
@@ -70,7 +70,7 @@ type Result struct {
 func (r Result) Status() Status {
 	count := make(map[Status]int)
 	for _, d := range r.Deliveries {
-		count[d.Final().Status]++
+		count[d.LastStep().Status]++
 	}
 	for _, s := range []Status{Ambiguous, Failed, Cancelled, Retrying, Pending} {
 		if count[s] > 0 {

@@ -18,33 +18,33 @@ import (
 	"github.com/onceflow/onceflow/providers"
 )
 
-// Error types of the Deliver activity's failures, stable for workflows and
+// Failure types of the Deliver activity, stable for workflows and
 // for any SDK that inspects them.
 const (
-	// ErrRejected: the provider refused the delivery permanently.
-	ErrRejected = "DeliveryRejected"
-	// ErrNoProvider: this worker has no provider for the channel.
-	ErrNoProvider = "NoProvider"
-	// ErrBusy: another attempt holds the delivery's lease; retried when it
+	// TypeRejected: the provider refused the delivery permanently.
+	TypeRejected = "DeliveryRejected"
+	// TypeNoProvider: this worker has no provider for the channel.
+	TypeNoProvider = "NoProvider"
+	// TypeBusy: another attempt holds the delivery's lease; retried when it
 	// ends.
-	ErrBusy = "DeliveryBusy"
-	// ErrRetryable: the provider failed in a way worth retrying.
-	ErrRetryable = "DeliveryRetryable"
-	// ErrDedupUnavailable: the dedup store could not be reached; nothing
+	TypeBusy = "DeliveryBusy"
+	// TypeRetryable: the provider failed in a way worth retrying.
+	TypeRetryable = "DeliveryRetryable"
+	// TypeDedupUnavailable: the dedup store could not be reached; nothing
 	// was sent.
-	ErrDedupUnavailable = "DedupUnavailable"
-	// ErrRateLimited: the channel's rate cap has no slot soon enough;
+	TypeDedupUnavailable = "DedupUnavailable"
+	// TypeRateLimited: the channel's rate cap has no slot soon enough;
 	// retried when one comes, nothing was sent.
-	ErrRateLimited = "RateLimited"
-	// ErrLookupFailed: an earlier attempt may have sent the delivery and
+	TypeRateLimited = "RateLimited"
+	// TypeLookupFailed: an earlier attempt may have sent the delivery and
 	// the provider could not be asked whether it did; retried, nothing was
 	// sent.
-	ErrLookupFailed = "LookupFailed"
-	// ErrKeyConflict: the dedup store says the notification's key was used
+	TypeLookupFailed = "LookupFailed"
+	// TypeKeyConflict: the dedup store says the notification's key was used
 	// by a notification with another payload (once Temporal has deleted
 	// that one's workflow, say); nothing was sent, and retrying cannot
 	// change that.
-	ErrKeyConflict = "KeyConflict"
+	TypeKeyConflict = "KeyConflict"
 )
 
 // AmbiguityPolicy says what to do when a delivery's earlier attempt may have
@@ -183,7 +183,7 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	provider, ok := a.Providers[in.Delivery.Channel]
 	if !ok {
 		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("this worker has no provider for channel %q", in.Delivery.Channel), ErrNoProvider, nil, h.details())
+			fmt.Sprintf("this worker has no provider for channel %q", in.Delivery.Channel), TypeNoProvider, nil, h.details())
 	}
 	if err := a.awaitSlot(ctx, in.Delivery.Channel, info.Deadline, h.details()); err != nil {
 		return DeliverOutput{}, err
@@ -203,21 +203,21 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 		if h.details().MaybeSent {
 			msg = "could not claim the delivery; this attempt sent nothing, but an earlier one may have sent it"
 		}
-		return DeliverOutput{}, temporal.NewApplicationErrorWithCause(msg, ErrDedupUnavailable, err, h.details())
+		return DeliverOutput{}, temporal.NewApplicationErrorWithCause(msg, TypeDedupUnavailable, err, h.details())
 	}
 	switch claim.State {
 	case dedup.Conflict:
 		log.Warn("Delivery refused: the key was used by another payload", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
 		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("key %q was already used by a notification with a different payload (its dedup record says so); nothing was sent: use a new key for a new notification", in.Key),
-			ErrKeyConflict, nil, h.details())
+			TypeKeyConflict, nil, h.details())
 	case dedup.AlreadySent:
 		log.Info("Delivery suppressed: already sent", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
 		return suppressed(claim, info.Attempt), nil
 	case dedup.Busy:
 		return DeliverOutput{}, temporal.NewApplicationErrorWithOptions(
 			fmt.Sprintf("another attempt holds the delivery's lease for %v more", claim.LeaseLeft.Round(time.Millisecond)),
-			ErrBusy, temporal.ApplicationErrorOptions{NextRetryDelay: claim.LeaseLeft, Details: []any{h.details()}})
+			TypeBusy, temporal.ApplicationErrorOptions{NextRetryDelay: claim.LeaseLeft, Details: []any{h.details()}})
 	}
 	// The granted claim accounts for every earlier attempt that claimed: a
 	// lease left behind reads as ambiguous. A possible send an earlier
@@ -353,7 +353,7 @@ func (a *Activities) lookupFailed(ctx context.Context, rec dedup.Record, token s
 	details.MaybeSent = true
 	return temporal.NewApplicationErrorWithOptions(
 		"an earlier attempt may have sent it, and asking the provider whether it did failed; not sent again: "+err.Error(),
-		ErrLookupFailed, temporal.ApplicationErrorOptions{NextRetryDelay: providers.Classify(err).RetryAfter, Details: []any{details}})
+		TypeLookupFailed, temporal.ApplicationErrorOptions{NextRetryDelay: providers.Classify(err).RetryAfter, Details: []any{details}})
 }
 
 // awaitSlot waits for the channel's next send slot when its rate is capped.
@@ -366,11 +366,11 @@ func (a *Activities) awaitSlot(ctx context.Context, ch onceflow.Channel, deadlin
 	}
 	wait, reserved, err := limit.Reserve(ctx, time.Until(deadline)/2)
 	if err != nil {
-		return temporal.NewApplicationErrorWithCause("could not reserve a send slot; this attempt sent nothing", ErrDedupUnavailable, err, details)
+		return temporal.NewApplicationErrorWithCause("could not reserve a send slot; this attempt sent nothing", TypeDedupUnavailable, err, details)
 	}
 	if !reserved {
 		return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("channel %s is at its rate limit; next slot in %v", ch, wait.Round(time.Millisecond)),
-			ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: wait, Details: []any{details}})
+			TypeRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: wait, Details: []any{details}})
 	}
 	select {
 	case <-ctx.Done():
@@ -390,9 +390,9 @@ func (a *Activities) sendFailed(ctx context.Context, rec dedup.Record, token str
 	}
 	details.MaybeSent = details.MaybeSent || pe.MaybeSent
 	if pe.Permanent {
-		return temporal.NewNonRetryableApplicationError(pe.Error(), ErrRejected, nil, details)
+		return temporal.NewNonRetryableApplicationError(pe.Error(), TypeRejected, nil, details)
 	}
-	return temporal.NewApplicationErrorWithOptions(pe.Error(), ErrRetryable,
+	return temporal.NewApplicationErrorWithOptions(pe.Error(), TypeRetryable,
 		temporal.ApplicationErrorOptions{NextRetryDelay: pe.RetryAfter, Details: []any{details}})
 }
 

@@ -91,7 +91,7 @@ func TestLiveLeaseIsRetriedWhenItEnds(t *testing.T) {
 
 	_, err = deliver(t, acts, in)
 	appErr := appError(t, err)
-	assert.Equal(t, activities.ErrBusy, appErr.Type())
+	assert.Equal(t, activities.TypeBusy, appErr.Type())
 	assert.False(t, appErr.NonRetryable())
 	assert.InDelta(t, time.Minute.Seconds(), appErr.NextRetryDelay().Seconds(), 2)
 	assert.Empty(t, rcv.Headers())
@@ -103,7 +103,7 @@ func TestChannelWithoutProviderFailsPermanently(t *testing.T) {
 	in.Delivery = onceflow.Delivery{Channel: onceflow.SMS, To: "+447700900123"}
 	_, err := deliver(t, acts, in)
 	appErr := appError(t, err)
-	assert.Equal(t, activities.ErrNoProvider, appErr.Type())
+	assert.Equal(t, activities.TypeNoProvider, appErr.Type())
 	assert.True(t, appErr.NonRetryable())
 	assert.Contains(t, appErr.Error(), "sms")
 }
@@ -118,7 +118,7 @@ func TestRefusedConnectionReleasesWithoutAmbiguity(t *testing.T) {
 
 	_, err = deliver(t, acts, in)
 	appErr := appError(t, err)
-	assert.Equal(t, activities.ErrRetryable, appErr.Type())
+	assert.Equal(t, activities.TypeRetryable, appErr.Type())
 
 	c, err := store.Claim(context.Background(), dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID}, "next", time.Minute)
 	require.NoError(t, err)
@@ -137,7 +137,7 @@ func TestDedupOutageSendsNothing(t *testing.T) {
 
 	_, err = deliver(t, acts, input(t, rcv.URL))
 	appErr := appError(t, err)
-	assert.Equal(t, activities.ErrDedupUnavailable, appErr.Type())
+	assert.Equal(t, activities.TypeDedupUnavailable, appErr.Type())
 	assert.False(t, appErr.NonRetryable())
 	assert.Empty(t, rcv.Headers())
 }
@@ -205,7 +205,7 @@ func TestKeyUsedByAnotherPayloadSendsNothingAndFailsPermanently(t *testing.T) {
 	in.Fingerprint = "fp-now"
 	_, err = deliver(t, acts, in)
 	appErr := appError(t, err)
-	assert.Equal(t, activities.ErrKeyConflict, appErr.Type())
+	assert.Equal(t, activities.TypeKeyConflict, appErr.Type())
 	assert.True(t, appErr.NonRetryable())
 	assert.Contains(t, appErr.Error(), "different payload")
 	var details activities.FailureDetails

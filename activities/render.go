@@ -10,9 +10,9 @@ import (
 	"github.com/onceflow/onceflow/templates"
 )
 
-// ErrTemplate is the failure type of a template that cannot be rendered:
+// TypeTemplate is the failure type of a template that cannot be rendered:
 // missing, broken, or lacking a variable. It is not retried.
-const ErrTemplate = "TemplateError"
+const TypeTemplate = "TemplateError"
 
 // Renderer renders named templates.
 type Renderer interface {
@@ -30,12 +30,12 @@ type RenderInput struct {
 func (a *Activities) Render(_ context.Context, in RenderInput) (templates.Rendered, error) {
 	if a.Templates == nil {
 		return templates.Rendered{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("template %q: this worker has no templates directory (%s)", in.Template, templates.EnvDir), ErrTemplate, nil)
+			fmt.Sprintf("template %q: this worker has no templates directory (%s)", in.Template, templates.EnvDir), TypeTemplate, nil)
 	}
 	r, err := a.Templates.Render(in.Template, in.Data)
 	var te *templates.Error
 	if errors.As(err, &te) {
-		return templates.Rendered{}, temporal.NewNonRetryableApplicationError(te.Error(), ErrTemplate, nil)
+		return templates.Rendered{}, temporal.NewNonRetryableApplicationError(te.Error(), TypeTemplate, nil)
 	}
 	return r, err
 }

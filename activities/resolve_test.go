@@ -101,7 +101,7 @@ func TestFailedLookupKeepsTheDeliveryAmbiguousAndIsRetried(t *testing.T) {
 
 	_, err := deliver(t, acts, in)
 	appErr := appError(t, err)
-	assert.Equal(t, activities.ErrLookupFailed, appErr.Type())
+	assert.Equal(t, activities.TypeLookupFailed, appErr.Type())
 	assert.False(t, appErr.NonRetryable(), "a lookup is retried like a send")
 	assert.Equal(t, 3*time.Second, appErr.NextRetryDelay())
 	var details activities.FailureDetails

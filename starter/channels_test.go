@@ -265,7 +265,7 @@ func TestFailingSMSFallsBackToEmail(t *testing.T) {
 	run := startNewRun(t, s.TC, s.Queue, n)
 	var res onceflow.Result
 	require.NoError(t, run.Get(ctxFor(t), &res))
-	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].Final().Status)
+	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].LastStep().Status)
 	assert.Len(t, in.mail, 1)
 }
 

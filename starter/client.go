@@ -43,7 +43,7 @@ type Option func(*Client)
 // anything, so that a key reused with another payload is refused with a
 // *onceflow.ConflictError even once its workflow has been deleted. Without
 // a ledger such a notification starts, and its deliveries fail with
-// activities.ErrKeyConflict instead: nothing is sent either way.
+// activities.TypeKeyConflict instead: nothing is sent either way.
 func WithLedger(l Ledger) Option { return func(c *Client) { c.ledger = l } }
 
 // WithLogger sets where the Client logs what it cannot report as an error
@@ -131,7 +131,7 @@ func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, er
 // checkLedger refuses fp when the ledger holds another fingerprint for key.
 // A ledger that cannot be read does not stop the start: it is logged, and
 // the deliveries' claims, which read the same record, refuse a conflicting
-// payload without sending anything (activities.ErrKeyConflict). Failing
+// payload without sending anything (activities.TypeKeyConflict). Failing
 // here instead would make a Redis outage refuse every notification, where
 // today it only delays their deliveries.
 func (c *Client) checkLedger(ctx context.Context, key, fp string) error {

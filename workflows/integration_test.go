@@ -113,7 +113,7 @@ func TestValidationVerdictIsRecordedOnce(t *testing.T) {
 	bad := start(t, tc, queue, invalid)
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, bad.Get(ctxFor(t), nil), &appErr)
-	assert.Equal(t, workflows.ErrInvalid, appErr.Type())
+	assert.Equal(t, workflows.TypeInvalid, appErr.Type())
 	assert.Contains(t, appErr.Error(), "deliveries[0].to")
 
 	require.NoError(t, replayWith(history(t, tc, ok), rejectAll), "rules that now refuse a running notification")

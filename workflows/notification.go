@@ -27,9 +27,9 @@ const (
 	StatusQuery = "status"
 	// DefaultTaskQueue is the task queue workers poll unless told otherwise.
 	DefaultTaskQueue = "onceflow"
-	// ErrInvalid is the failure type of a notification that fails
+	// TypeInvalid is the failure type of a notification that fails
 	// validation inside the workflow (one started by another SDK, say).
-	ErrInvalid = "InvalidNotification"
+	TypeInvalid = "InvalidNotification"
 	// FingerprintMemo is the memo field in which the Go client puts the
 	// payload's fingerprint (onceflow.Notification.Fingerprint) at start.
 	FingerprintMemo = "onceflow_fingerprint"
@@ -93,7 +93,7 @@ func New(p Policy) *Workflow {
 // only on an invalid notification, and ends cancelled when cancelled.
 func (w *Workflow) Run(ctx workflow.Context, n onceflow.Notification) (onceflow.Result, error) {
 	if invalid := w.verdict(ctx, n); invalid != "" {
-		return onceflow.Result{}, temporal.NewNonRetryableApplicationError(invalid, ErrInvalid, nil)
+		return onceflow.Result{}, temporal.NewNonRetryableApplicationError(invalid, TypeInvalid, nil)
 	}
 	r := &notification{policy: w.policy, n: n, fingerprint: fingerprint(ctx, n)}
 	if err := r.setup(ctx); err != nil {
@@ -237,7 +237,7 @@ func (r *notification) route(ctx workflow.Context, i int, content Content, due t
 	summary := fmt.Sprintf("%s delivery %d of %d", dr.Channel, i+1, len(r.result.Deliveries))
 	r.deliver(ctx, dr, ActivityID(dr.DeliveryID, 0), summary, content, due)
 	for j, fb := range dr.Fallback {
-		if dr.Final().Status != onceflow.Failed || ctx.Err() != nil {
+		if dr.LastStep().Status != onceflow.Failed || ctx.Err() != nil {
 			return
 		}
 		step := onceflow.Delivery{Channel: fb.Channel, To: fb.To}
@@ -273,7 +273,7 @@ func (r *notification) deliver(ctx workflow.Context, dr *onceflow.DeliveryResult
 			InitialInterval:        r.policy.FirstRetry,
 			BackoffCoefficient:     2,
 			MaximumInterval:        r.policy.MaxRetryInterval,
-			NonRetryableErrorTypes: []string{activities.ErrRejected, activities.ErrNoProvider, activities.ErrKeyConflict},
+			NonRetryableErrorTypes: []string{activities.TypeRejected, activities.TypeNoProvider, activities.TypeKeyConflict},
 		},
 	})
 	body, html := content.For(dr.Channel)
@@ -298,7 +298,7 @@ func (r *notification) content(ctx workflow.Context) (Content, error) {
 		ScheduleToCloseTimeout: 10 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        r.policy.FirstRetry,
-			NonRetryableErrorTypes: []string{activities.ErrTemplate},
+			NonRetryableErrorTypes: []string{activities.TypeTemplate},
 		},
 	})
 	var rendered templates.Rendered

@@ -81,7 +81,7 @@ func TestPermanentRejectionFailsWithoutRetry(t *testing.T) {
 		func(context.Context, activities.DeliverInput) (activities.DeliverOutput, error) {
 			calls.Add(1)
 			return activities.DeliverOutput{}, temporal.NewNonRetryableApplicationError(
-				"receiver answered HTTP 400 Bad Request", activities.ErrRejected, nil, activities.FailureDetails{})
+				"receiver answered HTTP 400 Bad Request", activities.TypeRejected, nil, activities.FailureDetails{})
 		})
 	n := notification()
 	n.Deliveries = n.Deliveries[:1]
@@ -99,7 +99,7 @@ func TestRetryableFailuresAreRetriedWithBackoff(t *testing.T) {
 	env.OnActivity(acts.Deliver, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.DeliverInput) (activities.DeliverOutput, error) {
 			if calls.Add(1) < 3 {
-				return activities.DeliverOutput{}, temporal.NewApplicationError("receiver answered HTTP 500", activities.ErrRetryable, activities.FailureDetails{})
+				return activities.DeliverOutput{}, temporal.NewApplicationError("receiver answered HTTP 500", activities.TypeRetryable, activities.FailureDetails{})
 			}
 			return activities.DeliverOutput{Status: onceflow.Delivered, Receipt: "HTTP 200", Attempt: 3}, nil
 		})
@@ -116,7 +116,7 @@ func TestRetryableFailuresAreRetriedWithBackoff(t *testing.T) {
 func TestGivingUpAfterAPossibleSendIsAmbiguous(t *testing.T) {
 	env, acts := newEnv(t)
 	env.OnActivity(acts.Deliver, mock.Anything, mock.Anything).Return(
-		activities.DeliverOutput{}, temporal.NewApplicationError("webhook: context deadline exceeded", activities.ErrRetryable, activities.FailureDetails{MaybeSent: true}))
+		activities.DeliverOutput{}, temporal.NewApplicationError("webhook: context deadline exceeded", activities.TypeRetryable, activities.FailureDetails{MaybeSent: true}))
 	n := notification()
 	n.Deliveries = n.Deliveries[:1]
 	env.ExecuteWorkflow(workflows.Name, n)
@@ -130,7 +130,7 @@ func TestGivingUpAfterAPossibleSendIsAmbiguous(t *testing.T) {
 func TestGivingUpWithoutAPossibleSendFails(t *testing.T) {
 	env, acts := newEnv(t)
 	env.OnActivity(acts.Deliver, mock.Anything, mock.Anything).Return(
-		activities.DeliverOutput{}, temporal.NewApplicationError("receiver answered HTTP 503", activities.ErrRetryable, activities.FailureDetails{}))
+		activities.DeliverOutput{}, temporal.NewApplicationError("receiver answered HTTP 503", activities.TypeRetryable, activities.FailureDetails{}))
 	n := notification()
 	n.Deliveries = n.Deliveries[:1]
 	env.ExecuteWorkflow(workflows.Name, n)
@@ -201,7 +201,7 @@ func TestInvalidNotificationFailsWithoutSending(t *testing.T) {
 	require.True(t, env.IsWorkflowCompleted())
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(env.GetWorkflowError(), &appErr))
-	assert.Equal(t, workflows.ErrInvalid, appErr.Type())
+	assert.Equal(t, workflows.TypeInvalid, appErr.Type())
 	assert.Contains(t, appErr.Error(), "deliveries[1].channel")
 }
 
@@ -212,7 +212,7 @@ func TestFallsBackToTheNextChannelAfterAPermanentFailure(t *testing.T) {
 		func(_ context.Context, in activities.DeliverInput) (activities.DeliverOutput, error) {
 			tried = append(tried, in.Delivery.Channel)
 			if in.Delivery.Channel == onceflow.SMS {
-				return activities.DeliverOutput{}, temporal.NewNonRetryableApplicationError("Twilio error 21211", activities.ErrRejected, nil, activities.FailureDetails{Attempt: 1})
+				return activities.DeliverOutput{}, temporal.NewNonRetryableApplicationError("Twilio error 21211", activities.TypeRejected, nil, activities.FailureDetails{Attempt: 1})
 			}
 			return activities.DeliverOutput{Status: onceflow.Delivered, Receipt: "Message-ID <x>", Attempt: 1}, nil
 		})

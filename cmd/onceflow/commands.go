@@ -109,7 +109,7 @@ func (a *app) send(ctx context.Context, args []string) error {
 	}
 	a.printResult(res)
 	for _, d := range res.Deliveries {
-		if s := d.Final().Status; s != onceflow.Delivered && s != onceflow.Suppressed {
+		if s := d.LastStep().Status; s != onceflow.Delivered && s != onceflow.Suppressed {
 			return errFailedDeliveries
 		}
 	}

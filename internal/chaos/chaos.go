@@ -309,7 +309,7 @@ func check(rep *Report, accepted map[string]onceflow.Notification, results map[s
 		case rcv.AppliedFor(k) > 1:
 			rep.DuplicateEffects = append(rep.DuplicateEffects, fmt.Sprintf("%s: applied %d times", k, rcv.AppliedFor(k)))
 		}
-		d := res.Deliveries[0].Final()
+		d := res.Deliveries[0].LastStep()
 		reported := d.Status == onceflow.Ambiguous || strings.Contains(d.Reason, "earlier attempt may have sent it")
 		if reported {
 			rep.Reported++
