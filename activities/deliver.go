@@ -83,6 +83,9 @@ type Activities struct {
 	// lasts, so that a lease never ends while its attempt may still send.
 	// Zero means DefaultLeaseMargin.
 	LeaseMargin time.Duration
+	// LookupSettle is how long after an interrupted attempt a provider's
+	// "not found" is trusted. Zero means DefaultLookupSettle.
+	LookupSettle time.Duration
 }
 
 // Limiter hands out send slots at a fixed rate (ratelimit.Limiter).
@@ -92,6 +95,12 @@ type Limiter interface {
 
 // DefaultLeaseMargin is the lease's margin past the attempt's deadline.
 const DefaultLeaseMargin = 5 * time.Second
+
+// DefaultLookupSettle is how long a lookup waits after an interrupted
+// attempt before it trusts "not found": a request the sender gave up on may
+// still be processed by the provider, and a lookup that came first would
+// miss it and send a second copy. Provider APIs answer within seconds.
+const DefaultLookupSettle = 10 * time.Second
 
 // DeliverInput is one delivery of one notification.
 type DeliverInput struct {
@@ -141,6 +150,9 @@ type history struct {
 	// reaches the dedup store settles it: such an attempt's lease turns
 	// into the record's ambiguity mark.
 	Unaccounted bool `json:"unaccounted,omitempty"`
+	// InterruptedAt is when the last attempt that may have sent gave up on
+	// its send; zero when no attempt recorded one.
+	InterruptedAt time.Time `json:"interrupted_at,omitzero"`
 }
 
 // earlierAttempts reads what the attempts before this one recorded.
@@ -156,6 +168,7 @@ func earlierAttempts(ctx context.Context) history {
 		return h
 	}
 	h.MaybeSent = rec.MaybeSent
+	h.InterruptedAt = rec.InterruptedAt
 	h.Unaccounted = rec.Unaccounted || rec.Attempt != info.Attempt-1
 	return h
 }
@@ -248,6 +261,17 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 			if !ok {
 				return hold(held)
 			}
+			if wait := a.settle(*h, margin); wait > 0 {
+				if wait > time.Until(info.Deadline)/2 {
+					return DeliverOutput{}, a.lookupFailed(ctx, rec, token, h.details(), &providers.Error{RetryAfter: wait,
+						Err: fmt.Errorf("the provider may still be processing the interrupted attempt; asking it in %v", wait.Round(time.Millisecond))})
+				}
+				select {
+				case <-ctx.Done():
+					return DeliverOutput{}, a.lookupFailed(ctx, rec, token, h.details(), ctx.Err())
+				case <-time.After(wait):
+				}
+			}
 			receipt, found, err := a.lookup(ctx, resolver, msg, info.Deadline)
 			switch {
 			case errors.Is(err, providers.ErrNoLookup):
@@ -268,7 +292,9 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	receipt, err := provider.Send(sendCtx, msg)
 	cancel()
 	if err != nil {
-		h.MaybeSent = h.MaybeSent || providers.Classify(err).MaybeSent
+		if providers.Classify(err).MaybeSent {
+			h.MaybeSent, h.InterruptedAt = true, time.Now()
+		}
 		return DeliverOutput{}, a.sendFailed(ctx, rec, token, h.details(), err)
 	}
 
@@ -303,6 +329,21 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	}
 	log.Info("Delivery settled", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
 	return out, nil
+}
+
+// settle is how long to wait before a lookup's "not found" can be trusted:
+// until LookupSettle has passed since the interrupted attempt gave up. An
+// attempt that died recorded no time, but its lease had to run out before
+// this claim, margin after its send's deadline.
+func (a *Activities) settle(h history, margin time.Duration) time.Duration {
+	settle := a.LookupSettle
+	if settle <= 0 {
+		settle = DefaultLookupSettle
+	}
+	if h.InterruptedAt.IsZero() {
+		return settle - margin
+	}
+	return settle - time.Since(h.InterruptedAt)
 }
 
 // lookupMargin is how long before the notification became due a lookup

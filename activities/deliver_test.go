@@ -30,9 +30,11 @@ func setup(t *testing.T, policy activities.AmbiguityPolicy) (*activities.Activit
 	hook, err := webhook.New(testenv.WebhookSecret, egress.Guard{Allow: egress.Loopback()})
 	require.NoError(t, err)
 	return &activities.Activities{
-		Store:     store,
-		Providers: map[onceflow.Channel]providers.Provider{onceflow.Webhook: hook},
-		Ambiguity: map[onceflow.Channel]activities.AmbiguityPolicy{onceflow.Webhook: policy},
+		// Leases in these tests are expired by hand, long past any send.
+		LookupSettle: time.Millisecond,
+		Store:        store,
+		Providers:    map[onceflow.Channel]providers.Provider{onceflow.Webhook: hook},
+		Ambiguity:    map[onceflow.Channel]activities.AmbiguityPolicy{onceflow.Webhook: policy},
 	}, store
 }
 

@@ -23,6 +23,10 @@ import (
 // asking the provider tells.
 type stallingProvider struct {
 	applyFirst bool
+	// applyLate applies the first message only this long after the client
+	// gave up on it: a provider still processing a request whose sender
+	// has gone.
+	applyLate time.Duration
 
 	mu    sync.Mutex
 	posts int
@@ -54,6 +58,7 @@ func (p *stallingProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 		if first {
 			stall(r)
+			p.late(func() { body["ts"] = ts; p.slack = append(p.slack, body) })
 			return
 		}
 		_, _ = fmt.Fprintf(w, `{"ok":true,"channel":"C123","ts":%q}`, ts)
@@ -74,14 +79,16 @@ func (p *stallingProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.posts++
 		first := p.posts == 1
 		sid := fmt.Sprintf("SM%d", p.posts)
+		text := map[string]any{"sid": sid, "to": r.PostForm.Get("To"), "from": r.PostForm.Get("From"),
+			"body": r.PostForm.Get("Body"), "direction": "outbound-api", "messaging_service_sid": nil,
+			"date_created": time.Now().UTC().Format(time.RFC1123Z), "date_sent": nil, "status": "queued"}
 		if !first || p.applyFirst {
-			p.texts = append(p.texts, map[string]any{"sid": sid, "to": r.PostForm.Get("To"), "from": r.PostForm.Get("From"),
-				"body": r.PostForm.Get("Body"), "direction": "outbound-api", "messaging_service_sid": nil,
-				"date_created": time.Now().UTC().Format(time.RFC1123Z), "date_sent": nil, "status": "queued"})
+			p.texts = append(p.texts, text)
 		}
 		p.mu.Unlock()
 		if first {
 			stall(r)
+			p.late(func() { p.texts = append(p.texts, text) })
 			return
 		}
 		w.WriteHeader(201)
@@ -100,6 +107,18 @@ func (p *stallingProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.WriteHeader(404)
 	}
+}
+
+// late applies the first message applyLate after its sender gave up, when
+// applyLate is set.
+func (p *stallingProvider) late(apply func()) {
+	if p.applyLate == 0 {
+		return
+	}
+	time.Sleep(p.applyLate)
+	p.mu.Lock()
+	apply()
+	p.mu.Unlock()
 }
 
 func (p *stallingProvider) applied() int {
@@ -146,5 +165,36 @@ func TestInterruptedSendIsSettledByAskingTheProvider(t *testing.T) {
 				assert.GreaterOrEqual(t, d.Attempts, int32(2))
 			})
 		}
+	}
+}
+
+// A provider may still be processing a request its sender gave up on: a
+// lookup right after the interruption would not find the message and send
+// a second copy. The lookup waits for the provider to settle first.
+func TestLookupWaitsForTheProviderToFinishAnInterruptedSend(t *testing.T) {
+	for _, c := range []struct {
+		channel onceflow.Channel
+		to      string
+	}{{onceflow.Chat, "C123"}, {onceflow.SMS, "+447700900123"}} {
+		t.Run(string(c.channel), func(t *testing.T) {
+			// The stack's LookupSettle is 1s; the provider finishes 500ms
+			// after the client gave up, and the next attempt starts about
+			// 100ms after that.
+			p := &stallingProvider{applyLate: 500 * time.Millisecond}
+			api := httptest.NewServer(p)
+			t.Cleanup(api.Close)
+			cfg := servers.WorkerConfig()
+			cfg.Chat = &chat.Config{BotToken: "xoxb-e2e", APIURL: api.URL + "/api"}
+			cfg.SMS = []sms.Config{{AccountSID: "AC1", AuthToken: "token", From: "+15005550006", BaseURL: api.URL}}
+			s := servers.New(t, cfg, nil)
+			n := onceflow.Notification{Key: "late-" + string(c.channel), Body: "Deployed to production",
+				Deliveries: []onceflow.Delivery{{Channel: c.channel, To: c.to}}}
+
+			_, d := sendAndWait(t, s, n)
+			assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
+			assert.Equal(t, 1, p.applied(), "exactly one message at the provider")
+			assert.Equal(t, 1, p.posts, "not sent again")
+			assert.Contains(t, d.Reason, "confirmed by the provider after an interrupted attempt")
+		})
 	}
 }
