@@ -5,9 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +25,7 @@ import (
 	"github.com/onceflow/onceflow/internal/devstack"
 	"github.com/onceflow/onceflow/internal/freeport"
 	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/providers/webhook"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
@@ -180,19 +185,107 @@ func TestDemoReceiverTakesSignedWebhooks(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }
 
-func TestDataDirectoryKeepsTheWebhookSecret(t *testing.T) {
+// signatureChecker is a partner's webhook endpoint: it verifies every
+// request's Standard Webhooks signature under key, answers 204 when it
+// holds and 401 (which fails the delivery) when it does not.
+type signatureChecker struct {
+	URL               string
+	verified, refused atomic.Int32
+}
+
+func newSignatureChecker(t *testing.T, key []byte) *signatureChecker {
+	c := &signatureChecker{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !webhook.Verify(key, r.Header, body) {
+			c.refused.Add(1)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		c.verified.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	c.URL = srv.URL
+	return c
+}
+
+func TestDataDirectoryKeepsTheWebhookSecretAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
 	var logs testenv.Buffer
 	cfg := config(t, dir, &logs)
 	cfg.UIPort = 0
 	s := start(t, cfg)
-	s.Stop()
-	secret, err := os.ReadFile(dir + "/webhook-secret")
+	path := filepath.Join(dir, "webhook-secret")
+	secret, err := os.ReadFile(path)
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(string(secret), "whsec_"))
-	info, err := os.Stat(dir + "/webhook-secret")
+	info, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the secret is readable by its owner only")
+	// The partner set up its receiver with the secret of the first start.
+	key, err := webhook.ParseSecret(strings.TrimSpace(string(secret)))
+	require.NoError(t, err)
+	partner := newSignatureChecker(t, key)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	deliver := func(s *devstack.Stack, key string) {
+		t.Helper()
+		post(t, s.APIURL, key, partner.URL)
+		res, err := starter.New(s.Client, "").Wait(ctx, key)
+		require.NoError(t, err)
+		require.Len(t, res.Deliveries, 1)
+		assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status, res.Deliveries[0].Reason)
+	}
+	deliver(s, "dev-secret-1")
+	s.Stop()
+
+	cfg.TemporalPort = freePort(t)
+	s = start(t, cfg)
+	defer s.Stop()
+	deliver(s, "dev-secret-2")
+	assert.EqualValues(t, 2, partner.verified.Load(), "both deliveries carried a valid signature")
+	assert.Zero(t, partner.refused.Load(), "no signature failed to verify")
+}
+
+func TestSendAtIsKeptAcrossARestartOfTheDevStack(t *testing.T) {
+	dir := t.TempDir()
+	var logs testenv.Buffer
+	cfg := config(t, dir, &logs)
+	cfg.UIPort = 0
+	s := start(t, cfg)
+	var mu sync.Mutex
+	var arrivals []time.Time
+	rcv := testenv.NewReceiver(t, testenv.Answer(func(string, int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		arrivals = append(arrivals, time.Now())
+		return http.StatusOK
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	due := time.Now().Add(5 * time.Second).Truncate(time.Second)
+	n := onceflow.Notification{
+		Key: "dev-later-1", Subject: "Reminder", Body: "Your appointment is soon", SendAt: &due,
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}},
+	}
+	_, err := starter.New(s.Client, "").Send(ctx, n)
+	require.NoError(t, err)
+	s.Stop()
+	require.True(t, time.Now().Before(due), "the dev stack stopped before the notification was due")
+	assert.Empty(t, rcv.Headers(), "nothing was sent before the stop")
+
+	cfg.TemporalPort = freePort(t)
+	s = start(t, cfg)
+	defer s.Stop()
+	t.Logf("restarted %v before the notification was due", time.Until(due).Round(time.Millisecond))
+	res, err := starter.New(s.Client, "").Wait(ctx, n.Key)
+	require.NoError(t, err)
+	require.Len(t, res.Deliveries, 1)
+	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status, res.Deliveries[0].Reason)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, arrivals, 1, "delivered once")
+	assert.False(t, arrivals[0].Before(due), "delivered at %v, before its send_at %v", arrivals[0], due)
 }
 
 // clientOptionsForNewRun starts a new run for a used key, as happens once
