@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -24,6 +26,7 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/devstack"
 	"github.com/onceflow/onceflow/internal/freeport"
+	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/providers/webhook"
 	"github.com/onceflow/onceflow/starter"
@@ -74,6 +77,37 @@ func post(t *testing.T, apiURL, key, to string) {
 }
 
 func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
+	t.Run("stopped", func(t *testing.T) { deliverRestartAndSuppress(t, (*devstack.Stack).Stop) })
+	// As when the OOM killer picks redis-server: it flushes nothing, and
+	// the record must come back from what its append-only file already had.
+	t.Run("redis-server SIGKILLed", func(t *testing.T) {
+		deliverRestartAndSuppress(t, func(s *devstack.Stack) { killRedis(t, s); s.Stop() })
+	})
+}
+
+// killRedis kills the dev stack's redis-server with SIGKILL, once what it
+// acknowledged is in its append-only file.
+func killRedis(t *testing.T, s *devstack.Stack) {
+	time.Sleep(redisproc.KillSafeAfter)
+	opts, err := redis.ParseURL(s.RedisURL)
+	require.NoError(t, err)
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx := context.Background()
+	info, err := rdb.InfoMap(ctx, "server").Result()
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(info["Server"]["process_id"])
+	require.NoError(t, err)
+	proc, err := os.FindProcess(pid)
+	require.NoError(t, err)
+	require.NoError(t, proc.Kill(), "SIGKILL redis-server")
+	require.Eventually(t, func() bool { return rdb.Ping(ctx).Err() != nil }, 5*time.Second, 10*time.Millisecond, "redis-server is gone")
+}
+
+// deliverRestartAndSuppress delivers a notification through a dev stack,
+// takes it down with stop, starts it again on the same data directory and
+// checks that the workflow and the dedup record are both still there.
+func deliverRestartAndSuppress(t *testing.T, stop func(*devstack.Stack)) {
 	dir := t.TempDir()
 	var logs testenv.Buffer
 	cfg := config(t, dir, &logs)
@@ -87,6 +121,7 @@ func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 	c := starter.New(s.Client, "")
 	res, err := c.Wait(ctx, "dev-order-1")
 	require.NoError(t, err)
+	require.Len(t, res.Deliveries, 1)
 	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status)
 
 	// The Web UI's list is a visibility query; so is this.
@@ -97,7 +132,7 @@ func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 		return err == nil && len(resp.GetExecutions()) == 1 &&
 			resp.GetExecutions()[0].GetExecution().GetWorkflowId() == workflows.ID("dev-order-1")
 	}, 20*time.Second, 100*time.Millisecond)
-	s.Stop()
+	stop(s)
 
 	// Started again on the same data directory: the workflow and the dedup
 	// record are both still there.
@@ -112,8 +147,10 @@ func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}},
 	})
 	require.NoError(t, err)
-	require.NoError(t, run.Get(ctx, &res))
-	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].Status, "the dedup record survived in Redis's append-only file")
+	var again onceflow.Result
+	require.NoError(t, run.Get(ctx, &again))
+	require.Len(t, again.Deliveries, 1)
+	assert.Equal(t, onceflow.Suppressed, again.Deliveries[0].Status, "the dedup record survived in Redis's append-only file")
 	assert.Len(t, rcv.Headers(), 1)
 }
 
