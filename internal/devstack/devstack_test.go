@@ -247,13 +247,24 @@ func newSignatureChecker(t *testing.T, key []byte) *signatureChecker {
 	return c
 }
 
-func TestDataDirectoryKeepsTheWebhookSecretAcrossRestarts(t *testing.T) {
-	dir := t.TempDir()
+// startWithoutUI starts a dev stack without the Web UI on a new data
+// directory, and returns it with the configuration to start it again.
+func startWithoutUI(t *testing.T) (*devstack.Stack, devstack.Config) {
 	var logs testenv.Buffer
-	cfg := config(t, dir, &logs)
+	cfg := config(t, t.TempDir(), &logs)
 	cfg.UIPort = 0
-	s := start(t, cfg)
-	path := filepath.Join(dir, "webhook-secret")
+	return start(t, cfg), cfg
+}
+
+// startAgain starts a dev stack again on cfg's data directory.
+func startAgain(t *testing.T, cfg devstack.Config) *devstack.Stack {
+	cfg.TemporalPort = freePort(t)
+	return start(t, cfg)
+}
+
+func TestDataDirectoryKeepsTheWebhookSecretAcrossRestarts(t *testing.T) {
+	s, cfg := startWithoutUI(t)
+	path := filepath.Join(cfg.DataDir, "webhook-secret")
 	secret, err := os.ReadFile(path)
 	require.NoError(t, err)
 	info, err := os.Stat(path)
@@ -276,8 +287,7 @@ func TestDataDirectoryKeepsTheWebhookSecretAcrossRestarts(t *testing.T) {
 	deliver(s, "dev-secret-1")
 	s.Stop()
 
-	cfg.TemporalPort = freePort(t)
-	s = start(t, cfg)
+	s = startAgain(t, cfg)
 	defer s.Stop()
 	deliver(s, "dev-secret-2")
 	assert.EqualValues(t, 2, partner.verified.Load(), "both deliveries carried a valid signature")
@@ -285,11 +295,7 @@ func TestDataDirectoryKeepsTheWebhookSecretAcrossRestarts(t *testing.T) {
 }
 
 func TestSendAtIsKeptAcrossARestartOfTheDevStack(t *testing.T) {
-	dir := t.TempDir()
-	var logs testenv.Buffer
-	cfg := config(t, dir, &logs)
-	cfg.UIPort = 0
-	s := start(t, cfg)
+	s, cfg := startWithoutUI(t)
 	var mu sync.Mutex
 	var arrivals []time.Time
 	rcv := testenv.NewReceiver(t, testenv.Answer(func(string, int) int {
@@ -311,8 +317,7 @@ func TestSendAtIsKeptAcrossARestartOfTheDevStack(t *testing.T) {
 	require.True(t, time.Now().Before(due), "the dev stack stopped before the notification was due")
 	assert.Empty(t, rcv.Headers(), "nothing was sent before the stop")
 
-	cfg.TemporalPort = freePort(t)
-	s = start(t, cfg)
+	s = startAgain(t, cfg)
 	defer s.Stop()
 	t.Logf("restarted %v before the notification was due", time.Until(due).Round(time.Millisecond))
 	res, err := starter.New(s.Client, "").Wait(ctx, n.Key)
