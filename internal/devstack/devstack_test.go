@@ -306,7 +306,7 @@ func TestSendAtIsKeptAcrossARestartOfTheDevStack(t *testing.T) {
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	due := time.Now().Add(5 * time.Second).Truncate(time.Second)
+	due := time.Now().Add(8 * time.Second)
 	n := onceflow.Notification{
 		Key: "dev-later-1", Subject: "Reminder", Body: "Your appointment is soon", SendAt: &due,
 		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}},
