@@ -137,14 +137,18 @@ func TestComposeDependenciesWaitForHealthyServices(t *testing.T) {
 	}
 }
 
-func TestComposeRegistersTheSearchAttributesTheWorkflowUses(t *testing.T) {
+// The setup command's text is checked, not a registration: compose is not
+// run here.
+func TestComposeSetupCommandNamesEverySearchAttributeWithItsType(t *testing.T) {
 	setup := strings.Join(service(t, loadCompose(t), "temporal-setup").Command, "\n")
 	for name, typ := range workflows.SearchAttributeTypes {
 		assert.Contains(t, setup, name+":"+typ.String(), "the CLI's type names are the enum's")
 	}
 }
 
-func TestDockerfileBuildsTheOneBinaryWithThisGo(t *testing.T) {
+// The Dockerfile's text is checked, not a build: docker is not run here.
+// What the image's binary links is checked below, with its build tags.
+func TestDockerfileNamesGoModsGoVersionCgoOffAndCmdOnceflow(t *testing.T) {
 	docker, err := os.ReadFile("Dockerfile")
 	require.NoError(t, err)
 	mod, err := os.ReadFile("go.mod")

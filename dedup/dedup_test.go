@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/internal/testenv"
 )
 
@@ -343,22 +344,37 @@ func TestUnreachableLedgerIsAnError(t *testing.T) {
 }
 
 func TestRecordSurvivesRedisRestart(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	own, err := testenv.StartRedis(dir)
-	require.NoError(t, err)
-	t.Cleanup(own.Stop)
-	rdb := own.Client(t)
-	store := dedup.New(rdb, time.Hour)
-	rec := record(t)
-	_, err = store.Claim(ctx, rec, "attempt-1", time.Minute)
-	require.NoError(t, err)
-	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", dedup.Clean))
+	for _, c := range []struct {
+		name string
+		down func(*testenv.Redis)
+	}{
+		{"SIGTERM", func(r *testenv.Redis) { r.Stop() }},
+		// SIGKILL flushes nothing: only what the append-only file already
+		// had survives, which is a write acknowledged KillSafeAfter before.
+		{"SIGKILL", func(r *testenv.Redis) { time.Sleep(redisproc.KillSafeAfter); r.Kill() }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			own, err := testenv.StartRedis(t.TempDir())
+			require.NoError(t, err)
+			t.Cleanup(own.Stop)
+			rdb := own.Client(t)
+			store := dedup.New(rdb, time.Hour)
+			rec := record(t)
+			_, err = store.Claim(ctx, rec, "attempt-1", time.Minute)
+			require.NoError(t, err)
+			require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", dedup.Clean))
 
-	require.NoError(t, own.Restart())
-	c, err := store.Claim(ctx, rec, "attempt-2", time.Minute)
-	require.NoError(t, err)
-	assert.Equal(t, dedup.AlreadySent, c.State, "the append-only file must bring the record back")
+			c.down(own)
+			_, err = store.Claim(ctx, rec, "attempt-2", time.Minute)
+			require.Error(t, err, "Redis is down")
+			require.NoError(t, own.Restart())
+			got, err := store.Claim(ctx, rec, "attempt-2", time.Minute)
+			require.NoError(t, err)
+			assert.Equal(t, dedup.AlreadySent, got.State, "the append-only file must bring the record back")
+			assert.Equal(t, "HTTP 200", got.Receipt)
+		})
+	}
 }
 
 func TestClaimRefusesTooShortLease(t *testing.T) {

@@ -135,6 +135,7 @@ func TestEveryChannelEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	res, err := s.Client.Wait(ctxFor(t), n.Key)
 	require.NoError(t, err)
+	require.Len(t, res.Deliveries, len(n.Deliveries))
 	for _, d := range res.Deliveries {
 		assert.Equal(t, onceflow.Delivered, d.Status, "%s: %s", d.Channel, d.Reason)
 	}
@@ -150,8 +151,10 @@ func TestEveryChannelEndToEnd(t *testing.T) {
 
 	// Sent again after its workflow is gone: every channel is suppressed.
 	run := startNewRun(t, s.TC, s.Queue, n)
-	require.NoError(t, run.Get(ctxFor(t), &res))
-	for _, d := range res.Deliveries {
+	var again onceflow.Result
+	require.NoError(t, run.Get(ctxFor(t), &again))
+	require.Len(t, again.Deliveries, len(n.Deliveries))
+	for _, d := range again.Deliveries {
 		assert.Equal(t, onceflow.Suppressed, d.Status, d.Channel)
 	}
 	assert.Len(t, in.mail, 1)
@@ -204,6 +207,7 @@ func TestTemplatesRenderOncePerChannel(t *testing.T) {
 	require.NoError(t, err)
 	res, err := s.Client.Wait(ctxFor(t), n.Key)
 	require.NoError(t, err)
+	require.Len(t, res.Deliveries, len(n.Deliveries))
 	for _, d := range res.Deliveries {
 		assert.Equal(t, onceflow.Delivered, d.Status, "%s: %s", d.Channel, d.Reason)
 	}
@@ -229,6 +233,7 @@ func TestMissingTemplateVariableFailsBeforeAnyDelivery(t *testing.T) {
 	require.NoError(t, err)
 	res, err := s.Client.Wait(ctxFor(t), n.Key)
 	require.NoError(t, err)
+	require.Len(t, res.Deliveries, len(n.Deliveries))
 	for _, d := range res.Deliveries {
 		assert.Equal(t, onceflow.Failed, d.Status)
 		assert.Contains(t, d.Reason, `template "order-shipped" needs variable "name"`)

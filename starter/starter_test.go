@@ -21,6 +21,7 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/starter"
@@ -101,6 +102,7 @@ func TestServerErrorsAreRetriedWithTheSameWebhookID(t *testing.T) {
 	id := n.Deliveries[0].ID(n.Key)
 	assert.Equal(t, 3, rcv.Raw(id), "two 500s, then one 200")
 	assert.Equal(t, 1, rcv.Applied(id), "exactly one 2xx-acknowledged delivery")
+	require.Len(t, rcv.Headers(), 3)
 	for _, h := range rcv.Headers() {
 		assert.Equal(t, id, h.Get("webhook-id"))
 		assert.Equal(t, id, h.Get("Idempotency-Key"))
@@ -450,6 +452,24 @@ func TestStatusShowsRetryingWithTheLastError(t *testing.T) {
 }
 
 func TestRedisRestartCostsRetriesNotDeliveries(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		down func(*testenv.Redis)
+	}{
+		{"SIGTERM", func(r *testenv.Redis) { r.Stop() }},
+		// SIGKILL flushes nothing: the first notification's record survives
+		// because the append-only file already had it, which appendfsync
+		// everysec guarantees for a write acknowledged KillSafeAfter before.
+		{"SIGKILL", func(r *testenv.Redis) { time.Sleep(redisproc.KillSafeAfter); r.Kill() }},
+	} {
+		t.Run(c.name, func(t *testing.T) { redisOutage(t, c.down) })
+	}
+}
+
+// redisOutage delivers a notification, takes Redis down with down, sends a
+// second one, and brings Redis back once an attempt has failed on the
+// outage.
+func redisOutage(t *testing.T, down func(*testenv.Redis)) {
 	own, err := testenv.StartRedis(t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(own.Stop)
@@ -464,28 +484,51 @@ func TestRedisRestartCostsRetriesNotDeliveries(t *testing.T) {
 	first.Key += "-before"
 	_, err = c.Send(ctx, first)
 	require.NoError(t, err)
-	_, err = c.Wait(ctx, first.Key)
+	res, err := c.Wait(ctx, first.Key)
 	require.NoError(t, err)
+	require.Len(t, res.Deliveries, 1)
+	require.Equal(t, onceflow.Delivered, res.Deliveries[0].Status, res.Deliveries[0].Reason)
 
 	// Redis goes down: a notification sent now waits, retrying, and is
 	// delivered once Redis is back, from its append-only file.
-	own.Stop()
+	down(own)
 	second := webhookTo(t, rcv.URL)
 	second.Key += "-during"
-	_, err = c.Send(ctx, second)
+	started, err := c.Send(ctx, second)
 	require.NoError(t, err)
-	time.Sleep(time.Second)
+	var lastFailure string
+	require.Eventually(t, func() bool {
+		desc, err := st.TC.DescribeWorkflowExecution(ctx, started.WorkflowID, started.RunID)
+		if err != nil {
+			return false
+		}
+		for _, a := range desc.GetPendingActivities() {
+			f := a.GetLastFailure()
+			if f.GetApplicationFailureInfo().GetType() == activities.ErrDedupUnavailable {
+				lastFailure = f.GetMessage()
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 20*time.Millisecond, "no attempt failed on the Redis outage")
+	t.Logf("an attempt met the outage: %s", lastFailure)
+	assert.Zero(t, rcv.Raw(second.Deliveries[0].ID(second.Key)), "nothing is sent while the dedup store is down")
 	require.NoError(t, own.Restart())
 
-	res, err := c.Wait(ctx, second.Key)
+	res, err = c.Wait(ctx, second.Key)
 	require.NoError(t, err)
-	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status, res.Deliveries[0].Reason)
+	require.Len(t, res.Deliveries, 1)
+	d := res.Deliveries[0]
+	assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
+	assert.Greater(t, d.Attempts, int32(1), "the outage cost at least one attempt")
 	assert.Equal(t, 1, rcv.Raw(second.Deliveries[0].ID(second.Key)))
 
 	// The first notification's record survived the restart.
 	run := startNewRun(t, st.TC, st.Queue, first)
-	require.NoError(t, run.Get(ctx, &res))
-	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].Status)
+	var again onceflow.Result
+	require.NoError(t, run.Get(ctx, &again))
+	require.Len(t, again.Deliveries, 1)
+	assert.Equal(t, onceflow.Suppressed, again.Deliveries[0].Status)
 	assert.Equal(t, 1, rcv.Raw(first.Deliveries[0].ID(first.Key)))
 }
 

@@ -5,12 +5,18 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -20,7 +26,9 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/devstack"
 	"github.com/onceflow/onceflow/internal/freeport"
+	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/providers/webhook"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
@@ -69,6 +77,37 @@ func post(t *testing.T, apiURL, key, to string) {
 }
 
 func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
+	t.Run("stopped", func(t *testing.T) { deliverRestartAndSuppress(t, (*devstack.Stack).Stop) })
+	// As when the OOM killer picks redis-server: it flushes nothing, and
+	// the record must come back from what its append-only file already had.
+	t.Run("redis-server SIGKILLed", func(t *testing.T) {
+		deliverRestartAndSuppress(t, func(s *devstack.Stack) { killRedis(t, s); s.Stop() })
+	})
+}
+
+// killRedis kills the dev stack's redis-server with SIGKILL, once what it
+// acknowledged is in its append-only file.
+func killRedis(t *testing.T, s *devstack.Stack) {
+	time.Sleep(redisproc.KillSafeAfter)
+	opts, err := redis.ParseURL(s.RedisURL)
+	require.NoError(t, err)
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx := context.Background()
+	info, err := rdb.InfoMap(ctx, "server").Result()
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(info["Server"]["process_id"])
+	require.NoError(t, err)
+	proc, err := os.FindProcess(pid)
+	require.NoError(t, err)
+	require.NoError(t, proc.Kill(), "SIGKILL redis-server")
+	require.Eventually(t, func() bool { return rdb.Ping(ctx).Err() != nil }, 5*time.Second, 10*time.Millisecond, "redis-server is gone")
+}
+
+// deliverRestartAndSuppress delivers a notification through a dev stack,
+// takes it down with stop, starts it again on the same data directory and
+// checks that the workflow and the dedup record are both still there.
+func deliverRestartAndSuppress(t *testing.T, stop func(*devstack.Stack)) {
 	dir := t.TempDir()
 	var logs testenv.Buffer
 	cfg := config(t, dir, &logs)
@@ -82,6 +121,7 @@ func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 	c := starter.New(s.Client, "")
 	res, err := c.Wait(ctx, "dev-order-1")
 	require.NoError(t, err)
+	require.Len(t, res.Deliveries, 1)
 	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status)
 
 	// The Web UI's list is a visibility query; so is this.
@@ -92,7 +132,7 @@ func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 		return err == nil && len(resp.GetExecutions()) == 1 &&
 			resp.GetExecutions()[0].GetExecution().GetWorkflowId() == workflows.ID("dev-order-1")
 	}, 20*time.Second, 100*time.Millisecond)
-	s.Stop()
+	stop(s)
 
 	// Started again on the same data directory: the workflow and the dedup
 	// record are both still there.
@@ -107,8 +147,10 @@ func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {
 		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}},
 	})
 	require.NoError(t, err)
-	require.NoError(t, run.Get(ctx, &res))
-	assert.Equal(t, onceflow.Suppressed, res.Deliveries[0].Status, "the dedup record survived in Redis's append-only file")
+	var again onceflow.Result
+	require.NoError(t, run.Get(ctx, &again))
+	require.Len(t, again.Deliveries, 1)
+	assert.Equal(t, onceflow.Suppressed, again.Deliveries[0].Status, "the dedup record survived in Redis's append-only file")
 	assert.Len(t, rcv.Headers(), 1)
 }
 
@@ -180,19 +222,112 @@ func TestDemoReceiverTakesSignedWebhooks(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }
 
-func TestDataDirectoryKeepsTheWebhookSecret(t *testing.T) {
-	dir := t.TempDir()
+// signatureChecker is a partner's webhook endpoint: it verifies every
+// request's Standard Webhooks signature under key, answers 204 when it
+// holds and 401 (which fails the delivery) when it does not.
+type signatureChecker struct {
+	URL               string
+	verified, refused atomic.Int32
+}
+
+func newSignatureChecker(t *testing.T, key []byte) *signatureChecker {
+	c := &signatureChecker{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !webhook.Verify(key, r.Header, body) {
+			c.refused.Add(1)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		c.verified.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	c.URL = srv.URL
+	return c
+}
+
+// startWithoutUI starts a dev stack without the Web UI on a new data
+// directory, and returns it with the configuration to start it again.
+func startWithoutUI(t *testing.T) (*devstack.Stack, devstack.Config) {
 	var logs testenv.Buffer
-	cfg := config(t, dir, &logs)
+	cfg := config(t, t.TempDir(), &logs)
 	cfg.UIPort = 0
-	s := start(t, cfg)
-	s.Stop()
-	secret, err := os.ReadFile(dir + "/webhook-secret")
+	return start(t, cfg), cfg
+}
+
+// startAgain starts a dev stack again on cfg's data directory.
+func startAgain(t *testing.T, cfg devstack.Config) *devstack.Stack {
+	cfg.TemporalPort = freePort(t)
+	return start(t, cfg)
+}
+
+func TestDataDirectoryKeepsTheWebhookSecretAcrossRestarts(t *testing.T) {
+	s, cfg := startWithoutUI(t)
+	path := filepath.Join(cfg.DataDir, "webhook-secret")
+	secret, err := os.ReadFile(path)
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(string(secret), "whsec_"))
-	info, err := os.Stat(dir + "/webhook-secret")
+	info, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the secret is readable by its owner only")
+	// The partner set up its receiver with the secret of the first start.
+	key, err := webhook.ParseSecret(strings.TrimSpace(string(secret)))
+	require.NoError(t, err)
+	partner := newSignatureChecker(t, key)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	deliver := func(s *devstack.Stack, key string) {
+		t.Helper()
+		post(t, s.APIURL, key, partner.URL)
+		res, err := starter.New(s.Client, "").Wait(ctx, key)
+		require.NoError(t, err)
+		require.Len(t, res.Deliveries, 1)
+		assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status, res.Deliveries[0].Reason)
+	}
+	deliver(s, "dev-secret-1")
+	s.Stop()
+
+	s = startAgain(t, cfg)
+	defer s.Stop()
+	deliver(s, "dev-secret-2")
+	assert.EqualValues(t, 2, partner.verified.Load(), "both deliveries carried a valid signature")
+	assert.Zero(t, partner.refused.Load(), "no signature failed to verify")
+}
+
+func TestSendAtIsKeptAcrossARestartOfTheDevStack(t *testing.T) {
+	s, cfg := startWithoutUI(t)
+	var mu sync.Mutex
+	var arrivals []time.Time
+	rcv := testenv.NewReceiver(t, testenv.Answer(func(string, int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		arrivals = append(arrivals, time.Now())
+		return http.StatusOK
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	due := time.Now().Add(8 * time.Second)
+	n := onceflow.Notification{
+		Key: "dev-later-1", Subject: "Reminder", Body: "Your appointment is soon", SendAt: &due,
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}},
+	}
+	_, err := starter.New(s.Client, "").Send(ctx, n)
+	require.NoError(t, err)
+	s.Stop()
+	require.True(t, time.Now().Before(due), "the dev stack stopped before the notification was due")
+	assert.Empty(t, rcv.Headers(), "nothing was sent before the stop")
+
+	s = startAgain(t, cfg)
+	defer s.Stop()
+	t.Logf("restarted %v before the notification was due", time.Until(due).Round(time.Millisecond))
+	res, err := starter.New(s.Client, "").Wait(ctx, n.Key)
+	require.NoError(t, err)
+	require.Len(t, res.Deliveries, 1)
+	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status, res.Deliveries[0].Reason)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, arrivals, 1, "delivered once")
+	assert.False(t, arrivals[0].Before(due), "delivered at %v, before its send_at %v", arrivals[0], due)
 }
 
 // clientOptionsForNewRun starts a new run for a used key, as happens once

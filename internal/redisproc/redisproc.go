@@ -145,6 +145,26 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// Kill ends the server with SIGKILL, as a crash or the OOM killer would: it
+// gets no chance to flush or fsync anything. With appendfsync everysec Redis
+// writes every change to the append-only file before it replies, postponing
+// that by up to KillSafeAfter only while an earlier fsync is still under way;
+// so what was acknowledged KillSafeAfter before the kill survives it (a crash
+// of the machine may lose what was not fsynced yet, about the last second).
+// Restart starts it again.
+func (s *Server) Kill() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// KillSafeAfter is how long after Redis acknowledged a write Kill can no
+// longer lose it: the longest Redis postpones writing its append-only file.
+const KillSafeAfter = 2 * time.Second
+
 // Restart stops the server and starts it again on the same port and files.
 func (s *Server) Restart() error {
 	s.Stop()

@@ -56,3 +56,41 @@ func TestReplicaIsSyncedWhenStartedAndStopsAtOnce(t *testing.T) {
 	replica.Stop()
 	assert.Less(t, time.Since(start), 5*time.Second)
 }
+
+func TestWhatWasWrittenBeforeASIGKILLSurvivesIt(t *testing.T) {
+	ctx := context.Background()
+	s, err := redisproc.Start(t.TempDir(), 0)
+	require.NoError(t, err)
+	t.Cleanup(s.Stop)
+	require.NoError(t, client(t, s).Set(ctx, "k", "v", 0).Err())
+	time.Sleep(redisproc.KillSafeAfter)
+
+	s.Kill()
+	_, err = client(t, s).Ping(ctx).Result()
+	require.Error(t, err, "the server is gone after Kill")
+	require.NoError(t, s.Restart())
+	got, err := client(t, s).Get(ctx, "k").Result()
+	require.NoError(t, err)
+	assert.Equal(t, "v", got, "the append-only file brought the key back")
+}
+
+// A clean shutdown writes the snapshot that these settings ask for; a kill
+// leaves none, so only a real SIGKILL loses the key.
+func TestKillGivesRedisNoChanceToSave(t *testing.T) {
+	ctx := context.Background()
+	s, err := redisproc.Start(t.TempDir(), 0, "--appendonly", "no", "--save", "3600 1")
+	require.NoError(t, err)
+	t.Cleanup(s.Stop)
+	require.NoError(t, client(t, s).Set(ctx, "k", "v", 0).Err())
+	require.NoError(t, s.Restart())
+	n, err := client(t, s).Exists(ctx, "k").Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "a clean stop saves the snapshot")
+
+	require.NoError(t, client(t, s).Set(ctx, "k2", "v", 0).Err())
+	s.Kill()
+	require.NoError(t, s.Restart())
+	n, err = client(t, s).Exists(ctx, "k2").Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "killed, Redis saved nothing")
+}
