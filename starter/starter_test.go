@@ -504,7 +504,7 @@ func redisOutage(t *testing.T, down func(*testenv.Redis)) {
 		}
 		for _, a := range desc.GetPendingActivities() {
 			f := a.GetLastFailure()
-			if f.GetApplicationFailureInfo().GetType() == activities.ErrDedupUnavailable {
+			if f.GetApplicationFailureInfo().GetType() == activities.TypeDedupUnavailable {
 				lastFailure = f.GetMessage()
 				return true
 			}
