@@ -62,7 +62,10 @@ func redisNow(ctx context.Context, rdb *redis.Client) (int64, error) {
 	return t.UnixMilli(), nil
 }
 
-type recordState struct{ state, fence string; until int64 }
+type recordState struct {
+	state, fence string
+	until        int64
+}
 
 func (p *leaseProbe) read(ctx context.Context, records []string) ([]recordState, int64, error) {
 	pipe := p.rdb.Pipeline()

@@ -3,8 +3,8 @@
 package chaos
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
-	"hash/fnv"
 	"time"
 )
 
@@ -68,7 +68,7 @@ type plan struct {
 
 // roll is a number in [0, 1) fixed by the plan's seed and its arguments.
 func (p plan) roll(channel, ident string, n int) float64 {
-	h := fnv.New64a()
+	h := sha256.New()
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], p.seed)
 	h.Write(b[:])
@@ -77,12 +77,7 @@ func (p plan) roll(channel, ident string, n int) float64 {
 	h.Write([]byte(ident))
 	binary.LittleEndian.PutUint64(b[:], uint64(n))
 	h.Write(b[:])
-	// FNV's low bits mix poorly on short inputs; fold the high ones in.
-	v := h.Sum64()
-	v ^= v >> 29
-	v *= 0xbf58476d1ce4e5b9
-	v ^= v >> 32
-	return float64(v>>11) / (1 << 53)
+	return float64(binary.LittleEndian.Uint64(h.Sum(nil))>>11) / (1 << 53)
 }
 
 // http returns the fault for the nth HTTP request to ident, "" for none.
