@@ -80,22 +80,29 @@ func (p plan) roll(channel, ident string, n int) float64 {
 	return float64(binary.LittleEndian.Uint64(h.Sum(nil))>>11) / (1 << 53)
 }
 
+// share is one fault kind's share of requests.
+type share struct {
+	kind string
+	of   float64
+}
+
+// pick returns the kind whose slice of [0, 1) the roll r falls in, the
+// slices laid end to end in order; "" past them all.
+func pick(r float64, shares ...share) string {
+	for _, s := range shares {
+		if r < s.of {
+			return s.kind
+		}
+		r -= s.of
+	}
+	return ""
+}
+
 // http returns the fault for the nth HTTP request to ident, "" for none.
 func (p plan) http(channel, ident string, n int) string {
 	f := p.faults
-	switch r := p.roll(channel, ident, n); {
-	case r < f.ServerError:
-		return fault500
-	case r < f.ServerError+f.AppliedError:
-		return faultApplied5xx
-	case r < f.ServerError+f.AppliedError+f.TooMany:
-		return fault429
-	case r < f.ServerError+f.AppliedError+f.TooMany+f.Slow:
-		return faultSlow
-	case r < f.ServerError+f.AppliedError+f.TooMany+f.Slow+f.Reset:
-		return faultReset
-	}
-	return ""
+	return pick(p.roll(channel, ident, n), share{fault500, f.ServerError}, share{faultApplied5xx, f.AppliedError},
+		share{fault429, f.TooMany}, share{faultSlow, f.Slow}, share{faultReset, f.Reset})
 }
 
 // appliedStatus is the status of a 5xx-after-apply answer: 500, 502 or 504.
@@ -106,15 +113,6 @@ func (p plan) appliedStatus(channel, ident string, n int) int {
 // smtp returns the fault for the nth SMTP transaction to ident.
 func (p plan) smtp(ident string, n int) string {
 	f := p.faults
-	switch r := p.roll("email", ident, n); {
-	case r < f.ServerError:
-		return fault451
-	case r < f.ServerError+f.TooMany:
-		return fault421
-	case r < f.ServerError+f.TooMany+f.Slow:
-		return faultSlowData
-	case r < f.ServerError+f.TooMany+f.Slow+f.Reset:
-		return faultDrop
-	}
-	return ""
+	return pick(p.roll("email", ident, n), share{fault451, f.ServerError}, share{fault421, f.TooMany},
+		share{faultSlowData, f.Slow}, share{faultDrop, f.Reset})
 }
