@@ -192,9 +192,10 @@ func (h *harness) redisUp(ctx context.Context) error {
 }
 
 // temporalUp waits until the Temporal server answers a health check and a
-// namespace lookup, for up to two minutes.
+// namespace lookup, for up to five minutes: on a loaded machine a server
+// that reloads thousands of open workflows takes minutes to serve again.
 func (h *harness) temporalUp(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	for {
 		_, err := h.tc.CheckHealth(ctx, &client.CheckHealthRequest{})
