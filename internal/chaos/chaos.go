@@ -413,19 +413,31 @@ func (h *harness) sendAndWait(ctx context.Context, c *starter.Client, targets []
 
 	tick := time.NewTicker(time.Duration(float64(time.Second) / h.cfg.SendRate))
 	var starts sync.WaitGroup
+	// At most this many notifications are being started at once: while a
+	// server restarts, starts fail and are retried, and unbounded they
+	// pile up by the thousand and starve the harness itself.
+	starting := make(chan struct{}, 64)
 	for _, t := range targets {
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
 		}
+		select {
+		case <-ctx.Done():
+		case starting <- struct{}{}:
+		}
 		if ctx.Err() != nil {
 			break
 		}
 		var once sync.Once
+		var mine sync.WaitGroup
+		mine.Add(h.cfg.Starts)
+		go func() { mine.Wait(); <-starting }()
 		for range h.cfg.Starts {
 			starts.Add(1)
 			go func() {
 				defer starts.Done()
+				defer mine.Done()
 				for ctx.Err() == nil {
 					_, err := c.Send(ctx, t.n)
 					if err == nil {
