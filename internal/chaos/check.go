@@ -82,7 +82,7 @@ func check(rep *Report, targets []target, out outcome, seen map[string]map[strin
 				ch.ReportedDuplicates++
 			} else {
 				ch.SilentDuplicates++
-				rep.SilentDuplicates = append(rep.SilentDuplicates, fmt.Sprintf("%s: took effect %d times, reported %s (%q)", what, s.Effects, d.Status, d.Reason))
+				rep.SilentDuplicates = append(rep.SilentDuplicates, fmt.Sprintf("%s: took effect %d times, reported %s (%q); faults: %s", what, s.Effects, d.Status, d.Reason, faultList(s.Faults)))
 			}
 		}
 		// A deduplicating receiver's repeats: reported ambiguous, or
