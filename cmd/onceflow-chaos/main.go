@@ -3,9 +3,11 @@
 // Command onceflow-chaos is Onceflow's fault-injection harness: test
 // tooling, not part of what users deploy. It runs the onceflow binary it is
 // given as a Temporal server and as worker processes, with a real
-// redis-server and a real webhook receiver; kills workers, restarts Redis
-// and Temporal and makes the receiver misbehave; then checks that nothing
-// was lost, nothing took effect twice and every re-send was reported.
+// redis-server and local far ends for every channel (a webhook receiver,
+// an SMTP relay, Twilio, FCM and Slack API servers); kills workers, kills
+// and restarts Redis and Temporal and makes the far ends misbehave; then
+// checks that nothing was lost, nothing took effect twice unreported and
+// every ambiguous outcome has a cause the harness can show.
 //
 //	go build -o onceflow ./cmd/onceflow
 //	go run ./cmd/onceflow-chaos --onceflow ./onceflow --notifications 10000
@@ -24,6 +26,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,11 +52,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Workers, "workers", 3, "worker processes")
 	fs.DurationVar(&cfg.KillEvery, "kill-every", 3*time.Second, "mean time between SIGKILLs of a random worker (0: none)")
 	fs.IntVar(&cfg.RedisRestarts, "redis-restarts", 1, "restarts of redis-server during the run")
+	fs.IntVar(&cfg.RedisKills, "redis-kills", 0, "SIGKILLs of redis-server during the run (each followed by a start)")
 	fs.IntVar(&cfg.TemporalRestarts, "temporal-restarts", 1, "restarts of the Temporal server during the run")
-	fs.Float64Var(&cfg.Receiver.ServerError, "server-errors", 0.05, "share of receiver answers that are 500")
-	fs.Float64Var(&cfg.Receiver.TooMany, "too-many", 0.03, "share of receiver answers that are 429 with Retry-After")
-	fs.Float64Var(&cfg.Receiver.Slow, "slow", 0.02, "share of receiver answers that come after the send deadline")
-	fs.Float64Var(&cfg.Receiver.Reset, "resets", 0.02, "share of requests answered with a connection reset")
+	fs.IntVar(&cfg.TemporalKills, "temporal-kills", 0, "SIGKILLs of the Temporal server during the run (each followed by a start)")
+	fs.Float64Var(&cfg.Receiver.ServerError, "server-errors", 0.05, "share of answers that are 500 without applying (SMTP: 451 to the message)")
+	fs.Float64Var(&cfg.Receiver.AppliedError, "applied-errors", 0.02, "share of answers that are 500, 502 or 504 after applying (HTTP channels)")
+	fs.Float64Var(&cfg.Receiver.TooMany, "too-many", 0.03, "share of answers that are 429 with Retry-After (SMTP: 421 to RCPT TO)")
+	fs.Float64Var(&cfg.Receiver.Slow, "slow", 0.02, "share of answers that come after the send deadline, applied (SMTP: slow DATA)")
+	fs.Float64Var(&cfg.Receiver.Reset, "resets", 0.02, "share of requests applied, then answered with a connection reset (SMTP: dropped after taking the message)")
+	channels := fs.String("channels", strings.Join(chaos.Channels, ","), "channels notifications go to, one delivery each (webhook-raw: a receiver that never deduplicates)")
 	fs.Float64Var(&cfg.SendRate, "send-rate", 40, "notifications started per second")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed, to repeat a run")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the servers' data and logs (default: a new temporary one)")
@@ -65,6 +73,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Seed = *seed
 	cfg.Receiver.SlowBy = 5 * time.Second
+	for _, ch := range strings.Split(*channels, ",") {
+		if ch = strings.TrimSpace(ch); !slices.Contains(chaos.Channels, ch) {
+			fmt.Fprintf(stderr, "onceflow-chaos: --channels: %q is not one of %s\n", ch, strings.Join(chaos.Channels, ", "))
+			return 2
+		}
+		cfg.Channels = append(cfg.Channels, ch)
+	}
 	if cfg.Notifications < 1 || cfg.Starts < 1 || cfg.Workers < 1 || cfg.SendRate <= 0 {
 		fmt.Fprintln(stderr, "onceflow-chaos: --notifications, --starts, --workers and --send-rate must be positive")
 		return 2

@@ -2,12 +2,15 @@
 
 // Package chaos is a fault-injection harness for Onceflow's promise: a
 // notification is delivered once in effect whatever fails. It runs a real
-// Temporal server, a real redis-server with its append-only file, a real
-// HTTP receiver and several `onceflow worker` processes; sends notifications
-// (each started several times at once); kills workers, restarts Redis and
-// the Temporal server, and makes the receiver misbehave; then checks, from
-// the receiver's own log and from Temporal, that nothing was lost, nothing
-// took effect twice, and every raw re-send was reported by Onceflow.
+// Temporal server, a real redis-server with its append-only file, local
+// servers standing in for every channel's far end (a webhook receiver, an
+// SMTP relay, and servers speaking the Twilio, FCM and Slack APIs) and
+// several `onceflow worker` processes; sends notifications over every
+// channel (each started several times at once); kills workers, kills and
+// restarts Redis and the Temporal server, and makes the far ends misbehave;
+// then checks, from the far ends' own records and from Temporal, that
+// nothing was lost, nothing took effect twice without being reported, and
+// every ambiguous outcome has a cause the harness can show.
 package chaos
 
 import (
@@ -20,22 +23,25 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/freeport"
 	"github.com/onceflow/onceflow/internal/redisproc"
+	"github.com/onceflow/onceflow/providers/webhook"
 	"github.com/onceflow/onceflow/starter"
 )
+
+// Channels the harness sends over. "webhook-raw" is the webhook channel to
+// a receiver that applies every request and never deduplicates.
+var Channels = []string{"webhook", "webhook-raw", "email", "sms", "push", "chat"}
 
 // Config is one chaos run.
 type Config struct {
@@ -45,14 +51,21 @@ type Config struct {
 	// Dir holds the Temporal database, Redis's files and the processes' logs.
 	Dir           string
 	Notifications int
+	// Channels are those notifications go to, in turn as the seed draws
+	// them (one delivery each); empty means all of Channels.
+	Channels []string
 	// Starts is how many goroutines start each notification at once.
 	Starts  int
 	Workers int
-	// KillEvery is the mean time between SIGKILLs of a random worker.
+	// KillEvery is the mean time between SIGKILLs of a random worker; they
+	// go on until every workflow has closed.
 	KillEvery time.Duration
-	// RedisRestarts and TemporalRestarts happen spread over the sending.
+	// RedisRestarts, RedisKills (SIGKILL), TemporalRestarts and
+	// TemporalKills happen spread over the sending.
 	RedisRestarts    int
+	RedisKills       int
 	TemporalRestarts int
+	TemporalKills    int
 	Receiver         Faults
 	// SendRate bounds how many notifications a second are started.
 	SendRate float64
@@ -61,276 +74,423 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-// Report is what a run found.
-type Report struct {
-	Notifications    int
-	Workers          int
-	Seed             uint64
-	Faults           map[string]int
-	Accepted         int
-	Lost             []string
-	DuplicateEffects []string
-	RawResends       int
-	Unaccounted      []string
-	// Reported counts deliveries whose result says an earlier attempt
-	// may have sent them; Ambiguous those of them left ambiguous (the
-	// others the receiver confirmed as applied once).
-	Reported  int
-	Ambiguous int
-	Failed    []string
-	WallTime  time.Duration
-}
-
-// OK reports whether every invariant held.
-func (r Report) OK() bool {
-	return r.Accepted == r.Notifications && len(r.Lost) == 0 && len(r.DuplicateEffects) == 0 && len(r.Unaccounted) == 0 && len(r.Failed) == 0
-}
-
-// Write prints the report.
-func (r Report) Write(w io.Writer) {
-	fmt.Fprintf(w, "chaos report (seed %d)\n", r.Seed)
-	fmt.Fprintf(w, "  notifications        %d (accepted %d)\n", r.Notifications, r.Accepted)
-	fmt.Fprintf(w, "  workers              %d processes\n", r.Workers)
-	var kinds []string
-	for k := range r.Faults {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		fmt.Fprintf(w, "  fault %-14s %d\n", k, r.Faults[k])
-	}
-	fmt.Fprintf(w, "  lost                 %d\n", len(r.Lost))
-	fmt.Fprintf(w, "  duplicate effects    %d\n", len(r.DuplicateEffects))
-	fmt.Fprintf(w, "  raw re-sends         %d (unaccounted %d)\n", r.RawResends, len(r.Unaccounted))
-	fmt.Fprintf(w, "  ambiguous reported   %d (%d confirmed once by the receiver, %d left ambiguous)\n", r.Reported, r.Reported-r.Ambiguous, r.Ambiguous)
-	fmt.Fprintf(w, "  failed               %d\n", len(r.Failed))
-	fmt.Fprintf(w, "  wall time            %v\n", r.WallTime.Round(time.Millisecond))
-	for _, list := range []struct {
-		name  string
-		items []string
-	}{{"lost", r.Lost}, {"duplicate effect", r.DuplicateEffects}, {"unaccounted re-send", r.Unaccounted}, {"failed", r.Failed}} {
-		for i, item := range list.items {
-			if i == 10 {
-				fmt.Fprintf(w, "  ... %d more %s\n", len(list.items)-10, list.name)
-				break
-			}
-			fmt.Fprintf(w, "  %s: %s\n", list.name, item)
-		}
-	}
-	if r.OK() {
-		fmt.Fprintln(w, "  invariants           hold")
-	} else {
-		fmt.Fprintln(w, "  invariants           FAILED")
-	}
-}
-
 const secret = "whsec_Y2hhb3MtaGFybmVzcy1zaWduaW5nLWtleS0zMmI="
+
+// target is one notification's delivery and how its far end knows it.
+type target struct {
+	channel string
+	// ident is how the far end's ledger names it: the delivery ID for a
+	// webhook, the address, number, device token or chat channel else.
+	ident      string
+	deliveryID string
+	n          onceflow.Notification
+}
+
+// harness is one run's servers and what it has learned.
+type harness struct {
+	cfg     Config
+	log     *slog.Logger
+	rep     *Report
+	tc      client.Client
+	rdb     *redis.Client
+	rds     *process
+	tsrv    *process
+	workers []*process
+	probe   *leaseProbe
+
+	mu sync.Mutex
+	// open are the accepted notifications not yet closed: key -> delivery ID.
+	open map[string]string
+	// interrupted are the keys whose live lease a worker kill interrupted.
+	interrupted map[string]bool
+}
+
+func (h *harness) count(kind string) {
+	h.mu.Lock()
+	h.rep.Faults[kind]++
+	h.mu.Unlock()
+}
+
+func (h *harness) harnessError(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	h.log.Error(msg)
+	h.mu.Lock()
+	h.rep.HarnessErrors = append(h.rep.HarnessErrors, msg)
+	h.mu.Unlock()
+}
+
+func (h *harness) openDeliveries() map[string]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]string, len(h.open))
+	for k, id := range h.open {
+		out[k] = id
+	}
+	return out
+}
 
 // Run runs the harness and returns its report; err is about the harness
 // itself (a process that would not start), not about the invariants.
-func Run(ctx context.Context, cfg Config) (Report, error) {
+func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	start := time.Now()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	rep := Report{Notifications: cfg.Notifications, Workers: cfg.Workers, Seed: cfg.Seed, Faults: map[string]int{}}
+	if len(cfg.Channels) == 0 {
+		cfg.Channels = Channels
+	}
+	rep = Report{Notifications: cfg.Notifications, Workers: cfg.Workers, Seed: cfg.Seed, Faults: map[string]int{}, Timeout: cfg.Timeout}
+	defer func() { rep.WallTime = time.Since(start) }()
+	h := &harness{cfg: cfg, log: log, rep: &rep, open: map[string]string{}, interrupted: map[string]bool{}}
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed+1))
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
-	rds, err := redisproc.Start(filepath.Join(cfg.Dir, "redis"), 0)
+	// Redis, as its own process so that it can be SIGKILLed and its death
+	// confirmed: with its append-only file fsynced every second, a kill
+	// may lose up to the last second of writes.
+	if !redisproc.Available() {
+		return rep, errors.New("redis-server is not on the PATH (apt-get install -y redis-server)")
+	}
+	redisPort, err := freeport.Get()
 	if err != nil {
 		return rep, err
 	}
-	defer rds.Stop()
+	redisDir := filepath.Join(cfg.Dir, "redis")
+	if err := os.MkdirAll(redisDir, 0o700); err != nil {
+		return rep, err
+	}
+	redisAddr := "127.0.0.1:" + strconv.Itoa(redisPort)
+	h.rds = &process{name: "redis-server", log: filepath.Join(cfg.Dir, "redis.out"), args: []string{"redis-server",
+		"--bind", "127.0.0.1", "--port", strconv.Itoa(redisPort), "--dir", redisDir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}}
+	if err := h.rds.start(nil); err != nil {
+		return rep, err
+	}
+	defer func() { _, _ = h.rds.stop(syscall.SIGTERM) }()
+	h.rdb = redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: -1})
+	defer h.rdb.Close()
+	if err := h.redisUp(runCtx); err != nil {
+		return rep, err
+	}
 
-	rcv := newReceiver(cfg.Receiver, cfg.Seed+2)
+	// The far ends.
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		return rep, err
+	}
+	p := plan{seed: cfg.Seed + 2, faults: cfg.Receiver}
+	// Filled in once the receiver's URL is known, before anything is sent.
+	byKey := map[string]target{}
+	expect := func(channel string) func(string) (string, bool) {
+		return func(k string) (string, bool) {
+			t, ok := byKey[k]
+			return t.deliveryID, ok && t.channel == channel
+		}
+	}
+	hooks := newWebhookFake("webhook", true, key, p, expect("webhook"))
+	raw := newWebhookFake("webhook-raw", false, key, p, expect("webhook-raw"))
+	mux := http.NewServeMux()
+	mux.Handle("/hooks", hooks)
+	mux.Handle("/raw", raw)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return rep, err
 	}
-	hsrv := &http.Server{Handler: rcv}
+	hsrv := &http.Server{Handler: mux}
 	go func() { _ = hsrv.Serve(l) }()
 	defer hsrv.Close()
-	target := "http://" + l.Addr().String() + "/hooks"
+	hookURL := "http://" + l.Addr().String()
 
+	targets := makeTargets(cfg, rng, hookURL)
+	byIdent := map[string]map[string]target{}
+	for _, t := range targets {
+		byKey[t.n.Key] = t
+		if byIdent[t.channel] == nil {
+			byIdent[t.channel] = map[string]target{}
+		}
+		byIdent[t.channel][t.ident] = t
+	}
+	relay, err := startSMTP(p, cfg.Receiver.SlowBy, func(rcpt string) (string, bool) {
+		t, ok := byIdent["email"][rcpt]
+		return t.deliveryID, ok
+	})
+	if err != nil {
+		return rep, err
+	}
+	defer relay.close()
+	apis := &apiServers{
+		expectSMS: func(to string) (string, bool) {
+			t, ok := byIdent["sms"][to]
+			return t.n.Body, ok
+		},
+		expectChat: func(ch string) (string, bool) {
+			t, ok := byIdent["chat"][ch]
+			return "*" + t.n.Subject + "*\n" + t.n.Body, ok
+		},
+		expectPush: func(tok string) (string, bool) {
+			t, ok := byIdent["push"][tok]
+			return t.deliveryID, ok
+		},
+	}
+	if err := startAPIs(p, cfg.Receiver.SlowBy, apis); err != nil {
+		return rep, err
+	}
+	defer apis.srv.Close()
+	credentials := filepath.Join(cfg.Dir, "fcm-service-account.json")
+	if err := os.WriteFile(credentials, apis.credentials, 0o600); err != nil {
+		return rep, err
+	}
+
+	// Temporal.
 	port, err := freeport.Get()
 	if err != nil {
 		return rep, err
 	}
 	temporalAddr := "127.0.0.1:" + strconv.Itoa(port)
-	tsrv := &process{name: "temporal", log: filepath.Join(cfg.Dir, "temporal.out"), args: []string{cfg.Binary, "dev",
+	h.tsrv = &process{name: "temporal", log: filepath.Join(cfg.Dir, "temporal.out"), args: []string{cfg.Binary, "dev",
 		"--data-dir", filepath.Join(cfg.Dir, "temporal"), "--temporal-port", strconv.Itoa(port),
-		"--ui-port", "0", "--api-addr", "", "--workers", "0", "--redis-url", rds.URL()}}
-	if err := tsrv.start(nil); err != nil {
+		"--ui-port", "0", "--api-addr", "", "--workers", "0", "--redis-url", "redis://" + redisAddr + "/0"}}
+	if err := h.tsrv.start(nil); err != nil {
 		return rep, err
 	}
-	defer tsrv.stop(syscall.SIGTERM)
-	tc, err := dialWhenUp(ctx, temporalAddr)
-	if err != nil {
+	defer func() { _, _ = h.tsrv.stop(syscall.SIGTERM) }()
+	if h.tc, err = dialWhenUp(runCtx, temporalAddr); err != nil {
 		return rep, err
 	}
-	defer tc.Close()
+	defer h.tc.Close()
+	h.probe = &leaseProbe{rdb: h.rdb, tc: h.tc, open: h.openDeliveries}
 
 	env := []string{
-		"TEMPORAL_ADDRESS=" + temporalAddr, "TEMPORAL_NAMESPACE=default", "REDIS_URL=" + rds.URL(),
+		"TEMPORAL_ADDRESS=" + temporalAddr, "TEMPORAL_NAMESPACE=default", "REDIS_URL=redis://" + redisAddr + "/0",
 		"ONCEFLOW_WEBHOOK_SECRET=" + secret, "ONCEFLOW_ATTEMPT_TIMEOUT=3s", "ONCEFLOW_GIVE_UP_AFTER=1h",
+		// The receivers are on loopback, which workers refuse unless allowed.
+		"ONCEFLOW_EGRESS_ALLOW=127.0.0.0/8",
+		"ONCEFLOW_SMTP_ADDR=" + relay.addr(), "ONCEFLOW_SMTP_FROM=notify@chaos.example", "ONCEFLOW_SMTP_TLS=none",
+		"ONCEFLOW_TWILIO_ACCOUNT_SID=" + twilioSID, "ONCEFLOW_TWILIO_AUTH_TOKEN=" + twilioToken,
+		"ONCEFLOW_TWILIO_FROM=" + twilioFrom, "ONCEFLOW_TWILIO_BASE_URL=" + apis.url,
+		"ONCEFLOW_FCM_CREDENTIALS_FILE=" + credentials, "ONCEFLOW_FCM_ENDPOINT=" + apis.url,
+		"ONCEFLOW_SLACK_BOT_TOKEN=" + slackToken, "ONCEFLOW_SLACK_API_URL=" + apis.url + "/api",
 	}
-	workers := make([]*process, cfg.Workers)
-	for i := range workers {
-		workers[i] = &process{name: fmt.Sprintf("worker-%d", i+1), log: filepath.Join(cfg.Dir, fmt.Sprintf("worker-%d.out", i+1)), args: []string{cfg.Binary, "worker"}}
-		if err := workers[i].start(env); err != nil {
+	h.workers = make([]*process, cfg.Workers)
+	for i := range h.workers {
+		h.workers[i] = &process{name: fmt.Sprintf("worker-%d", i+1), log: filepath.Join(cfg.Dir, fmt.Sprintf("worker-%d.out", i+1)), args: []string{cfg.Binary, "worker"}}
+		if err := h.workers[i].start(env); err != nil {
 			return rep, err
 		}
 	}
 	defer func() {
-		for _, w := range workers {
-			w.stop(syscall.SIGTERM)
+		for _, w := range h.workers {
+			_, _ = w.stop(syscall.SIGTERM)
 		}
 	}()
 
-	c := starter.New(tc, "")
-	var faultsMu sync.Mutex
-	count := func(kind string) {
-		faultsMu.Lock()
-		rep.Faults[kind]++
-		faultsMu.Unlock()
-	}
-
-	// Faults in the background while notifications are sent and run.
-	sending := make(chan struct{})
+	// Send and wait at once; faults until every workflow has closed.
+	c := starter.New(h.tc, "")
+	sending, closed := make(chan struct{}), make(chan struct{})
 	faultsDone := make(chan struct{})
 	go func() {
 		defer close(faultsDone)
-		injectFaults(ctx, cfg, rng, sending, workers, rds, tsrv, count, log)
+		h.injectFaults(runCtx, rng, sending, closed)
 	}()
-
-	accepted := send(ctx, c, cfg, target, log)
-	close(sending)
+	results := h.sendAndWait(runCtx, c, targets, sending)
+	close(closed)
 	<-faultsDone
-	rep.Accepted = len(accepted)
-
-	results := wait(ctx, c, accepted, log)
-	for k, n := range rcv.Injected() {
-		rep.Faults[k] = n
+	if runCtx.Err() != nil && ctx.Err() == nil {
+		rep.TimedOut = true
 	}
-	check(&rep, accepted, results, rcv)
-	rep.WallTime = time.Since(start)
+
+	// Read the far ends once no attempt can still send: workers stopped,
+	// every lease run out.
+	for _, w := range h.workers {
+		_, _ = w.stop(syscall.SIGTERM)
+	}
+	all := map[string]string{}
+	for _, t := range targets {
+		all[t.n.Key] = t.deliveryID
+	}
+	h.awaitLeases(ctx, all)
+
+	ledgers := map[string]func() (map[string]sighting, map[string]int, []string){
+		"webhook": hooks.snapshot, "webhook-raw": raw.snapshot, "email": relay.ledger.snapshot,
+		"sms": apis.sms.ledger.snapshot, "push": apis.push.ledger.snapshot, "chat": apis.chat.ledger.snapshot,
+	}
+	seen := map[string]map[string]sighting{}
+	for ch, snap := range ledgers {
+		s, faults, invalid := snap()
+		seen[ch] = s
+		for k, n := range faults {
+			rep.Faults[faultName(ch, k)] += n
+		}
+		rep.Invalid = append(rep.Invalid, invalid...)
+		rep.channel(ch).Faults = faults
+	}
+	rep.Accepted = len(results.accepted)
+	h.mu.Lock()
+	interrupted := h.interrupted
+	h.mu.Unlock()
+	check(&rep, targets, results, seen, interrupted)
 	return rep, nil
 }
 
-func key(i int) string { return fmt.Sprintf("chaos-%06d", i) }
-
-// send starts every notification from cfg.Starts goroutines at once,
-// retrying a start that fails while a server restarts; it returns the keys
-// whose start succeeded.
-func send(ctx context.Context, c *starter.Client, cfg Config, target string, log *slog.Logger) map[string]onceflow.Notification {
-	accepted := map[string]onceflow.Notification{}
-	var mu sync.Mutex
-	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.SendRate))
-	defer tick.Stop()
-	var wg sync.WaitGroup
-	for i := range cfg.Notifications {
-		select {
-		case <-ctx.Done():
-			return accepted
-		case <-tick.C:
-		}
-		n := onceflow.Notification{Key: key(i), Subject: "chaos", Body: "notification " + strconv.Itoa(i),
-			Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: target}}}
-		for range cfg.Starts {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					if _, err := c.Send(ctx, n); err == nil {
-						mu.Lock()
-						accepted[n.Key] = n
-						mu.Unlock()
-						return
-					} else {
-						log.Debug("start failed; retrying", "key", n.Key, "error", err)
-					}
-					time.Sleep(200 * time.Millisecond)
-				}
-			}()
-		}
+// faultName is a far-end fault's name in the report's totals.
+func faultName(channel, kind string) string {
+	if channel == "email" {
+		return "smtp " + kind
 	}
-	wg.Wait()
-	return accepted
+	return "receiver " + kind
 }
 
-// wait collects every accepted notification's result, retrying while
-// servers restart.
-func wait(ctx context.Context, c *starter.Client, accepted map[string]onceflow.Notification, log *slog.Logger) map[string]onceflow.Result {
-	results := map[string]onceflow.Result{}
+// makeTargets draws each notification's channel from the seed and gives it
+// a recipient of its own.
+func makeTargets(cfg Config, rng *rand.Rand, hookURL string) []target {
+	targets := make([]target, cfg.Notifications)
+	for i := range targets {
+		k := fmt.Sprintf("chaos-%06d", i)
+		ch := cfg.Channels[rng.IntN(len(cfg.Channels))]
+		n := onceflow.Notification{Key: k, Subject: "chaos", Body: "chaos notification " + k}
+		var d onceflow.Delivery
+		switch ch {
+		case "webhook":
+			d = onceflow.Delivery{Channel: onceflow.Webhook, To: hookURL + "/hooks"}
+		case "webhook-raw":
+			d = onceflow.Delivery{Channel: onceflow.Webhook, To: hookURL + "/raw"}
+		case "email":
+			d = onceflow.Delivery{Channel: onceflow.Email, To: k + "@mail.chaos.example"}
+		case "sms":
+			d = onceflow.Delivery{Channel: onceflow.SMS, To: fmt.Sprintf("+1555%07d", i)}
+		case "push":
+			d = onceflow.Delivery{Channel: onceflow.Push, To: "device-" + k}
+		case "chat":
+			d = onceflow.Delivery{Channel: onceflow.Chat, To: fmt.Sprintf("C%08d", i)}
+		}
+		n.Deliveries = []onceflow.Delivery{d}
+		id := d.ID(k)
+		ident := d.To
+		if d.Channel == onceflow.Webhook {
+			ident = id
+		}
+		targets[i] = target{channel: ch, ident: ident, deliveryID: id, n: n}
+	}
+	return targets
+}
+
+// outcome is what sending and waiting gave.
+type outcome struct {
+	accepted map[string]bool
+	results  map[string]onceflow.Result
+}
+
+// sendAndWait starts every notification from cfg.Starts goroutines at
+// once, retrying a start that fails while a server restarts, and waits for
+// each accepted one to close; it closes sending once every start is done.
+func (h *harness) sendAndWait(ctx context.Context, c *starter.Client, targets []target, sending chan<- struct{}) outcome {
+	out := outcome{accepted: map[string]bool{}, results: map[string]onceflow.Result{}}
 	var mu sync.Mutex
-	keys := make(chan string)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
+	keys := make(chan target, len(targets))
+	var waiters sync.WaitGroup
+	for range 32 {
+		waiters.Add(1)
 		go func() {
-			defer wg.Done()
-			for k := range keys {
+			defer waiters.Done()
+			for t := range keys {
 				for ctx.Err() == nil {
-					res, err := c.Wait(ctx, k)
+					res, err := c.Wait(ctx, t.n.Key)
 					if err == nil {
 						mu.Lock()
-						results[k] = res
+						out.results[t.n.Key] = res
 						mu.Unlock()
+						h.mu.Lock()
+						delete(h.open, t.n.Key)
+						h.mu.Unlock()
 						break
 					}
-					log.Debug("wait failed; retrying", "key", k, "error", err)
-					time.Sleep(500 * time.Millisecond)
+					h.log.Debug("wait failed; retrying", "key", t.n.Key, "error", err)
+					sleep(ctx, 500*time.Millisecond)
 				}
 			}
 		}()
 	}
-	for k := range accepted {
-		keys <- k
+
+	tick := time.NewTicker(time.Duration(float64(time.Second) / h.cfg.SendRate))
+	var starts sync.WaitGroup
+	// At most this many notifications are being started at once: while a
+	// server restarts, starts fail and are retried, and unbounded they
+	// pile up by the thousand and starve the harness itself.
+	starting := make(chan struct{}, 64)
+	for _, t := range targets {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+		select {
+		case <-ctx.Done():
+		case starting <- struct{}{}:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		var once sync.Once
+		var mine sync.WaitGroup
+		mine.Add(h.cfg.Starts)
+		go func() { mine.Wait(); <-starting }()
+		for range h.cfg.Starts {
+			starts.Add(1)
+			go func() {
+				defer starts.Done()
+				defer mine.Done()
+				for ctx.Err() == nil {
+					_, err := c.Send(ctx, t.n)
+					if err == nil {
+						once.Do(func() {
+							mu.Lock()
+							out.accepted[t.n.Key] = true
+							mu.Unlock()
+							h.mu.Lock()
+							h.open[t.n.Key] = t.deliveryID
+							h.mu.Unlock()
+							keys <- t
+						})
+						return
+					}
+					h.log.Debug("start failed; retrying", "key", t.n.Key, "error", err)
+					sleep(ctx, 200*time.Millisecond)
+				}
+			}()
+		}
 	}
+	tick.Stop()
+	starts.Wait()
+	close(sending)
 	close(keys)
-	wg.Wait()
-	return results
+	waiters.Wait()
+	return out
 }
 
-// check applies the invariants.
-func check(rep *Report, accepted map[string]onceflow.Notification, results map[string]onceflow.Result, rcv *faultyReceiver) {
-	for k, n := range accepted {
-		res, ok := results[k]
-		id := n.Deliveries[0].ID(k)
-		switch {
-		case !ok:
-			rep.Lost = append(rep.Lost, k+": never reached a final state")
-			continue
-		case rcv.AppliedFor(k) == 0:
-			rep.Lost = append(rep.Lost, fmt.Sprintf("%s: %s but never applied by the receiver", k, res.Deliveries[0].Status))
-		case rcv.AppliedFor(k) > 1:
-			rep.DuplicateEffects = append(rep.DuplicateEffects, fmt.Sprintf("%s: applied %d times", k, rcv.AppliedFor(k)))
-		}
-		d := res.Deliveries[0].LastStep()
-		reported := d.Status == onceflow.Ambiguous || strings.Contains(d.Reason, "earlier attempt may have sent it")
-		if reported {
-			rep.Reported++
-		}
-		if d.Status == onceflow.Ambiguous {
-			rep.Ambiguous++
-		}
-		if d.Status == onceflow.Failed || d.Status == onceflow.Cancelled {
-			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %s: %s", k, d.Status, d.Reason))
-		}
-		if r := rcv.Replays(id); r > 0 {
-			rep.RawResends += r
-			if !reported {
-				rep.Unaccounted = append(rep.Unaccounted, fmt.Sprintf("%s: %d re-sends, reported %s (%q)", k, r, d.Status, d.Reason))
-			}
-		}
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
-	sort.Strings(rep.Lost)
-	sort.Strings(rep.DuplicateEffects)
-	sort.Strings(rep.Unaccounted)
-	sort.Strings(rep.Failed)
+}
+
+// awaitLeases waits until no dedup lease of the run is live, so that no
+// attempt can still be sending when the far ends are read.
+func (h *harness) awaitLeases(ctx context.Context, deliveries map[string]string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		n, err := liveLeases(ctx, h.rdb, deliveries)
+		if err == nil && n == 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			h.harnessError("leases still live when the far ends were read: %d (%v)", n, err)
+			return
+		}
+		sleep(ctx, 250*time.Millisecond)
+	}
 }
 
 func dialWhenUp(ctx context.Context, addr string) (client.Client, error) {
@@ -344,56 +504,4 @@ func dialWhenUp(ctx context.Context, addr string) (client.Client, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return nil, fmt.Errorf("temporal at %s never came up: %w", addr, errors.Join(last, ctx.Err()))
-}
-
-// process is a child process that can be killed and started again.
-type process struct {
-	name string
-	log  string
-	args []string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	env  []string
-}
-
-func (p *process) start(env []string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if env != nil {
-		p.env = env
-	}
-	out, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(p.args[0], p.args[1:]...)
-	cmd.Env = append(os.Environ(), p.env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return fmt.Errorf("start %s: %w", p.name, err)
-	}
-	p.cmd = cmd
-	go func() { _ = cmd.Wait(); out.Close() }()
-	return nil
-}
-
-func (p *process) stop(sig syscall.Signal) {
-	p.mu.Lock()
-	cmd := p.cmd
-	p.cmd = nil
-	p.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	_ = cmd.Process.Signal(sig)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if cmd.ProcessState != nil || cmd.Process.Signal(syscall.Signal(0)) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = cmd.Process.Kill()
 }

@@ -17,10 +17,13 @@ import (
 )
 
 // TestSmallChaosRun is the chaos harness's small configuration: a few
-// hundred notifications, each started three times at once, through two
-// worker processes that are SIGKILLed about once a second, a Redis restart,
-// a Temporal server restart, and a receiver that answers 500, 429, late or
-// with a reset. The large run is `onceflow chaos` (see docs/chaos.md).
+// hundred notifications over every channel, each started three times at
+// once, through two worker processes that are SIGKILLed about every 0.7 s
+// until every workflow has closed, a Redis restart and a Redis SIGKILL, a
+// Temporal server restart and SIGKILL, and far ends that answer 500, 5xx
+// after applying, 429, late or with a reset (an SMTP relay: 421, 451, slow
+// DATA, a drop after taking the message). The large run is onceflow-chaos
+// (see docs/chaos.md).
 func TestSmallChaosRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos run takes a minute or two; -short skips it")
@@ -32,18 +35,46 @@ func TestSmallChaosRun(t *testing.T) {
 	require.NoError(t, err, "build the onceflow binary: %s", out)
 
 	rep, err := chaos.Run(context.Background(), chaos.Config{
-		Binary: bin, Dir: dir, Notifications: 200, Starts: 3, Workers: 2,
-		KillEvery: time.Second, RedisRestarts: 1, TemporalRestarts: 1,
-		Receiver: chaos.Faults{ServerError: 0.05, TooMany: 0.03, Slow: 0.03, SlowBy: 5 * time.Second, Reset: 0.03},
-		SendRate: 30, Seed: 7, Timeout: 10 * time.Minute,
+		Binary: bin, Dir: dir, Notifications: 300, Starts: 3, Workers: 2,
+		KillEvery: 700 * time.Millisecond, RedisRestarts: 1, RedisKills: 1, TemporalRestarts: 1, TemporalKills: 1,
+		Receiver: chaos.Faults{ServerError: 0.05, AppliedError: 0.03, TooMany: 0.03, Slow: 0.04, SlowBy: 5 * time.Second, Reset: 0.03},
+		SendRate: 30, Seed: 7, Timeout: 4 * time.Minute,
 	})
 	var report strings.Builder
 	rep.Write(&report)
 	t.Log("\n" + report.String())
 	require.NoError(t, err)
-	assert.True(t, rep.OK(), "invariants failed; the report above says which")
-	assert.Equal(t, 200, rep.Accepted)
-	for _, fault := range []string{"worker SIGKILL", "redis restart", "temporal restart", "receiver 500", "receiver slow"} {
+	assert.False(t, rep.TimedOut, "the run timed out")
+	assert.Equal(t, 300, rep.Accepted)
+	assert.Empty(t, rep.Lost, "lost")
+	assert.Empty(t, rep.Failed, "failed")
+	assert.Empty(t, rep.Unaccounted, "re-sends neither reported nor confirmed by the receiver's log")
+	assert.Empty(t, rep.Invalid, "requests that did not check out")
+	assert.Empty(t, rep.HarnessErrors, "faults that did not take")
+	assert.LessOrEqual(t, len(rep.Unjustified), rep.UnjustifiedBound, "ambiguity without evidence stayed within its bound")
+	// Known finding (docs/chaos.md, "A 5xx re-send to a webhook receiver
+	// that does not deduplicate is reported delivered"): the only silent
+	// duplicates allowed here are those, on webhook-raw after a 5xx that
+	// followed applying. Remove this exception, and assert rep.OK(), once
+	// Onceflow reports them.
+	for _, d := range rep.SilentDuplicates {
+		if strings.Contains(d, "(webhook-raw): took effect") && strings.Contains(d, `reported delivered (""); faults:`) && strings.Contains(d, "5xx after apply") {
+			t.Logf("known finding: %s", d)
+			continue
+		}
+		t.Errorf("silent duplicate: %s", d)
+	}
+	for ch, c := range rep.Channels {
+		assert.Positive(t, c.Notifications, "channel %s had notifications", ch)
+		assert.Zero(t, c.Lost, "channel %s lost none", ch)
+	}
+
+	// The faults happened and were felt.
+	for _, fault := range []string{"worker SIGKILL", "redis restart", "redis SIGKILL", "temporal restart", "temporal SIGKILL",
+		"receiver 500", "receiver 5xx after apply", "receiver reset", "receiver slow", "smtp 451"} {
 		assert.Positive(t, rep.Faults[fault], "fault %q was injected", fault)
 	}
+	assert.Positive(t, rep.RawResends, "far ends took re-sends")
+	assert.Positive(t, rep.KillsHitLiveLease, "worker kills interrupted deliveries with live leases")
+	assert.Positive(t, rep.Ambiguous, "deliveries were reported ambiguous")
 }

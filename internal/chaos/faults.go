@@ -4,6 +4,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -11,77 +12,203 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-
-	"github.com/onceflow/onceflow/internal/redisproc"
 )
 
-// injectFaults kills and restarts workers at random, exponentially spaced
-// moments, and restarts Redis and the Temporal server at moments spread over
-// the sending, until sending is done and every planned restart happened.
-func injectFaults(ctx context.Context, cfg Config, rng *rand.Rand, sending <-chan struct{}, workers []*process,
-	rds *redisproc.Server, tsrv *process, count func(string), log *slog.Logger) {
+// Process fault kinds, as the report names them.
+const (
+	workerKill      = "worker SIGKILL"
+	redisRestart    = "redis restart"
+	redisKill       = "redis SIGKILL"
+	temporalRestart = "temporal restart"
+	temporalKill    = "temporal SIGKILL"
+)
+
+// injectFaults SIGKILLs a random worker at random, exponentially spaced
+// moments until every workflow has closed (closed), restarting it 0.2-2 s
+// later; and restarts and SIGKILLs Redis and the Temporal server at moments
+// spread over the sending, in an order drawn from the seed. It returns once
+// every workflow has closed and every planned event happened.
+func (h *harness) injectFaults(ctx context.Context, rng *rand.Rand, sending, closed <-chan struct{}) {
+	cfg := h.cfg
 	sendFor := time.Duration(float64(cfg.Notifications) / cfg.SendRate * float64(time.Second))
-	type restart struct {
-		at   time.Duration
-		kind string
+	var plan []string
+	for kind, n := range map[string]int{redisRestart: cfg.RedisRestarts, redisKill: cfg.RedisKills,
+		temporalRestart: cfg.TemporalRestarts, temporalKill: cfg.TemporalKills} {
+		for range n {
+			plan = append(plan, kind)
+		}
 	}
-	var plan []restart
-	for i := 1; i <= cfg.RedisRestarts; i++ {
-		plan = append(plan, restart{sendFor * time.Duration(i) / time.Duration(cfg.RedisRestarts+1), "redis restart"})
-	}
-	for i := 1; i <= cfg.TemporalRestarts; i++ {
-		// Offset from the Redis restarts so that they do not coincide.
-		plan = append(plan, restart{sendFor*time.Duration(i)/time.Duration(cfg.TemporalRestarts+1) + sendFor/7, "temporal restart"})
-	}
-	sort.Slice(plan, func(i, j int) bool { return plan[i].at < plan[j].at })
+	// Map order is random: sort, then shuffle by the seed.
+	sort.Strings(plan)
+	rng.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
+	at := func(i int) time.Duration { return sendFor * time.Duration(i+1) / time.Duration(len(plan)+1) }
 
 	begin := time.Now()
 	nextKill := func() <-chan time.Time {
-		if cfg.KillEvery <= 0 || len(workers) == 0 {
+		if cfg.KillEvery <= 0 || len(h.workers) == 0 {
 			return nil
 		}
 		return time.After(time.Duration(rng.ExpFloat64() * float64(cfg.KillEvery)))
 	}
 	kill := nextKill()
+	supervise := time.NewTicker(time.Second)
+	defer supervise.Stop()
 	done := false
-	for !done || len(plan) > 0 {
+	for next := 0; !done || next < len(plan); {
 		var planned <-chan time.Time
-		if len(plan) > 0 {
-			planned = time.After(time.Until(begin.Add(plan[0].at)))
+		if next < len(plan) {
+			planned = time.After(time.Until(begin.Add(at(next))))
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-sending:
-			sending, kill, done = nil, nil, true
+			// Planned events are spread over the sending; should it end
+			// early, the rest follow at once.
+			sending, begin = nil, begin.Add(-sendFor)
+		case <-closed:
+			closed, kill, done = nil, nil, true
+		case <-supervise.C:
+			h.restartExited()
 		case <-kill:
-			w := workers[rng.IntN(len(workers))]
-			log.Info("SIGKILL", "process", w.name)
-			w.stop(syscall.SIGKILL)
-			count("worker SIGKILL")
-			time.Sleep(time.Duration(200+rng.IntN(1800)) * time.Millisecond)
-			if err := w.start(nil); err != nil {
-				log.Error("restart worker", "process", w.name, "error", err)
-			}
+			w := h.workers[rng.IntN(len(h.workers))]
+			h.killWorker(ctx, w, time.Duration(200+rng.IntN(1800))*time.Millisecond)
 			kill = nextKill()
 		case <-planned:
-			r := plan[0]
-			plan = plan[1:]
-			log.Info("restart", "kind", r.kind)
-			switch r.kind {
-			case "redis restart":
-				if err := rds.Restart(); err != nil {
-					log.Error("restart redis", "error", err)
-				}
-			case "temporal restart":
-				tsrv.stop(syscall.SIGTERM)
-				if err := tsrv.start(nil); err != nil {
-					log.Error("restart temporal", "error", err)
-				}
+			kind := plan[next]
+			next++
+			h.log.Info("fault", "kind", kind)
+			switch kind {
+			case redisRestart, redisKill:
+				h.bounce(ctx, h.rds, kind, h.redisUp)
+			case temporalRestart, temporalKill:
+				h.bounce(ctx, h.tsrv, kind, h.temporalUp)
 			}
-			count(r.kind)
 		}
+	}
+}
+
+// restartExited starts again the workers that exited by themselves: a
+// worker started while the Temporal server is down exits at once.
+func (h *harness) restartExited() {
+	for _, w := range h.workers {
+		if w.running() {
+			continue
+		}
+		h.mu.Lock()
+		h.rep.WorkerExits++
+		h.mu.Unlock()
+		h.log.Info("worker exited by itself; starting it again", "process", w.name)
+		if err := w.start(nil); err != nil {
+			h.harnessError("restart %s: %v", w.name, err)
+		}
+	}
+}
+
+// killWorker SIGKILLs w and starts it again after pause. The kill counts
+// when w died of it; it counts as one that hit a live lease when it
+// interrupted a delivery whose lease w held (leaseProbe).
+func (h *harness) killWorker(ctx context.Context, w *process, pause time.Duration) {
+	pid := w.pid()
+	if !w.running() {
+		// It exited by itself; restartExited starts it again.
+		return
+	}
+	held, perr := h.probe.held(ctx, pid)
+	h.log.Info("SIGKILL", "process", w.name, "leases", len(held))
+	died, err := w.stop(syscall.SIGKILL)
+	if !died {
+		h.harnessError("SIGKILL of %s did not take: %v", w.name, err)
+	} else {
+		h.count(workerKill)
+		hit, ierr := h.probe.interrupted(ctx, held)
+		h.mu.Lock()
+		switch {
+		case perr != nil || ierr != nil:
+			h.rep.KillsUnattributed++
+			h.log.Info("kill not attributed", "process", w.name, "error", fmt.Sprint(perr, ierr))
+		case len(hit) > 0:
+			h.rep.KillsHitLiveLease++
+		}
+		for _, k := range hit {
+			h.interrupted[k] = true
+		}
+		h.rep.LeasesInterrupted += len(hit)
+		h.mu.Unlock()
+	}
+	sleep(ctx, pause)
+	if err := w.start(nil); err != nil {
+		h.harnessError("restart %s: %v", w.name, err)
+	}
+}
+
+// bounce stops p (SIGTERM for a restart, SIGKILL for a kill), starts it
+// again and waits until up says it serves. A kill counts when p died of
+// it; a restart when p came back.
+func (h *harness) bounce(ctx context.Context, p *process, kind string, up func(context.Context) error) {
+	sig := syscall.SIGTERM
+	if kind == redisKill || kind == temporalKill {
+		sig = syscall.SIGKILL
+	}
+	died, err := p.stop(sig)
+	switch {
+	case sig == syscall.SIGKILL && died:
+		h.count(kind)
+	case sig == syscall.SIGKILL:
+		h.harnessError("%s: %v", kind, err)
+	case err != nil:
+		h.harnessError("%s: stop: %v", kind, err)
+	}
+	if err := p.start(nil); err != nil {
+		h.harnessError("%s: start again: %v", kind, err)
+		return
+	}
+	if err := up(ctx); err != nil {
+		h.harnessError("%s: did not come back: %v", kind, err)
+		return
+	}
+	if sig == syscall.SIGTERM {
+		h.count(kind)
+	}
+}
+
+// redisUp waits until Redis answers PING, for up to a minute.
+func (h *harness) redisUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		err := h.rdb.Ping(ctx).Err()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
+}
+
+// temporalUp waits until the Temporal server answers a health check and a
+// namespace lookup, for up to five minutes: on a loaded machine a server
+// that reloads thousands of open workflows takes minutes to serve again.
+func (h *harness) temporalUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	for {
+		_, err := h.tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+		if err == nil {
+			_, err = h.tc.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"})
+		}
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		sleep(ctx, 100*time.Millisecond)
 	}
 }
 

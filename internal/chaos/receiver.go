@@ -3,78 +3,83 @@
 package chaos
 
 import (
-	"math/rand/v2"
+	"fmt"
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/onceflow/onceflow/internal/receiver"
 )
 
-// Faults are the receiver's misbehaviours, each a share of requests.
-type Faults struct {
-	// ServerError answers 500 without applying the delivery.
-	ServerError float64
-	// TooMany answers 429 with Retry-After: 1 without applying it.
-	TooMany float64
-	// Slow applies the delivery, then answers only after SlowBy, past the
-	// sender's deadline: the sender cannot know it was applied.
-	Slow   float64
-	SlowBy time.Duration
-	// Reset applies the delivery, then resets the connection unanswered.
-	Reset float64
-}
-
-// faultyReceiver is the partner system under test: a receiver that
-// applies each delivery once per Idempotency-Key, as a careful partner
-// would, and misbehaves at random as Faults say, counting what it injected.
-type faultyReceiver struct {
+// webhookFake is a partner system receiving webhooks: a receiver that
+// verifies each request's signature and body and misbehaves as the plan
+// says. Dedup applies a delivery once per Idempotency-Key, as a careful
+// partner does; without it every request is applied (a partner that never
+// deduplicates), so that a re-send shows as a second effect.
+type webhookFake struct {
 	*receiver.Receiver
-	faults   Faults
-	mu       sync.Mutex
-	rng      *rand.Rand
-	injected map[string]int
+	channel string
+	plan    plan
+	ledger  *ledger
+	// expect gives the delivery ID a notification key's webhooks to this
+	// receiver must carry.
+	expect func(key string) (deliveryID string, ok bool)
 }
 
-func newReceiver(f Faults, seed uint64) *faultyReceiver {
-	r := &faultyReceiver{
-		Receiver: &receiver.Receiver{Dedup: true},
-		faults:   f, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), injected: map[string]int{},
-	}
-	r.Plan = r.plan
-	return r
+func newWebhookFake(channel string, dedup bool, key []byte, p plan, expect func(string) (string, bool)) *webhookFake {
+	f := &webhookFake{Receiver: &receiver.Receiver{Dedup: dedup, Key: key}, channel: channel, plan: p, ledger: newLedger(), expect: expect}
+	f.Plan = f.respond
+	return f
 }
 
-func (r *faultyReceiver) plan(string, int) receiver.Response {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	roll := r.rng.Float64()
-	f := r.faults
-	var fault string
-	var resp receiver.Response
-	switch {
-	case roll < f.ServerError:
-		fault, resp = "receiver 500", receiver.Response{Status: http.StatusInternalServerError}
-	case roll < f.ServerError+f.TooMany:
-		fault, resp = "receiver 429", receiver.Response{Status: http.StatusTooManyRequests, RetryAfter: "1"}
-	case roll < f.ServerError+f.TooMany+f.Slow:
-		fault, resp = "receiver slow", receiver.Response{Delay: f.SlowBy}
-	case roll < f.ServerError+f.TooMany+f.Slow+f.Reset:
-		fault, resp = "receiver reset", receiver.Response{Reset: true}
+func (f *webhookFake) respond(id string, n int) receiver.Response {
+	fault := f.plan.http(f.channel, id, n)
+	f.ledger.fault(id, fault)
+	switch fault {
+	case fault500:
+		return receiver.Response{Status: http.StatusInternalServerError}
+	case faultApplied5xx:
+		return receiver.Response{Status: f.plan.appliedStatus(f.channel, id, n), ApplyAnyway: true}
+	case fault429:
+		return receiver.Response{Status: http.StatusTooManyRequests, RetryAfter: "1"}
+	case faultSlow:
+		return receiver.Response{Delay: f.plan.faults.SlowBy}
+	case faultReset:
+		return receiver.Response{Reset: true}
 	}
-	if fault != "" {
-		r.injected[fault]++
-	}
-	return resp
+	return receiver.Response{}
 }
 
-// Injected returns how many times each fault was injected.
-func (r *faultyReceiver) Injected() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.injected))
-	for k, n := range r.injected {
-		out[k] = n
+// snapshot reads the receiver's own log into the ledger's form: requests
+// and copies per delivery ID, effects as the receiver applied them, and
+// whether an "Idempotent-Replayed: true" answer reached the sender.
+func (f *webhookFake) snapshot() (map[string]sighting, map[string]int, []string) {
+	seen, faults, invalid := f.ledger.snapshot()
+	for _, e := range f.Log() {
+		if want, ok := f.expect(e.Key); !ok || want != e.ID {
+			invalid = append(invalid, fmt.Sprintf("%s: webhook for key %q carried delivery ID %s, want %s", f.channel, e.Key, e.ID, want))
+		}
 	}
-	return out
+	get := func(id string) sighting {
+		s, ok := seen[id]
+		if !ok {
+			s.Faults = map[string]int{}
+		}
+		return s
+	}
+	for _, e := range f.Log() {
+		s := get(e.ID)
+		if e.Planned.Status/100 == 2 || e.Planned.ApplyAnyway {
+			s.Copies++
+		}
+		if e.Replayed && e.Answered {
+			s.Confirmed = true
+		}
+		seen[e.ID] = s
+	}
+	for id, s := range seen {
+		s.Requests = f.Raw(id)
+		s.Effects = f.Applied(id)
+		seen[id] = s
+	}
+	invalid = append(invalid, f.Invalid()...)
+	return seen, faults, invalid
 }

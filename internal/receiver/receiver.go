@@ -3,16 +3,21 @@
 // system. It counts every raw request per Idempotency-Key (the delivery ID)
 // and what it applied, applies a delivery once per key when it
 // deduplicates (answering a repeat with Idempotent-Replayed: true, as a
-// careful partner does), and misbehaves as its Plan says.
+// careful partner does), and misbehaves as its Plan says. Given the signing
+// key, it verifies every request's Standard Webhooks signature and body, as
+// a partner must before acting on one, and keeps a log of what it answered.
 package receiver
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/onceflow/onceflow/providers/webhook"
 )
 
 // Response is how the receiver treats one request.
@@ -45,6 +50,10 @@ type Receiver struct {
 	// repeats with "Idempotent-Replayed: true".
 	Dedup bool
 	Plan  Plan
+	// Key, when set, is the signing key (webhook.ParseSecret): a request
+	// whose signature, webhook-id or body does not check out is answered
+	// 400, applies nothing and is listed by Invalid.
+	Key []byte
 
 	mu sync.Mutex
 	// raw counts requests per Idempotency-Key; applied counts
@@ -58,22 +67,46 @@ type Receiver struct {
 	// re-sends a receiver without dedup would apply twice.
 	replays map[string]int
 	headers []http.Header
+	log     []Entry
+	invalid []string
+}
+
+// Entry is the receiver's own record of one request and its answer.
+type Entry struct {
+	ID string
+	// Key is the notification key in the body.
+	Key string
+	// N counts the requests with this ID so far, this one included.
+	N int
+	// Applied: this request took effect.
+	Applied bool
+	// Replayed: the answer says "Idempotent-Replayed: true".
+	Replayed bool
+	// Planned is how the Plan said to treat the request.
+	Planned Response
+	// Answered: the answer was written to the connection (not reset, not
+	// abandoned because the sender gave up waiting).
+	Answered bool
 }
 
 // ServeHTTP records the request and answers it as the Plan says.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	var payload struct {
-		Data struct {
-			Key string `json:"key"`
-		} `json:"data"`
-	}
-	_ = json.Unmarshal(body, &payload)
+	var payload webhook.Payload
+	perr := json.Unmarshal(body, &payload)
 	id := req.Header.Get("Idempotency-Key")
 
 	r.mu.Lock()
 	if r.raw == nil {
 		r.raw, r.applied, r.appliedKey, r.replays = map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
+	}
+	if r.Key != nil {
+		if problem := check(r.Key, req.Header, body, payload, perr); problem != "" {
+			r.invalid = append(r.invalid, fmt.Sprintf("%s: %s", id, problem))
+			r.mu.Unlock()
+			http.Error(w, problem, http.StatusBadRequest)
+			return
+		}
 	}
 	r.raw[id]++
 	r.headers = append(r.headers, req.Header.Clone())
@@ -95,6 +128,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.appliedKey[payload.Data.Key]++
 		}
 	}
+	entry := len(r.log)
+	r.log = append(r.log, Entry{ID: id, Key: payload.Data.Key, N: r.raw[id], Applied: (resp.Status/100 == 2 || resp.ApplyAnyway) && !replayed,
+		Replayed: replayed && resp.Status/100 == 2, Planned: resp})
 	r.mu.Unlock()
 
 	if resp.Delay > 0 {
@@ -115,6 +151,33 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Retry-After", resp.RetryAfter)
 	}
 	w.WriteHeader(resp.Status)
+	answered := true
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	if req.Context().Err() != nil {
+		answered = false
+	}
+	r.mu.Lock()
+	r.log[entry].Answered = answered
+	r.mu.Unlock()
+}
+
+// check verifies a request as a partner does before acting on it: the
+// Standard Webhooks signature, webhook-id equal to Idempotency-Key, and a
+// notification payload with its key.
+func check(key []byte, h http.Header, body []byte, p webhook.Payload, perr error) string {
+	switch {
+	case !webhook.Verify(key, h, body):
+		return "bad signature"
+	case h.Get("webhook-id") == "" || h.Get("webhook-id") != h.Get("Idempotency-Key"):
+		return "webhook-id and Idempotency-Key differ"
+	case perr != nil:
+		return "body is not JSON: " + perr.Error()
+	case p.Type != "notification" || p.Data.Key == "" || p.Timestamp.IsZero():
+		return "body is not a notification with a key and a timestamp"
+	}
+	return ""
 }
 
 // Reset closes the request's connection with a TCP reset, unanswered.
@@ -163,4 +226,20 @@ func (r *Receiver) Headers() []http.Header {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]http.Header(nil), r.headers...)
+}
+
+// Log returns the receiver's record of every request that passed its
+// checks, in arrival order.
+func (r *Receiver) Log() []Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Entry(nil), r.log...)
+}
+
+// Invalid lists the requests refused because their signature or body did
+// not check out.
+func (r *Receiver) Invalid() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.invalid...)
 }

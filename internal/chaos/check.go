@@ -1,0 +1,107 @@
+//go:build linux
+
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/onceflow/onceflow"
+)
+
+// Evidence for an ambiguous outcome, as the report names it.
+const (
+	evidenceRepeat = "received more than once"
+	evidenceFault  = "fault left the sender in doubt"
+	evidenceKill   = "worker killed on its live lease"
+)
+
+// unjustifiedBound is how many ambiguous outcomes without evidence a run
+// of n notifications tolerates: 2 plus 0.2%. Such an outcome is honest (an
+// attempt that ran out of time may have sent), but has no cause the
+// harness injected; the usual one is an attempt that outlived its 3 s
+// deadline on a loaded machine or across a Redis or Temporal outage.
+func unjustifiedBound(n int) int { return 2 + n/500 }
+
+// check applies the invariants to what the far ends saw (seen, per channel
+// and recipient identity) and what Onceflow reported (results).
+func check(rep *Report, targets []target, out outcome, seen map[string]map[string]sighting, interrupted map[string]bool) {
+	rep.Justified = map[string]int{}
+	rep.UnjustifiedBound = unjustifiedBound(rep.Notifications)
+	for _, t := range targets {
+		k := t.n.Key
+		ch := rep.channel(t.channel)
+		ch.Notifications++
+		s := seen[t.channel][t.ident]
+		if s.Copies > 1 {
+			ch.Resends += s.Copies - 1
+			rep.RawResends += s.Copies - 1
+		}
+		if !out.accepted[k] {
+			continue
+		}
+		res, ok := out.results[k]
+		if !ok || len(res.Deliveries) == 0 {
+			ch.Lost++
+			rep.Lost = append(rep.Lost, fmt.Sprintf("%s (%s): never reached a final state", k, t.channel))
+			continue
+		}
+		d := res.Deliveries[0].LastStep()
+		what := fmt.Sprintf("%s (%s)", k, t.channel)
+		switch d.Status {
+		case onceflow.Delivered, onceflow.Suppressed:
+			ch.Delivered++
+			if s.Effects == 0 {
+				ch.Lost++
+				rep.Lost = append(rep.Lost, fmt.Sprintf("%s: %s but the far end never took it", what, d.Status))
+			}
+		case onceflow.Ambiguous:
+			ch.Ambiguous++
+			rep.Ambiguous++
+			justified := false
+			for ev, has := range map[string]bool{
+				evidenceRepeat: s.Requests > 1,
+				evidenceFault:  s.doubted(),
+				evidenceKill:   interrupted[k],
+			} {
+				if has {
+					rep.Justified[ev]++
+					justified = true
+				}
+			}
+			if !justified {
+				rep.Unjustified = append(rep.Unjustified, fmt.Sprintf("%s: received %d, effects %d, no fault, no kill on its lease: %s", what, s.Requests, s.Effects, d.Reason))
+			}
+		default:
+			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %s: %s", what, d.Status, d.Reason))
+		}
+		if s.Effects > 1 {
+			rep.DuplicateEffects = append(rep.DuplicateEffects, fmt.Sprintf("%s: took effect %d times", what, s.Effects))
+			if d.Status == onceflow.Ambiguous {
+				ch.ReportedDuplicates++
+			} else {
+				ch.SilentDuplicates++
+				rep.SilentDuplicates = append(rep.SilentDuplicates, fmt.Sprintf("%s: took effect %d times, reported %s (%q); faults: %s", what, s.Effects, d.Status, d.Reason, faultList(s.Faults)))
+			}
+		}
+		// A deduplicating receiver's repeats: reported ambiguous, or
+		// confirmed by the receiver, as its own log shows. Onceflow's
+		// reason text is no evidence.
+		if t.channel == "webhook" && d.Status != onceflow.Ambiguous {
+			claims := strings.Contains(d.Reason, "confirmed")
+			switch {
+			case s.Confirmed && (s.Copies > 1 || claims):
+				rep.Confirmed++
+			case s.Copies > 1:
+				rep.Unaccounted = append(rep.Unaccounted, fmt.Sprintf("%s: %d re-sends, reported %s (%q), and the receiver never answered one as a repeat", what, s.Copies-1, d.Status, d.Reason))
+			case claims:
+				rep.Unaccounted = append(rep.Unaccounted, fmt.Sprintf("%s: reported %q, which the receiver's log does not show", what, d.Reason))
+			}
+		}
+	}
+	rep.Reported = rep.Ambiguous + rep.Confirmed
+	for _, l := range [][]string{rep.Lost, rep.DuplicateEffects, rep.SilentDuplicates, rep.Unaccounted, rep.Unjustified, rep.Failed} {
+		sort.Strings(l)
+	}
+}

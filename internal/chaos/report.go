@@ -1,0 +1,181 @@
+//go:build linux
+
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Report is what a run found.
+type Report struct {
+	Notifications int
+	Workers       int
+	// WorkerExits counts workers that exited by themselves (one started
+	// while the Temporal server was down) and were started again.
+	WorkerExits int
+	Seed        uint64
+	// Faults counts every fault injected, by kind: far ends' faults
+	// ("receiver 429", "smtp drop after accept") and processes' ("worker
+	// SIGKILL" when the worker died of it, "redis restart" when Redis came
+	// back, ...).
+	Faults   map[string]int
+	Accepted int
+	// Lost: reported delivered or suppressed, but no effect at the far
+	// end; or never closed.
+	Lost []string
+	// DuplicateEffects took effect more than once at the far end;
+	// SilentDuplicates are those of them not reported ambiguous.
+	DuplicateEffects []string
+	SilentDuplicates []string
+	// RawResends counts copies a far end took in beyond a delivery's first.
+	RawResends int
+	// Unaccounted are deliveries re-sent to the deduplicating webhook
+	// receiver and neither reported ambiguous nor confirmed as repeats in
+	// the receiver's own log.
+	Unaccounted []string
+	// Reported counts deliveries reported as possibly sent twice: left
+	// Ambiguous, or Confirmed once by the receiver's log.
+	Reported  int
+	Confirmed int
+	Ambiguous int
+	// Justified counts ambiguous deliveries by the evidence the harness
+	// holds for them (one delivery may have several); Unjustified lists
+	// those with none, which may number at most UnjustifiedBound.
+	Justified        map[string]int
+	Unjustified      []string
+	UnjustifiedBound int
+	// KillsHitLiveLease counts worker kills that interrupted at least one
+	// delivery whose lease the worker held (LeasesInterrupted in all);
+	// KillsUnattributed those the lease probe could not look into
+	// (Redis or Temporal down at the time).
+	KillsHitLiveLease int
+	LeasesInterrupted int
+	KillsUnattributed int
+	// Invalid are requests a far end refused because they did not check
+	// out (signature, body, credentials).
+	Invalid []string
+	// HarnessErrors are faults that did not take (a process that did not
+	// die of its SIGKILL or did not come back).
+	HarnessErrors []string
+	Failed        []string
+	TimedOut      bool
+	Timeout       time.Duration
+	Channels      map[string]*ChannelReport
+	WallTime      time.Duration
+}
+
+// ChannelReport is one channel's part of a Report.
+type ChannelReport struct {
+	Notifications int
+	// Delivered counts those reported delivered or suppressed.
+	Delivered          int
+	Ambiguous          int
+	Lost               int
+	SilentDuplicates   int
+	ReportedDuplicates int
+	// Resends counts copies the far end took in beyond a delivery's first.
+	Resends int
+	Faults  map[string]int
+}
+
+func (r *Report) channel(name string) *ChannelReport {
+	if r.Channels == nil {
+		r.Channels = map[string]*ChannelReport{}
+	}
+	c := r.Channels[name]
+	if c == nil {
+		c = &ChannelReport{Faults: map[string]int{}}
+		r.Channels[name] = c
+	}
+	return c
+}
+
+// OK reports whether every invariant held.
+func (r Report) OK() bool {
+	return r.Accepted == r.Notifications && !r.TimedOut && len(r.Lost) == 0 && len(r.SilentDuplicates) == 0 &&
+		len(r.Unaccounted) == 0 && len(r.Failed) == 0 && len(r.Invalid) == 0 && len(r.HarnessErrors) == 0 &&
+		len(r.Unjustified) <= r.UnjustifiedBound
+}
+
+// Write prints the report.
+func (r Report) Write(w io.Writer) {
+	fmt.Fprintf(w, "chaos report (seed %d)\n", r.Seed)
+	fmt.Fprintf(w, "  notifications        %d (accepted %d)\n", r.Notifications, r.Accepted)
+	fmt.Fprintf(w, "  workers              %d processes (%d exits of their own, started again)\n", r.Workers, r.WorkerExits)
+	var kinds []string
+	for k := range r.Faults {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "  fault %-14s %d\n", k, r.Faults[k])
+	}
+	fmt.Fprintf(w, "  kills on live leases %d of %d worker kills interrupted a delivery with a live lease (%d deliveries; %d kills not attributable)\n",
+		r.KillsHitLiveLease, r.Faults[workerKill], r.LeasesInterrupted, r.KillsUnattributed)
+	fmt.Fprintf(w, "  lost                 %d\n", len(r.Lost))
+	fmt.Fprintf(w, "  duplicate effects    %d (silent %d, reported ambiguous %d)\n", len(r.DuplicateEffects), len(r.SilentDuplicates), len(r.DuplicateEffects)-len(r.SilentDuplicates))
+	fmt.Fprintf(w, "  raw re-sends         %d (unaccounted %d)\n", r.RawResends, len(r.Unaccounted))
+	fmt.Fprintf(w, "  ambiguous reported   %d (%d confirmed once by the receiver, %d left ambiguous)\n", r.Reported, r.Confirmed, r.Ambiguous)
+	var ev []string
+	for _, k := range []string{evidenceRepeat, evidenceFault, evidenceKill} {
+		ev = append(ev, fmt.Sprintf("%s %d", k, r.Justified[k]))
+	}
+	fmt.Fprintf(w, "  ambiguity evidence   %s\n", strings.Join(ev, ", "))
+	fmt.Fprintf(w, "  ambiguous unjustified %d (bound %d)\n", len(r.Unjustified), r.UnjustifiedBound)
+	fmt.Fprintf(w, "  invalid requests     %d\n", len(r.Invalid))
+	fmt.Fprintf(w, "  failed               %d\n", len(r.Failed))
+	if len(r.Channels) > 0 {
+		fmt.Fprintf(w, "  %-12s %6s %9s %9s %5s %10s %12s %8s  %s\n", "channel", "notif", "delivered", "ambiguous", "lost", "silent-dup", "reported-dup", "re-sends", "faults injected")
+		for _, name := range Channels {
+			c, ok := r.Channels[name]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(w, "  %-12s %6d %9d %9d %5d %10d %12d %8d  %s\n", name, c.Notifications, c.Delivered, c.Ambiguous, c.Lost,
+				c.SilentDuplicates, c.ReportedDuplicates, c.Resends, faultList(c.Faults))
+		}
+	}
+	fmt.Fprintf(w, "  wall time            %v\n", r.WallTime.Round(time.Millisecond))
+	if r.TimedOut {
+		fmt.Fprintf(w, "  timed out            after %v, with notifications still open\n", r.Timeout)
+	}
+	for _, list := range []struct {
+		name  string
+		items []string
+	}{{"lost", r.Lost}, {"silent duplicate", r.SilentDuplicates}, {"unaccounted re-send", r.Unaccounted},
+		{"unjustified ambiguity", r.Unjustified}, {"invalid request", r.Invalid}, {"harness error", r.HarnessErrors}, {"failed", r.Failed}} {
+		for i, item := range list.items {
+			if i == 10 {
+				fmt.Fprintf(w, "  ... %d more %s\n", len(list.items)-10, list.name)
+				break
+			}
+			fmt.Fprintf(w, "  %s: %s\n", list.name, item)
+		}
+	}
+	if r.OK() {
+		fmt.Fprintln(w, "  invariants           hold")
+	} else {
+		fmt.Fprintln(w, "  invariants           FAILED")
+	}
+}
+
+func faultList(f map[string]int) string {
+	var kinds []string
+	for k, n := range f {
+		if n > 0 {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 {
+		return "-"
+	}
+	sort.Strings(kinds)
+	for i, k := range kinds {
+		kinds[i] = fmt.Sprintf("%s %d", k, f[k])
+	}
+	return strings.Join(kinds, ", ")
+}
