@@ -312,17 +312,15 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 		out.Reason = "another attempt took over while this one was sending; the receiver may have it twice"
 	case err != nil:
 		out.Reason = "delivered, but the dedup record could not be written (" + err.Error() + "); a new notification with this key may re-send it with the same idempotency key"
+	case receipt.Replayed:
+		// An earlier attempt reached the receiver although it did not
+		// report success (a 5xx after applying it, a timeout, a dead worker).
+		out.Reason = "an earlier attempt may have sent it: the receiver had already applied an earlier attempt of it and confirmed that it applied it once"
 	case absent:
 		out.Reason = "an earlier attempt was interrupted; the provider confirmed that it had not sent it, and it was sent once"
-	case claim.Ambiguous && receipt.Replayed:
-		out.Reason = "an earlier attempt may have sent it; the receiver confirmed that it applied it once"
 	case claim.Ambiguous:
 		out.Status = onceflow.Ambiguous
-		out.Reason = "an earlier attempt may have sent it and stopped before recording the outcome; re-sent with the same idempotency key, which the receiver did not confirm as a repeat"
-	case receipt.Replayed:
-		// An earlier attempt reached the receiver although it reported a
-		// failure (a 5xx after applying it, say).
-		out.Reason = "the receiver had already applied an earlier attempt of it and confirmed that it applied it once"
+		out.Reason = "an earlier attempt may have sent it (it timed out, was cut off, or got a server error, which a receiver may answer after applying it); re-sent with the same idempotency key, which the receiver did not confirm as a repeat"
 	}
 	if out.Status == onceflow.Ambiguous {
 		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"channel": string(in.Delivery.Channel)}).Counter("onceflow_ambiguous_deliveries").Inc(1)

@@ -90,7 +90,7 @@ func TestClassifyHTTPStatus(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(strconv.Itoa(c.code), func(t *testing.T) {
-			for _, r := range []Receiver{Unkeyed, Deduplicating} {
+			for _, r := range []Receiver{Unkeyed, Keyed, Deduplicating} {
 				err := ClassifyHTTPStatus(c.code, h, time.Now(), r)
 				if c.code < 300 {
 					assert.NoError(t, err)
@@ -98,7 +98,7 @@ func TestClassifyHTTPStatus(t *testing.T) {
 				}
 				pe := Classify(err)
 				assert.Equal(t, c.permanent, pe.Permanent)
-				assert.Equal(t, c.maybeSentIfUnkeyed && r == Unkeyed, pe.MaybeSent, "receiver %d", r)
+				assert.Equal(t, c.maybeSentIfUnkeyed && r != Deduplicating, pe.MaybeSent, "receiver %d", r)
 				if !c.permanent {
 					assert.Equal(t, c.retryAfter, pe.RetryAfter)
 				}

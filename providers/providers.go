@@ -107,9 +107,17 @@ const (
 	// is one more message to a person (Twilio, Slack). The zero value,
 	// since it is the safe assumption.
 	Unkeyed Receiver = iota
+	// Keyed receivers are asked to apply a delivery once by the delivery
+	// ID every attempt carries (Standard Webhooks receivers by webhook-id
+	// and Idempotency-Key), but Onceflow cannot see whether they do: one
+	// that applied a request and then failed answers 5xx. A 5xx may have
+	// been performed; the re-send carries the same ID, and unless the
+	// receiver confirms it as a repeat it is reported, never silent.
+	Keyed
 	// Deduplicating receivers apply a delivery once however often it
-	// comes, by the delivery ID every attempt carries (Standard Webhooks
-	// receivers by webhook-id, devices by FCM's collapse IDs).
+	// comes, by construction (devices collapse pushes with FCM's collapse
+	// IDs), or perform nothing (a read, such as a provider lookup): a 5xx
+	// is the receiver saying it failed.
 	Deduplicating
 )
 
@@ -120,10 +128,11 @@ const (
 //     Retry-After.
 //   - Any other 5xx from a Deduplicating receiver is that receiver saying
 //     it failed: retryable with the same delivery ID, honouring
-//     Retry-After. From an Unkeyed receiver it may come after the request
-//     took effect (a 502 or 504 from a gateway that passed it on, a 500
-//     from a server that failed after sending): retryable but MaybeSent,
-//     so the channel's ambiguity policy decides.
+//     Retry-After. From an Unkeyed or Keyed receiver it may come after the
+//     request took effect (a 502 or 504 from a gateway that passed it on, a
+//     500 from a server that failed after applying it): retryable but
+//     MaybeSent, so the channel's ambiguity policy decides (held for SMS
+//     and chat, re-sent with the same ID and reported for webhooks).
 //   - Every other status, redirects included, is permanent and was not
 //     performed.
 func ClassifyHTTPStatus(code int, header http.Header, now time.Time, r Receiver) error {

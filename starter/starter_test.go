@@ -96,7 +96,11 @@ func TestServerErrorsAreRetriedWithTheSameWebhookID(t *testing.T) {
 	n := webhookTo(t, rcv.URL)
 	started, d := sendAndWait(t, s, n)
 
-	assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
+	// A 500 may come from a receiver that applied the request and then
+	// failed; Onceflow cannot tell, so the re-send that succeeded is
+	// reported, not silently delivered.
+	assert.Equal(t, onceflow.Ambiguous, d.Status, d.Reason)
+	assert.Contains(t, d.Reason, "re-sent with the same idempotency key")
 	assert.EqualValues(t, 3, d.Attempts)
 	assert.Equal(t, "HTTP 200", d.Receipt)
 	id := n.Deliveries[0].ID(n.Key)
@@ -108,6 +112,22 @@ func TestServerErrorsAreRetriedWithTheSameWebhookID(t *testing.T) {
 		assert.Equal(t, id, h.Get("Idempotency-Key"))
 	}
 	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "retried_after_500")
+}
+
+// A receiver that applied a request, answered 500, and confirms the re-send
+// as a repeat (Idempotent-Replayed) got it once: delivered, and the reason
+// says so.
+func TestServerErrorAfterApplyingIsConfirmedByTheReceiver(t *testing.T) {
+	s := newStack(t, nil)
+	rcv := testenv.NewReceiver(t, testenv.Dedup(), testenv.ApplyThen(500))
+	n := webhookTo(t, rcv.URL)
+	_, d := sendAndWait(t, s, n)
+
+	assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
+	assert.Contains(t, d.Reason, "confirmed")
+	id := n.Deliveries[0].ID(n.Key)
+	assert.Equal(t, 2, rcv.Raw(id))
+	assert.Equal(t, 1, rcv.Applied(id))
 }
 
 func TestClientErrorFailsWithoutRetry(t *testing.T) {

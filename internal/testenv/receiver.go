@@ -19,6 +19,9 @@ type Receiver struct {
 	answer func(id string, n int) int
 	// retryAfter is sent as Retry-After with every 429 and 503.
 	retryAfter string
+	// applyThen answers the first request for every ID with this status
+	// after applying it.
+	applyThen int
 	// slowFor requests per ID are answered only after slowBy.
 	slowFor int
 	slowBy  time.Duration
@@ -45,6 +48,10 @@ func RetryAfter(v string) ReceiverOption { return func(r *Receiver) { r.retryAft
 func Slow(n int, d time.Duration) ReceiverOption {
 	return func(r *Receiver) { r.slowFor, r.slowBy = n, d }
 }
+
+// ApplyThen makes the receiver apply the first request for every ID and
+// answer it with code: a receiver that acted, then failed.
+func ApplyThen(code int) ReceiverOption { return func(r *Receiver) { r.applyThen = code } }
 
 // Statuses answers the first requests for every ID with codes, then 200.
 func Statuses(codes ...int) ReceiverOption {
@@ -76,6 +83,9 @@ func (r *Receiver) plan(id string, n int) receiver.Response {
 	}
 	if r.retryAfter != "" && (resp.Status == http.StatusTooManyRequests || resp.Status == http.StatusServiceUnavailable) {
 		resp.RetryAfter = r.retryAfter
+	}
+	if n == 1 && r.applyThen != 0 {
+		resp.Status, resp.ApplyAnyway = r.applyThen, true
 	}
 	if n <= r.slowFor {
 		resp.Delay = r.slowBy

@@ -143,6 +143,7 @@ func TestStatusClassification(t *testing.T) {
 		answer     func(http.ResponseWriter)
 		ok         bool
 		permanent  bool
+		maybeSent  bool
 		retryAfter time.Duration
 	}{
 		{answer: status(200), ok: true},
@@ -156,8 +157,8 @@ func TestStatusClassification(t *testing.T) {
 		{answer: status(422), permanent: true},
 		{answer: status(408)},
 		{answer: status(429, "Retry-After", "7"), retryAfter: 7 * time.Second},
-		{answer: status(500)},
-		{answer: status(502)},
+		{answer: status(500), maybeSent: true},
+		{answer: status(502), maybeSent: true},
 		{answer: status(503, "Retry-After", future), retryAfter: 90 * time.Second},
 	}
 	for _, c := range cases {
@@ -173,7 +174,7 @@ func TestStatusClassification(t *testing.T) {
 			}
 			pe := providers.Classify(err)
 			assert.Equal(t, c.permanent, pe.Permanent)
-			assert.False(t, pe.MaybeSent, "an answered request was not accepted")
+			assert.Equal(t, c.maybeSent, pe.MaybeSent, "only a 5xx other than 503 may follow an applied request")
 			assert.InDelta(t, c.retryAfter.Seconds(), pe.RetryAfter.Seconds(), 2)
 			assert.Contains(t, err.Error(), strconv.Itoa(rec.Code))
 		})
@@ -212,9 +213,11 @@ func TestWhatWentOverTheWire(t *testing.T) {
 		{"reset before the body was read", fault(wiretest.ResetBeforeBody), true, false, 0},
 		{"reset after the request was read", fault(wiretest.ResetAfterBody), false, true, 0},
 		{"no answer after the request was read", fault(wiretest.Silent), false, true, 0},
-		{"500", answer(500, ""), false, false, 0},
-		{"502", answer(502, ""), false, false, 0},
-		{"504", answer(504, "10"), false, false, 10 * time.Second},
+		// A receiver may have applied it before failing: re-sent with the
+		// same ID, and reported unless the receiver confirms the repeat.
+		{"500", answer(500, ""), false, true, 0},
+		{"502", answer(502, ""), false, true, 0},
+		{"504", answer(504, "10"), false, true, 10 * time.Second},
 		{"408", answer(408, "5"), false, false, 5 * time.Second},
 		{"429", answer(429, "7"), false, false, 7 * time.Second},
 		{"503", answer(503, "30"), false, false, 30 * time.Second},
