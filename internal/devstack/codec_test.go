@@ -142,7 +142,9 @@ func TestEncryptedDevStack(t *testing.T) {
 		assert.Contains(t, dom, "Mrs Quimby")
 	})
 
-	// Everything Temporal wrote to disk, once the server has stopped.
+	// Everything the stack wrote to disk once it has stopped: the Temporal
+	// database (SQLite and its write-ahead log), the server's log and
+	// Redis's append-only file.
 	s.Stop()
 	files, err := filepath.Glob(filepath.Join(dir, "temporal.db*"))
 	require.NoError(t, err)
@@ -156,6 +158,14 @@ func TestEncryptedDevStack(t *testing.T) {
 	assertNoSecrets(t, "the Temporal database", db)
 	assert.True(t, bytes.Contains(db, []byte(st.WorkflowID)), "the search found the workflow's rows")
 	assert.True(t, bytes.Contains(db, []byte(codec.Encoding)), "the search reaches the stored payloads")
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		assertNoSecrets(t, path, b)
+		return err
+	}))
 }
 
 func assertNoSecrets(t *testing.T, where string, b []byte) {
