@@ -45,7 +45,11 @@ func run(ctx context.Context, env mapEnv, args ...string) result {
 
 // cliEnv starts Temporal and Redis, runs `onceflow worker` in-process and
 // returns the environment that points commands at them.
-func cliEnv(t *testing.T) mapEnv {
+func cliEnv(t *testing.T) mapEnv { return cliEnvWith(t, nil) }
+
+// cliEnvWith is cliEnv with the variables in extra set for every command,
+// the worker included.
+func cliEnvWith(t *testing.T, extra mapEnv) mapEnv {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	// The worker registers them too, but sends may come before it has.
 	require.NoError(t, worker.RegisterSearchAttributes(context.Background(), ts.GetDefaultClient(), ts.GetDefaultNamespace()))
@@ -59,6 +63,9 @@ func cliEnv(t *testing.T) mapEnv {
 		"ONCEFLOW_WEBHOOK_SECRET":  testenv.WebhookSecret,
 		"ONCEFLOW_TASK_QUEUE":      "cli-test",
 		"ONCEFLOW_ATTEMPT_TIMEOUT": "5s",
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan result, 1)
