@@ -72,14 +72,21 @@ var _ converter.PayloadCodec = (*Codec)(nil)
 func New(keys *Keys) *Codec { return &Codec{keys: keys} }
 
 // DataConverter is Temporal's default data converter with payloads
-// encrypted by keys.
+// encrypted by keys; with nil keys (none configured), the default itself.
 func DataConverter(keys *Keys) converter.DataConverter {
+	if keys == nil {
+		return converter.GetDefaultDataConverter()
+	}
 	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), New(keys))
 }
 
 // FailureConverter moves failure messages and stack traces into an
-// encrypted payload, since an error may quote the data it failed on.
+// encrypted payload, since an error may quote the data it failed on; with
+// nil keys, it is Temporal's default failure converter.
 func FailureConverter(keys *Keys) converter.FailureConverter {
+	if keys == nil {
+		return temporal.GetDefaultFailureConverter()
+	}
 	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
 		DataConverter:          DataConverter(keys),
 		EncodeCommonAttributes: true,

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/codec"
@@ -120,6 +121,11 @@ func TestFailureMessagesAreEncrypted(t *testing.T) {
 	f := fc.ErrorToFailure(fmt.Errorf("smtp: 550 no such user quimby@example.com"))
 	assert.NotContains(t, f.String(), "quimby")
 	assert.Contains(t, fc.FailureToError(f).Error(), "quimby@example.com")
+}
+
+func TestWithoutKeysTheConvertersAreTemporalsDefaults(t *testing.T) {
+	assert.Equal(t, converter.GetDefaultDataConverter(), codec.DataConverter(nil))
+	assert.Equal(t, temporal.GetDefaultFailureConverter(), codec.FailureConverter(nil))
 }
 
 func TestParseKeys(t *testing.T) {
