@@ -9,8 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -55,13 +53,7 @@ func stored(t *testing.T, id, runID string) []byte {
 	t.Helper()
 	raw := servers.Temporal.GetDefaultClient()
 	ctx := ctxFor(t)
-	var h historypb.History
-	it := raw.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		require.NoError(t, err)
-		h.Events = append(h.Events, e)
-	}
+	h := testenv.History(t, raw, id, runID)
 	desc, err := raw.DescribeWorkflowExecution(ctx, id, runID)
 	require.NoError(t, err)
 	list, err := raw.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
@@ -69,7 +61,7 @@ func stored(t *testing.T, id, runID string) []byte {
 	})
 	require.NoError(t, err)
 	var out []byte
-	for _, m := range []proto.Message{&h, desc, list} {
+	for _, m := range []proto.Message{h, desc, list} {
 		b, err := proto.Marshal(m)
 		require.NoError(t, err)
 		out = append(out, b...)

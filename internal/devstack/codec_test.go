@@ -18,8 +18,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
-	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -78,14 +76,8 @@ func TestEncryptedDevStack(t *testing.T) {
 	raw, err := client.Dial(client.Options{HostPort: s.TemporalAddress, Namespace: devstack.Namespace})
 	require.NoError(t, err)
 	defer raw.Close()
-	var h historypb.History
-	it := raw.GetWorkflowHistory(ctx, st.WorkflowID, st.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		require.NoError(t, err)
-		h.Events = append(h.Events, e)
-	}
-	b, err := proto.Marshal(&h)
+	h := testenv.History(t, raw, st.WorkflowID, st.RunID)
+	b, err := proto.Marshal(h)
 	require.NoError(t, err)
 	assertNoSecrets(t, "the history", b)
 	input := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetInput()
@@ -176,6 +168,7 @@ func assertNoSecrets(t *testing.T, where string, b []byte) {
 	}
 }
 
+// postJSON starts the notification body with key through the API.
 func postJSON(t *testing.T, apiURL, key, body string) {
 	req, err := http.NewRequest("POST", apiURL+"/v1/notifications", strings.NewReader(body))
 	require.NoError(t, err)
