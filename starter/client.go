@@ -12,7 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/workflows"
@@ -151,17 +151,19 @@ func (c *Client) checkLedger(ctx context.Context, key, fp string) error {
 }
 
 func (c *Client) fingerprint(ctx context.Context, s Started) (string, error) {
-	desc, err := c.tc.DescribeWorkflowExecution(ctx, s.WorkflowID, s.RunID)
+	desc, err := c.tc.DescribeWorkflow(ctx, s.WorkflowID, s.RunID)
 	if err != nil {
 		return "", fmt.Errorf("describe %s: %w", s.WorkflowID, err)
 	}
-	p := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.FingerprintMemo]
-	if p == nil {
+	// Decoded by the client's data converter: with the payload codec, the
+	// memo is encrypted like every other payload.
+	var fp string
+	err = desc.GetMemoValue(workflows.FingerprintMemo, &fp)
+	if errors.Is(err, temporal.ErrNoData) {
 		// Started by another SDK without Onceflow's memo: nothing to compare.
 		return "", nil
 	}
-	var fp string
-	if err := converter.GetDefaultDataConverter().FromPayload(p, &fp); err != nil {
+	if err != nil {
 		return "", fmt.Errorf("read fingerprint of %s: %w", s.WorkflowID, err)
 	}
 	return fp, nil

@@ -1,7 +1,9 @@
 package workflows_test
 
 import (
+	"encoding/base64"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/codec"
+	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -22,10 +26,52 @@ func TestReplayRecordedHistories(t *testing.T) {
 	require.NotEmpty(t, files, "no recorded histories in testdata/")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			r := worker.NewWorkflowReplayer()
+			r := replayerFor(t, f)
 			r.RegisterWorkflowWithOptions(workflows.New(workflows.DefaultPolicy()).Run, workflow.RegisterOptions{Name: workflows.Name})
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
+	}
+}
+
+// codecPrefix marks histories recorded with the payload codec and
+// testenv.CodecKeys (starter's codec tests record them).
+const codecPrefix = "codec_"
+
+// replayerFor replays the history file f with the data and failure
+// converters it was recorded with.
+func replayerFor(t *testing.T, f string) worker.WorkflowReplayer {
+	t.Helper()
+	var opts worker.WorkflowReplayerOptions
+	if strings.HasPrefix(filepath.Base(f), codecPrefix) {
+		keys, err := codec.ParseKeys(testenv.CodecKeys)
+		require.NoError(t, err)
+		opts.DataConverter, opts.FailureConverter = codec.DataConverter(keys), codec.FailureConverter(keys)
+	}
+	r, err := worker.NewWorkflowReplayerWithOptions(opts)
+	require.NoError(t, err)
+	return r
+}
+
+// TestReplayOfEncryptedHistoryNeedsItsKey shows that the codec histories are
+// encrypted: without the key, or with another key, they do not replay.
+func TestReplayOfEncryptedHistoryNeedsItsKey(t *testing.T) {
+	files, err := filepath.Glob("testdata/" + codecPrefix + "*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no histories recorded with the codec in testdata/")
+	other, err := codec.ParseKeys("test-1:" + base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	require.NoError(t, err)
+	for _, f := range files {
+		for name, opts := range map[string]worker.WorkflowReplayerOptions{
+			"no codec":    {},
+			"another key": {DataConverter: codec.DataConverter(other), FailureConverter: codec.FailureConverter(other)},
+		} {
+			t.Run(name+"/"+filepath.Base(f), func(t *testing.T) {
+				r, err := worker.NewWorkflowReplayerWithOptions(opts)
+				require.NoError(t, err)
+				r.RegisterWorkflowWithOptions(workflows.New(workflows.DefaultPolicy()).Run, workflow.RegisterOptions{Name: workflows.Name})
+				require.Error(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
+			})
+		}
 	}
 }
 
@@ -46,7 +92,7 @@ func TestReplayIgnoresChangedValidationRules(t *testing.T) {
 	for name, validate := range map[string]func(onceflow.Notification) error{"reject all": rejectAll, "accept all": acceptAll} {
 		for _, f := range files {
 			t.Run(name+"/"+filepath.Base(f), func(t *testing.T) {
-				r := worker.NewWorkflowReplayer()
+				r := replayerFor(t, f)
 				r.RegisterWorkflowWithOptions(workflows.NewWithValidator(workflows.DefaultPolicy(), validate).Run, workflow.RegisterOptions{Name: workflows.Name})
 				require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 			})

@@ -39,7 +39,11 @@ func (a *app) api(ctx context.Context, args []string) error {
 		return inputErrorf("--addr %s: %v", *addr, err)
 	}
 	a.logger.Info("API listening", "url", "http://"+l.Addr().String()+"/v1/notifications", "openapi", "http://"+l.Addr().String()+"/v1/openapi.yaml")
-	return serve(ctx, l, httpapi.Handler(starter.New(tc, *taskQueue, opts...), a.logger))
+	h, err := a.withCodecEndpoint(httpapi.Handler(starter.New(tc, *taskQueue, opts...), a.logger))
+	if err != nil {
+		return err
+	}
+	return serve(ctx, l, h)
 }
 
 // serve serves h on l until ctx is done, then lets requests in flight

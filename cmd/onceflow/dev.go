@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/internal/devstack"
 	"github.com/onceflow/onceflow/worker"
 )
@@ -16,7 +17,11 @@ func (a *app) dev(ctx context.Context, args []string) error {
 	if err != nil {
 		return inputError{err}
 	}
-	cfg := devstack.Config{Worker: wcfg, Logger: a.logger}
+	keys, err := codec.LoadKeys(a.getenv)
+	if err != nil {
+		return inputError{err}
+	}
+	cfg := devstack.Config{Worker: wcfg, Logger: a.logger, CodecKeys: keys}
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.StringVar(&cfg.DataDir, "data-dir", ".onceflow", "where the Temporal database, Redis's append-only file and the webhook secret are kept")
 	fs.IntVar(&cfg.TemporalPort, "temporal-port", 7233, "Temporal gRPC port")
@@ -40,6 +45,12 @@ func (a *app) dev(ctx context.Context, args []string) error {
 	if stack.APIURL != "" {
 		fmt.Fprintf(a.stdout, "  HTTP API       %s/v1/notifications  (OpenAPI: %s/v1/openapi.yaml)\n", stack.APIURL, stack.APIURL)
 		fmt.Fprintf(a.stdout, "  Demo receiver  %s%s  (verifies signatures, logs what arrives)\n", stack.APIURL, devstack.DemoWebhookPath)
+	}
+	if keys != nil {
+		fmt.Fprintf(a.stdout, "  Payloads       encrypted (%s)\n", keys)
+		if stack.APIURL != "" {
+			fmt.Fprintf(a.stdout, "  Codec endpoint %s/codec  (the Web UI decodes payloads through it)\n", stack.APIURL)
+		}
 	}
 	fmt.Fprintf(a.stdout, "  Redis          %s (%s)\n", stack.RedisURL, stack.RedisKind)
 	fmt.Fprintf(a.stdout, "  Workers        %d on task queue %q\n", cfg.Workers, cfg.Worker.TaskQueue)

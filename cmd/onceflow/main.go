@@ -155,6 +155,9 @@ func (a *app) dial(ctx context.Context) (client.Client, string, error) {
 		opts.Namespace = "default"
 	}
 	opts.Logger = sdklog.NewStructuredLogger(a.logger)
+	if err := a.useCodec(&opts); err != nil {
+		return nil, "", err
+	}
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", opts.HostPort, err)

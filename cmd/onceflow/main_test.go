@@ -47,7 +47,11 @@ func run(ctx context.Context, env mapEnv, args ...string) result {
 
 // cliEnv starts Temporal and Redis, runs `onceflow worker` in-process and
 // returns the environment that points commands at them.
-func cliEnv(t *testing.T) mapEnv {
+func cliEnv(t *testing.T) mapEnv { return cliEnvWith(t, nil) }
+
+// cliEnvWith is cliEnv with the variables in extra set for every command,
+// the worker included.
+func cliEnvWith(t *testing.T, extra mapEnv) mapEnv {
 	ts := teststack.NewTemporal(temporaltest.WithT(t))
 	// The worker registers them too, but sends may come before it has.
 	require.NoError(t, worker.RegisterSearchAttributes(context.Background(), ts.GetDefaultClient(), ts.GetDefaultNamespace()))
@@ -63,6 +67,9 @@ func cliEnv(t *testing.T) mapEnv {
 		"ONCEFLOW_ATTEMPT_TIMEOUT": "5s",
 		// The receivers listen on loopback, which the worker refuses by default.
 		"ONCEFLOW_EGRESS_ALLOW": "127.0.0.0/8",
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan result, 1)

@@ -1,7 +1,8 @@
 // Package devstack runs all of Onceflow in one process for local use, in
 // this order: an embedded Temporal server persisting to SQLite under the
-// data directory, the Temporal Web UI, Redis, the workers and the HTTP API.
-// Stop stops them in reverse order.
+// data directory, Redis, the workers, the HTTP API (with the codec endpoint
+// when payloads are encrypted) and the Temporal Web UI. Stop stops them in
+// reverse order.
 package devstack
 
 import (
@@ -26,6 +27,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/providers/egress"
@@ -54,6 +56,9 @@ type Config struct {
 	// WebhookSecret are filled in by Start.
 	Worker worker.Config
 	Logger *slog.Logger
+	// CodecKeys, when set, encrypt every payload the stack's clients and
+	// workers write, and the API serves /codec/ for the Web UI.
+	CodecKeys *codec.Keys
 }
 
 // Redis kinds Start may choose.
@@ -74,6 +79,8 @@ type Stack struct {
 	// Client is connected to the embedded server's namespace.
 	Client client.Client
 
+	// codec serves the remote codec protocol when payloads are encrypted.
+	codec http.Handler
 	stops []func()
 }
 
@@ -105,20 +112,15 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		return s, fmt.Errorf("start Temporal server on %s: %w", s.TemporalAddress, err)
 	}
 	s.stops = append(s.stops, func() { _ = srv.Stop() })
-	s.Client, err = client.DialContext(ctx, client.Options{
+	s.Client, err = client.DialContext(ctx, withCodec(client.Options{
 		HostPort: s.TemporalAddress, Namespace: Namespace,
 		Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client")),
-	})
+	}, cfg.CodecKeys))
 	if err != nil {
 		return s, fmt.Errorf("connect to the embedded Temporal server: %w", err)
 	}
 	s.stops = append(s.stops, s.Client.Close)
 
-	if cfg.UIPort != 0 {
-		if err := s.startUI(cfg.UIPort); err != nil {
-			return s, err
-		}
-	}
 	if err := s.startRedis(cfg); err != nil {
 		return s, err
 	}
@@ -150,7 +152,13 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	}
 
 	if cfg.APIAddr != "" {
+		s.codec = codecHandler(cfg.CodecKeys, cfg.UIPort)
 		if err := s.startAPI(cfg.APIAddr, wcfg.TaskQueue, wcfg.WebhookSecret, log); err != nil {
+			return s, err
+		}
+	}
+	if cfg.UIPort != 0 {
+		if err := s.startUI(cfg.UIPort); err != nil {
 			return s, err
 		}
 	}
@@ -175,6 +183,7 @@ func (s *Stack) startUI(port int) error {
 		CORS:                uiconfig.CORS{CookieInsecure: true},
 		HideLogs:            true,
 		DisableNewsFetch:    true,
+		Codec:               s.uiCodec(),
 	}))
 	failed := make(chan error, 1)
 	go func() { failed <- ui.Start() }()
@@ -239,6 +248,9 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, log *slog.Logger) error
 	mux := http.NewServeMux()
 	mux.Handle("/", httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log)), log))
 	mux.Handle("POST "+DemoWebhookPath, demoReceiver(secret, log))
+	if s.codec != nil {
+		mux.Handle("/codec/", s.codec)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -64,16 +64,7 @@ func start(t testing.TB, cfg devstack.Config) *devstack.Stack {
 }
 
 func post(t *testing.T, apiURL, key, to string) {
-	req, err := http.NewRequest("POST", apiURL+"/v1/notifications",
-		strings.NewReader(`{"subject":"Hi","body":"Hello from the dev stack","deliveries":[{"channel":"webhook","to":"`+to+`"}]}`))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(body))
+	postJSON(t, apiURL, key, `{"subject":"Hi","body":"Hello from the dev stack","deliveries":[{"channel":"webhook","to":"`+to+`"}]}`)
 }
 
 func TestDevStackDeliversAndKeepsItsDataAcrossRestarts(t *testing.T) {

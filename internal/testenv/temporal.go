@@ -28,16 +28,8 @@ func RecordHistory(t testing.TB, tc client.Client, workflowID, runID, name strin
 	if dir == "" {
 		return
 	}
-	var events historypb.History
-	it := tc.GetWorkflowHistory(context.Background(), workflowID, runID, false, 0)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatalf("read history of %s: %v", workflowID, err)
-		}
-		events.Events = append(events.Events, e)
-	}
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&events)
+	events := History(t, tc, workflowID, runID)
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(events)
 	if err != nil {
 		t.Fatalf("encode history of %s: %v", workflowID, err)
 	}
@@ -46,4 +38,20 @@ func RecordHistory(t testing.TB, tc client.Client, workflowID, runID, name strin
 		t.Fatalf("write %s: %v", path, err)
 	}
 	t.Logf("recorded %s (%d events)", path, len(events.Events))
+}
+
+// History reads the whole history of the workflow run as tc's server sends
+// it: payloads are left as they are stored, whatever tc's data converter.
+func History(t testing.TB, tc client.Client, workflowID, runID string) *historypb.History {
+	t.Helper()
+	var h historypb.History
+	it := tc.GetWorkflowHistory(context.Background(), workflowID, runID, false, 0)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatalf("read history of %s: %v", workflowID, err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	return &h
 }
