@@ -177,10 +177,10 @@ func TestLookupWaitsForTheProviderToFinishAnInterruptedSend(t *testing.T) {
 		to      string
 	}{{onceflow.Chat, "C123"}, {onceflow.SMS, "+447700900123"}} {
 		t.Run(string(c.channel), func(t *testing.T) {
-			// The stack's LookupSettle is 1s; the provider finishes 500ms
-			// after the client gave up, and the next attempt starts about
-			// 100ms after that.
-			p := &stallingProvider{applyLate: 500 * time.Millisecond}
+			// The provider finishes 300ms after the client gave up; the next
+			// attempt starts about 100ms after the interruption, but the
+			// stack's LookupSettle (1.5s) keeps its lookup until after that.
+			p := &stallingProvider{applyLate: 300 * time.Millisecond}
 			api := httptest.NewServer(p)
 			t.Cleanup(api.Close)
 			cfg := servers.WorkerConfig()

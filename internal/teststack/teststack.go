@@ -151,7 +151,7 @@ func (s *Servers) NewWithPolicy(t *testing.T, cfg worker.Config, policy workflow
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	acts.LeaseMargin = time.Second
-	acts.LookupSettle = time.Second
+	acts.LookupSettle = 1500 * time.Millisecond
 	if wrap != nil {
 		acts.Store = wrap(acts.Store)
 	}
