@@ -38,7 +38,8 @@ type apiFake struct {
 	slowBy  time.Duration
 	ledger  *ledger
 	seq     atomic.Int64
-	// msgs are the messages it took in, for its list or history API.
+	// msgs are the messages it took in, for its list or history API
+	// (Twilio, Slack; nil for FCM).
 	msgs *messages
 }
 
@@ -106,7 +107,7 @@ func startAPIs(p plan, slowBy time.Duration, a *apiServers) error {
 	a.url = "http://" + l.Addr().String()
 	a.sms = &apiFake{channel: "sms", plan: p, slowBy: slowBy, ledger: newLedger(), msgs: newMessages()}
 	a.chat = &apiFake{channel: "chat", plan: p, slowBy: slowBy, ledger: newLedger(), msgs: newMessages()}
-	a.push = &apiFake{channel: "push", plan: p, slowBy: slowBy, ledger: newLedger(), msgs: newMessages()}
+	a.push = &apiFake{channel: "push", plan: p, slowBy: slowBy, ledger: newLedger()}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
