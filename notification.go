@@ -254,11 +254,22 @@ func (d Delivery) validate() *ValidationError {
 // Fingerprint identifies the payload: two notifications with the same key and
 // the same fingerprint are the same request; the same key with another
 // fingerprint is a conflict.
+//
+// It is computed on the notification as JSON carries it, so that the app
+// that starts a notification and the workflow that receives it (decoded
+// from JSON, where a Go struct in Data has become a map and every number a
+// float64) agree.
 func (n Notification) Fingerprint() string {
 	c := n
 	if c.SendAt != nil {
 		t := c.SendAt.UTC()
 		c.SendAt = &t
+	}
+	if c.Data != nil {
+		var asJSON map[string]any
+		if b, err := json.Marshal(c.Data); err == nil && json.Unmarshal(b, &asJSON) == nil {
+			c.Data = asJSON
+		}
 	}
 	b, err := json.Marshal(c)
 	if err != nil {

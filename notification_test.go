@@ -1,6 +1,7 @@
 package onceflow_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -129,4 +130,29 @@ func TestDecodeNotificationRefusesUnknownFields(t *testing.T) {
 
 	_, err = onceflow.DecodeNotification(strings.NewReader(`{"key":"k"} {"key":"j"}`))
 	assert.ErrorContains(t, err, "after the JSON document")
+}
+
+// The app fingerprints the notification it built; the workflow fingerprints
+// the one it decoded from JSON. They must agree, or a re-send of the same
+// payload would be refused as a conflict.
+func TestFingerprintSurvivesAJSONRoundTrip(t *testing.T) {
+	type order struct {
+		Zebra string `json:"zebra"`
+		ID    int64  `json:"id"`
+		Items []string
+	}
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.FixedZone("CET", 3600))
+	n := onceflow.Notification{
+		Key: "order-1", Template: "shipped", SendAt: &at,
+		Data:       map[string]any{"order": order{Zebra: "z", ID: 1234567, Items: []string{"a"}}, "count": 3},
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: "https://partner.example/hooks"}},
+	}
+	b, err := json.Marshal(n)
+	require.NoError(t, err)
+	var decoded onceflow.Notification
+	require.NoError(t, json.Unmarshal(b, &decoded))
+	assert.Equal(t, n.Fingerprint(), decoded.Fingerprint())
+
+	decoded.Data["count"] = 4.0
+	assert.NotEqual(t, n.Fingerprint(), decoded.Fingerprint(), "another payload, another fingerprint")
 }

@@ -261,7 +261,14 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 			if !ok {
 				return hold(held)
 			}
-			if wait := a.settle(*h, margin); wait > 0 {
+			if h.InterruptedAt.IsZero() {
+				// An attempt that died recorded no time, but its lease had
+				// to run out before this claim, margin after its send's
+				// deadline. Kept in the history, so that a later attempt
+				// waits from the same moment.
+				h.InterruptedAt = time.Now().Add(-margin)
+			}
+			if wait := a.settle(*h); wait > 0 {
 				if wait > time.Until(info.Deadline)/2 {
 					return DeliverOutput{}, a.lookupFailed(ctx, rec, token, h.details(), &providers.Error{RetryAfter: wait,
 						Err: fmt.Errorf("the provider may still be processing the interrupted attempt; asking it in %v", wait.Round(time.Millisecond))})
@@ -330,16 +337,11 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 }
 
 // settle is how long to wait before a lookup's "not found" can be trusted:
-// until LookupSettle has passed since the interrupted attempt gave up. An
-// attempt that died recorded no time, but its lease had to run out before
-// this claim, margin after its send's deadline.
-func (a *Activities) settle(h history, margin time.Duration) time.Duration {
+// until LookupSettle has passed since the interrupted attempt gave up.
+func (a *Activities) settle(h history) time.Duration {
 	settle := a.LookupSettle
 	if settle <= 0 {
 		settle = DefaultLookupSettle
-	}
-	if h.InterruptedAt.IsZero() {
-		return settle - margin
 	}
 	return settle - time.Since(h.InterruptedAt)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -95,7 +94,11 @@ func (w *Workflow) Run(ctx workflow.Context, n onceflow.Notification) (onceflow.
 	if invalid := w.verdict(ctx, n); invalid != "" {
 		return onceflow.Result{}, temporal.NewNonRetryableApplicationError(invalid, TypeInvalid, nil)
 	}
-	r := &notification{policy: w.policy, n: n, fingerprint: fingerprint(ctx, n)}
+	// The claims record the payload's fingerprint in the dedup store. It is
+	// computed, not recorded: it only goes into activity inputs, which a
+	// replay does not compare, and json.Marshal is deterministic (sorted
+	// map keys); workflowcheck flags it only for its type cache.
+	r := &notification{policy: w.policy, n: n, fingerprint: n.Fingerprint()} //workflowcheck:ignore
 	if err := r.setup(ctx); err != nil {
 		return onceflow.Result{}, err
 	}
@@ -137,22 +140,6 @@ func (w *Workflow) verdict(ctx workflow.Context, n onceflow.Notification) string
 		panic(fmt.Sprintf("read the recorded validation verdict: %v", err))
 	}
 	return invalid
-}
-
-// fingerprint is the payload's fingerprint that the deliveries' claims
-// record in the dedup store: the one in the memo when the Go client started
-// the run, since that is the value it compares a later start against, and
-// otherwise n's. (n here went through JSON: a Data value that was a Go
-// struct in the app, say, now is a map, which can fingerprint differently.)
-// The memo is part of the start event, so a replay reads the same value.
-func fingerprint(ctx workflow.Context, n onceflow.Notification) string {
-	var fp string
-	if p := workflow.GetInfo(ctx).Memo.GetFields()[FingerprintMemo]; p != nil {
-		if converter.GetDefaultDataConverter().FromPayload(p, &fp) == nil && fp != "" {
-			return fp
-		}
-	}
-	return n.Fingerprint()
 }
 
 // notification is one run's state; the status query reads it.
