@@ -38,6 +38,9 @@ type apiFake struct {
 	slowBy  time.Duration
 	ledger  *ledger
 	seq     atomic.Int64
+	// msgs are the messages it took in, for its list or history API
+	// (Twilio, Slack; nil for FCM).
+	msgs *messages
 }
 
 // answer treats one request for ident (a phone number, a device token, a
@@ -90,8 +93,10 @@ type apiServers struct {
 	sms, chat, push      *apiFake
 	expectSMS, expectTok func(string) (body string, ok bool)
 	expectChat           func(string) (text string, ok bool)
-	expectPush           func(token string) (deliveryID string, ok bool)
-	credentials          []byte
+	// chatDeliveryID is the delivery ID a Slack channel's message carries.
+	chatDeliveryID func(channel string) string
+	expectPush     func(token string) (deliveryID string, ok bool)
+	credentials    []byte
 }
 
 func startAPIs(p plan, slowBy time.Duration, a *apiServers) error {
@@ -100,8 +105,8 @@ func startAPIs(p plan, slowBy time.Duration, a *apiServers) error {
 		return err
 	}
 	a.url = "http://" + l.Addr().String()
-	a.sms = &apiFake{channel: "sms", plan: p, slowBy: slowBy, ledger: newLedger()}
-	a.chat = &apiFake{channel: "chat", plan: p, slowBy: slowBy, ledger: newLedger()}
+	a.sms = &apiFake{channel: "sms", plan: p, slowBy: slowBy, ledger: newLedger(), msgs: newMessages()}
+	a.chat = &apiFake{channel: "chat", plan: p, slowBy: slowBy, ledger: newLedger(), msgs: newMessages()}
 	a.push = &apiFake{channel: "push", plan: p, slowBy: slowBy, ledger: newLedger()}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -120,7 +125,9 @@ func startAPIs(p plan, slowBy time.Duration, a *apiServers) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", a.twilio)
+	mux.HandleFunc("GET /2010-04-01/Accounts/{sid}/Messages.json", a.twilioList)
 	mux.HandleFunc("POST /api/chat.postMessage", a.slack)
+	mux.HandleFunc("GET /api/conversations.history", a.slackHistory)
 	mux.HandleFunc("POST /token", a.token)
 	mux.HandleFunc("POST /v1/projects/{project}/messages:send", a.fcm)
 	a.srv = &http.Server{Handler: mux}
@@ -146,10 +153,15 @@ func (a *apiServers) twilio(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "")
 		return
 	}
-	a.sms.answer(w, r, to, func() { a.sms.ledger.apply(to, "") }, func(w http.ResponseWriter) {
+	var msgSID string
+	a.sms.answer(w, r, to, func() {
+		msgSID = fmt.Sprintf("SM%032d", a.sms.seq.Add(1))
+		a.sms.msgs.add(to, stored{id: msgSID, body: body, from: r.PostForm.Get("From"), created: time.Now()})
+		a.sms.ledger.applyAs(to, msgSID)
+	}, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"sid":"SM%032d","status":"queued","to":%q}`, a.sms.seq.Add(1), to)
+		fmt.Fprintf(w, `{"sid":%q,"status":"queued","to":%q,"from":%q,"body":%q,"direction":"outbound-api"}`, msgSID, to, twilioFrom, body)
 	})
 }
 
@@ -162,22 +174,33 @@ func (a *apiServers) slack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var msg struct {
-		Channel string `json:"channel"`
-		Text    string `json:"text"`
+		Channel  string `json:"channel"`
+		Text     string `json:"text"`
+		Metadata struct {
+			EventType    string            `json:"event_type"`
+			EventPayload map[string]string `json:"event_payload"`
+		} `json:"metadata"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
 		apiError(w, http.StatusBadRequest, "")
 		return
 	}
-	if want, ok := a.expectChat(msg.Channel); !ok || msg.Text != want {
-		a.chat.ledger.refuse("chat to %s: unexpected text %q", msg.Channel, msg.Text)
+	id := msg.Metadata.EventPayload["delivery_id"]
+	if want, ok := a.expectChat(msg.Channel); !ok || msg.Text != want || msg.Metadata.EventType != "onceflow_delivery" || id != a.chatDeliveryID(msg.Channel) {
+		a.chat.ledger.refuse("chat to %s: unexpected text %q or metadata %q %q", msg.Channel, msg.Text, msg.Metadata.EventType, id)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":false,"error":"channel_not_found"}`)
 		return
 	}
-	a.chat.answer(w, r, msg.Channel, func() { a.chat.ledger.apply(msg.Channel, "") }, func(w http.ResponseWriter) {
+	var ts string
+	a.chat.answer(w, r, msg.Channel, func() {
+		var at time.Time
+		ts, at = a.chat.msgs.slackTS()
+		a.chat.msgs.add(msg.Channel, stored{id: ts, body: msg.Text, created: at, eventType: msg.Metadata.EventType, deliveryID: id})
+		a.chat.ledger.applyAs(msg.Channel, "slack "+msg.Channel+" ts "+ts)
+	}, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1700000000.%06d"}`, msg.Channel, a.chat.seq.Add(1))
+		fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, msg.Channel, ts)
 	})
 }
 

@@ -229,6 +229,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 			t, ok := byIdent["chat"][ch]
 			return "*" + t.n.Subject + "*\n" + t.n.Body, ok
 		},
+		chatDeliveryID: func(ch string) string { return byIdent["chat"][ch].deliveryID },
 		expectPush: func(tok string) (string, bool) {
 			t, ok := byIdent["push"][tok]
 			return t.deliveryID, ok

@@ -52,18 +52,9 @@ func TestSmallChaosRun(t *testing.T) {
 	assert.Empty(t, rep.Invalid, "requests that did not check out")
 	assert.Empty(t, rep.HarnessErrors, "faults that did not take")
 	assert.LessOrEqual(t, len(rep.Unjustified), rep.UnjustifiedBound, "ambiguity without evidence stayed within its bound")
-	// Known finding (docs/chaos.md, "A 5xx re-send to a webhook receiver
-	// that does not deduplicate is reported delivered"): the only silent
-	// duplicates allowed here are those, on webhook-raw after a 5xx that
-	// followed applying. Remove this exception, and assert rep.OK(), once
-	// Onceflow reports them.
-	for _, d := range rep.SilentDuplicates {
-		if strings.Contains(d, "(webhook-raw): took effect") && strings.Contains(d, `reported delivered (""); faults:`) && strings.Contains(d, "5xx after apply") {
-			t.Logf("known finding: %s", d)
-			continue
-		}
-		t.Errorf("silent duplicate: %s", d)
-	}
+	assert.Empty(t, rep.SilentDuplicates, "silent duplicates")
+	assert.Empty(t, rep.LookupWrong, "lookup settlements the fakes' records contradict")
+	assert.True(t, rep.OK(), "every invariant held")
 	for ch, c := range rep.Channels {
 		assert.Positive(t, c.Notifications, "channel %s had notifications", ch)
 		assert.Zero(t, c.Lost, "channel %s lost none", ch)
@@ -77,4 +68,6 @@ func TestSmallChaosRun(t *testing.T) {
 	assert.Positive(t, rep.RawResends, "far ends took re-sends")
 	assert.Positive(t, rep.KillsHitLiveLease, "worker kills interrupted deliveries with live leases")
 	assert.Positive(t, rep.Ambiguous, "deliveries were reported ambiguous")
+	assert.Positive(t, rep.Lookups, "the Twilio and Slack fakes were asked")
+	assert.Positive(t, rep.LookupFound+rep.LookupAbsent, "ambiguous SMS and chat deliveries were settled by asking the provider")
 }

@@ -24,6 +24,14 @@ const (
 // deadline on a loaded machine or across a Redis or Temporal outage.
 func unjustifiedBound(n int) int { return 2 + n/500 }
 
+// What Onceflow's reason says of a delivery settled by asking the
+// provider (activities.Deliver): the message was found, or it was not and
+// was sent once.
+const (
+	lookupFoundReason  = "confirmed by the provider after an interrupted attempt"
+	lookupAbsentReason = "the provider confirmed that it had not sent it"
+)
+
 // check applies the invariants to what the far ends saw (seen, per channel
 // and recipient identity) and what Onceflow reported (results).
 func check(rep *Report, targets []target, out outcome, seen map[string]map[string]sighting, interrupted map[string]bool) {
@@ -34,6 +42,8 @@ func check(rep *Report, targets []target, out outcome, seen map[string]map[strin
 		ch := rep.channel(t.channel)
 		ch.Notifications++
 		s := seen[t.channel][t.ident]
+		ch.Lookups += s.Lookups
+		rep.Lookups += s.Lookups
 		if s.Copies > 1 {
 			ch.Resends += s.Copies - 1
 			rep.RawResends += s.Copies - 1
@@ -85,6 +95,7 @@ func check(rep *Report, targets []target, out outcome, seen map[string]map[strin
 				rep.SilentDuplicates = append(rep.SilentDuplicates, fmt.Sprintf("%s: took effect %d times, reported %s (%q); faults: %s", what, s.Effects, d.Status, d.Reason, faultList(s.Faults)))
 			}
 		}
+		checkLookup(rep, ch, what, d, s)
 		// A deduplicating receiver's repeats: reported ambiguous, or
 		// confirmed by the receiver, as its own log shows. Onceflow's
 		// reason text is no evidence.
@@ -100,8 +111,36 @@ func check(rep *Report, targets []target, out outcome, seen map[string]map[strin
 			}
 		}
 	}
-	rep.Reported = rep.Ambiguous + rep.Confirmed
-	for _, l := range [][]string{rep.Lost, rep.DuplicateEffects, rep.SilentDuplicates, rep.Unaccounted, rep.Unjustified, rep.Failed} {
+	rep.Reported = rep.Ambiguous + rep.Confirmed + rep.LookupFound + rep.LookupAbsent
+	for _, l := range [][]string{rep.Lost, rep.DuplicateEffects, rep.SilentDuplicates, rep.Unaccounted, rep.LookupWrong, rep.Unjustified, rep.Failed} {
 		sort.Strings(l)
+	}
+}
+
+// checkLookup counts a delivery Onceflow says it settled by asking the
+// provider, and checks that against the fake's own record: found, the
+// provider holds exactly one copy and the receipt is that copy's; not
+// found and sent once, exactly one copy in the end, the one receipted.
+// Onceflow's reason says which; the fake's record says whether it is so.
+func checkLookup(rep *Report, ch *ChannelReport, what string, d onceflow.DeliveryResult, s sighting) {
+	found := strings.Contains(d.Reason, lookupFoundReason)
+	absent := strings.Contains(d.Reason, lookupAbsentReason)
+	if d.Status != onceflow.Delivered || !found && !absent {
+		return
+	}
+	kind := "found"
+	if found {
+		ch.LookupFound++
+		rep.LookupFound++
+	} else {
+		kind = "not found, sent once"
+		ch.LookupAbsent++
+		rep.LookupAbsent++
+	}
+	switch {
+	case s.Copies != 1 || len(s.IDs) != 1:
+		rep.LookupWrong = append(rep.LookupWrong, fmt.Sprintf("%s: settled by lookup (%s), but the provider holds %d copies %v", what, kind, s.Copies, s.IDs))
+	case d.Receipt != s.IDs[0]:
+		rep.LookupWrong = append(rep.LookupWrong, fmt.Sprintf("%s: settled by lookup (%s) with receipt %q, but the provider's one copy is %q", what, kind, d.Receipt, s.IDs[0]))
 	}
 }

@@ -22,6 +22,12 @@ type sighting struct {
 	Effects int
 	// Faults counts the faults injected into its requests, by kind.
 	Faults map[string]int
+	// IDs are the provider's IDs of the copies (a Twilio SID, a Slack
+	// "slack <channel> ts <ts>" receipt), in the order they were taken.
+	IDs []string
+	// Lookups counts the provider lookups (Twilio list, Slack history)
+	// that asked for this recipient.
+	Lookups int
 	// Confirmed: the receiver's log holds an answer "Idempotent-Replayed:
 	// true" for it that reached the sender.
 	Confirmed bool
@@ -100,6 +106,23 @@ func (l *ledger) apply(ident, effectKey string) {
 	}
 }
 
+// applyAs records a copy taken in for ident under the provider's id.
+func (l *ledger) applyAs(ident, id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.get(ident)
+	s.Copies++
+	s.Effects++
+	s.IDs = append(s.IDs, id)
+}
+
+// lookup records a lookup for ident.
+func (l *ledger) lookup(ident string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.get(ident).Lookups++
+}
+
 // refuse records a request refused because it did not check out.
 func (l *ledger) refuse(format string, args ...any) {
 	l.mu.Lock()
@@ -114,6 +137,7 @@ func (l *ledger) snapshot() (seen map[string]sighting, faults map[string]int, in
 	seen = make(map[string]sighting, len(l.seen))
 	for k, s := range l.seen {
 		c := *s
+		c.IDs = append([]string(nil), s.IDs...)
 		c.Faults = make(map[string]int, len(s.Faults))
 		for f, n := range s.Faults {
 			c.Faults[f] = n

@@ -37,11 +37,23 @@ type Report struct {
 	// receiver and neither reported ambiguous nor confirmed as repeats in
 	// the receiver's own log.
 	Unaccounted []string
-	// Reported counts deliveries reported as possibly sent twice: left
-	// Ambiguous, or Confirmed once by the receiver's log.
+	// Reported counts deliveries whose earlier attempt may have sent:
+	// left Ambiguous, Confirmed once by the receiver's log, or settled by
+	// asking the provider (LookupFound, LookupAbsent).
 	Reported  int
 	Confirmed int
 	Ambiguous int
+	// LookupFound counts deliveries Onceflow reported delivered because
+	// the provider's lookup found an interrupted attempt's message;
+	// LookupAbsent those it sent once more because the lookup found none.
+	// LookupWrong lists those the fake's own record contradicts: not
+	// exactly one copy, or a receipt that is not the copy's.
+	LookupFound  int
+	LookupAbsent int
+	LookupWrong  []string
+	// Lookups counts the lookup requests (Twilio list, Slack history)
+	// the fakes answered.
+	Lookups int
 	// Justified counts ambiguous deliveries by the evidence the harness
 	// holds for them (one delivery may have several); Unjustified lists
 	// those with none, which may number at most UnjustifiedBound.
@@ -79,7 +91,13 @@ type ChannelReport struct {
 	ReportedDuplicates int
 	// Resends counts copies the far end took in beyond a delivery's first.
 	Resends int
-	Faults  map[string]int
+	// LookupFound and LookupAbsent count deliveries settled by asking the
+	// provider: found, or not found and sent once; Lookups the lookup
+	// requests it answered.
+	LookupFound  int
+	LookupAbsent int
+	Lookups      int
+	Faults       map[string]int
 }
 
 func (r *Report) channel(name string) *ChannelReport {
@@ -97,7 +115,7 @@ func (r *Report) channel(name string) *ChannelReport {
 // OK reports whether every invariant held.
 func (r Report) OK() bool {
 	return r.Accepted == r.Notifications && !r.TimedOut && len(r.Lost) == 0 && len(r.SilentDuplicates) == 0 &&
-		len(r.Unaccounted) == 0 && len(r.Failed) == 0 && len(r.Invalid) == 0 && len(r.HarnessErrors) == 0 &&
+		len(r.Unaccounted) == 0 && len(r.LookupWrong) == 0 && len(r.Failed) == 0 && len(r.Invalid) == 0 && len(r.HarnessErrors) == 0 &&
 		len(r.Unjustified) <= r.UnjustifiedBound
 }
 
@@ -119,7 +137,21 @@ func (r Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "  lost                 %d\n", len(r.Lost))
 	fmt.Fprintf(w, "  duplicate effects    %d (silent %d, reported ambiguous %d)\n", len(r.DuplicateEffects), len(r.SilentDuplicates), len(r.DuplicateEffects)-len(r.SilentDuplicates))
 	fmt.Fprintf(w, "  raw re-sends         %d (unaccounted %d)\n", r.RawResends, len(r.Unaccounted))
-	fmt.Fprintf(w, "  ambiguous reported   %d (%d confirmed once by the receiver, %d left ambiguous)\n", r.Reported, r.Confirmed, r.Ambiguous)
+	fmt.Fprintf(w, "  ambiguous reported   %d (%d confirmed once by the receiver, %d settled by a provider lookup, %d left ambiguous)\n",
+		r.Reported, r.Confirmed, r.LookupFound+r.LookupAbsent, r.Ambiguous)
+	fmt.Fprintf(w, "  settled by lookup    %d found (not sent again), %d not found (sent once); %d contradicted by the fake's record; %d lookup requests\n",
+		r.LookupFound, r.LookupAbsent, len(r.LookupWrong), r.Lookups)
+	for _, name := range []string{"sms", "chat"} {
+		if c, ok := r.Channels[name]; ok {
+			settled := c.LookupFound + c.LookupAbsent
+			share := 0.0
+			if settled+c.Ambiguous > 0 {
+				share = 100 * float64(c.Ambiguous) / float64(settled+c.Ambiguous)
+			}
+			fmt.Fprintf(w, "  %-4s ambiguities     %d: %d settled by lookup (%d found, %d not found), %d left ambiguous (%.1f%%)\n",
+				name, settled+c.Ambiguous, settled, c.LookupFound, c.LookupAbsent, c.Ambiguous, share)
+		}
+	}
 	var ev []string
 	for _, k := range []string{evidenceRepeat, evidenceFault, evidenceKill} {
 		ev = append(ev, fmt.Sprintf("%s %d", k, r.Justified[k]))
@@ -129,14 +161,14 @@ func (r Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "  invalid requests     %d\n", len(r.Invalid))
 	fmt.Fprintf(w, "  failed               %d\n", len(r.Failed))
 	if len(r.Channels) > 0 {
-		fmt.Fprintf(w, "  %-12s %6s %9s %9s %5s %10s %12s %8s  %s\n", "channel", "notif", "delivered", "ambiguous", "lost", "silent-dup", "reported-dup", "re-sends", "faults injected")
+		fmt.Fprintf(w, "  %-12s %6s %9s %9s %5s %10s %12s %8s %7s %6s  %s\n", "channel", "notif", "delivered", "ambiguous", "lost", "silent-dup", "reported-dup", "re-sends", "lk-found", "lk-not", "faults injected")
 		for _, name := range Channels {
 			c, ok := r.Channels[name]
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(w, "  %-12s %6d %9d %9d %5d %10d %12d %8d  %s\n", name, c.Notifications, c.Delivered, c.Ambiguous, c.Lost,
-				c.SilentDuplicates, c.ReportedDuplicates, c.Resends, faultList(c.Faults))
+			fmt.Fprintf(w, "  %-12s %6d %9d %9d %5d %10d %12d %8d %7d %6d  %s\n", name, c.Notifications, c.Delivered, c.Ambiguous, c.Lost,
+				c.SilentDuplicates, c.ReportedDuplicates, c.Resends, c.LookupFound, c.LookupAbsent, faultList(c.Faults))
 		}
 	}
 	fmt.Fprintf(w, "  wall time            %v\n", r.WallTime.Round(time.Millisecond))
@@ -146,7 +178,7 @@ func (r Report) Write(w io.Writer) {
 	for _, list := range []struct {
 		name  string
 		items []string
-	}{{"lost", r.Lost}, {"silent duplicate", r.SilentDuplicates}, {"unaccounted re-send", r.Unaccounted},
+	}{{"lost", r.Lost}, {"silent duplicate", r.SilentDuplicates}, {"unaccounted re-send", r.Unaccounted}, {"lookup contradicted", r.LookupWrong},
 		{"unjustified ambiguity", r.Unjustified}, {"invalid request", r.Invalid}, {"harness error", r.HarnessErrors}, {"failed", r.Failed}} {
 		for i, item := range list.items {
 			if i == 10 {
