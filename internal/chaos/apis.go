@@ -88,11 +88,11 @@ func apiError(w http.ResponseWriter, status int, retryAfter string) {
 // apiServers are local servers speaking the Twilio Messages, Slack
 // chat.postMessage, Google OAuth token and FCM HTTP v1 APIs.
 type apiServers struct {
-	srv                  *http.Server
-	url                  string
-	sms, chat, push      *apiFake
-	expectSMS, expectTok func(string) (body string, ok bool)
-	expectChat           func(string) (text string, ok bool)
+	srv             *http.Server
+	url             string
+	sms, chat, push *apiFake
+	expectSMS       func(string) (body string, ok bool)
+	expectChat      func(string) (text string, ok bool)
 	// chatDeliveryID is the delivery ID a Slack channel's message carries.
 	chatDeliveryID func(channel string) string
 	expectPush     func(token string) (deliveryID string, ok bool)

@@ -53,15 +53,6 @@ func fence(token string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 
-// redisNow is Redis's clock in milliseconds, which leases end by.
-func redisNow(ctx context.Context, rdb *redis.Client) (int64, error) {
-	t, err := rdb.Time(ctx).Result()
-	if err != nil {
-		return 0, err
-	}
-	return t.UnixMilli(), nil
-}
-
 type recordState struct {
 	state, fence string
 	until        int64
