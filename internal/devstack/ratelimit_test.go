@@ -23,15 +23,19 @@ import (
 	"github.com/onceflow/onceflow/starter"
 )
 
-// TestBurstIsDeliveredAtTheCappedRate sends 1,000 SMS notifications at once
-// to a provider capped at 50 sends a second, across two workers, and checks
-// at the provider that every one arrived exactly once and that no second
-// held more than the cap.
+// TestBurstIsDeliveredAtTheCappedRate sends 300 SMS notifications at once
+// to a provider capped at 10 sends a second, across two workers, and checks
+// at the provider that every one arrived exactly once, that no second held
+// more than the cap, and that the burst flowed at the cap. The cap is set
+// well below what this 2-core machine delivers while the rest of the suite
+// runs beside it (about 18/s measured then; 80/s alone), so the test shows
+// the limiter, not the machine's load. BenchmarkServerSideRateLimit keeps
+// the 1,000-at-50/s figures of docs/channels.md.
 func TestBurstIsDeliveredAtTheCappedRate(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a 1,000-notification burst at 50/s takes 20s; -short skips it")
+		t.Skip("a 300-notification burst at 10/s takes 30s; -short skips it")
 	}
-	const burst, rate = 1000, 50
+	const burst, rate = 300, 10
 	var mu sync.Mutex
 	arrivals := map[string][]time.Time{}
 	twilio := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +95,7 @@ func TestBurstIsDeliveredAtTheCappedRate(t *testing.T) {
 	}
 	achieved, busiest, spread := flow(all)
 	t.Logf("%d sends over %v: %.1f/s; busiest second %d sends", len(all), spread.Round(time.Millisecond), achieved, busiest)
-	assert.LessOrEqual(t, busiest, rate*11/10, "no second may exceed the cap (+10% for arrival jitter)")
+	assert.LessOrEqual(t, busiest, rate+2, "no second may exceed the cap (+2 for arrival jitter at a window's edges)")
 	assert.InDelta(t, rate, achieved, rate*0.1, "the burst flows at the capped rate")
 }
 
