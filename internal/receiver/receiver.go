@@ -150,17 +150,21 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if resp.RetryAfter != "" {
 		w.Header().Set("Retry-After", resp.RetryAfter)
 	}
+	// Marked answered before the answer goes out, so that whoever reads
+	// the log after receiving it sees it; unmarked if the sender turned
+	// out to be gone.
+	r.mu.Lock()
+	r.log[entry].Answered = req.Context().Err() == nil
+	r.mu.Unlock()
 	w.WriteHeader(resp.Status)
-	answered := true
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
 	if req.Context().Err() != nil {
-		answered = false
+		r.mu.Lock()
+		r.log[entry].Answered = false
+		r.mu.Unlock()
 	}
-	r.mu.Lock()
-	r.log[entry].Answered = answered
-	r.mu.Unlock()
 }
 
 // check verifies a request as a partner does before acting on it: the
