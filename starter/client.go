@@ -73,10 +73,14 @@ func New(tc client.Client, taskQueue string, opts ...Option) *Client {
 	return c
 }
 
-// Started identifies the workflow run that carries a notification.
+// Started identifies the workflow run that carries a notification. Pass
+// it to WaitRun to wait for that run.
 type Started struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
+	// Key is the notification's idempotency key, which WaitRun's errors
+	// name; callers already have it, so it is not part of the JSON.
+	Key string `json:"-"`
 }
 
 // NotFoundError says no notification has the key.
@@ -101,23 +105,36 @@ func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, er
 			return Started{}, err
 		}
 	}
+	id := workflows.ID(n.Key)
 	run, err := c.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.ID(n.Key),
-		TaskQueue:                c.taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		Memo:                     map[string]any{workflows.FingerprintMemo: fp},
-		TypedSearchAttributes:    workflows.SearchAttributes(n),
-		StaticSummary:            n.Summary(),
+		ID:        id,
+		TaskQueue: c.taskQueue,
+		// A start that finds the key's run running, or completed (the reuse
+		// policy restarts only a cancelled or failed one), fails with that
+		// run's ID instead of joining it silently: success then means a new
+		// run that carries n, with nothing to compare, which spares a fresh
+		// notification the describe below (issue #11).
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		Memo:                                     map[string]any{workflows.FingerprintMemo: fp},
+		TypedSearchAttributes:                    workflows.SearchAttributes(n),
+		StaticSummary:                            n.Summary(),
 		// When a worker shares this client (onceflow dev), the first
 		// workflow task comes back with the start and skips matching.
 		EnableEagerStart: true,
 	}, workflows.Name, n)
-	if err != nil {
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case err == nil:
+		return Started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Key: n.Key}, nil
+	case !errors.As(err, &already):
 		return Started{}, fmt.Errorf("start notification %q: %w", n.Key, err)
 	}
-	started := Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}
-	// The start may have joined an existing run; its payload must match.
+	// Join the existing run if its payload matches. Its memo was written
+	// when it started and never changes, so a run that has closed since the
+	// start was refused compares the same.
+	started := Started{WorkflowID: id, RunID: already.RunId, Key: n.Key}
 	existing, err := c.fingerprint(ctx, started)
 	if err != nil {
 		return Started{}, err
@@ -170,10 +187,28 @@ func (c *Client) fingerprint(ctx context.Context, s Started) (string, error) {
 }
 
 // Wait blocks until the notification with key has finished and returns its
-// result. A cancelled notification returns an error.
+// result. A cancelled notification returns an error. It serves a
+// notification started elsewhere; to wait for one this process sent, WaitRun
+// on what Send returned saves a round trip.
 func (c *Client) Wait(ctx context.Context, key string) (onceflow.Result, error) {
+	// Without a run ID the SDK describes the workflow first to learn it.
+	return c.wait(ctx, key, workflows.ID(key), "")
+}
+
+// WaitRun blocks until the run that Send returned has finished and returns
+// its result, as Wait does. A cancelled run returns an error, even when the
+// notification has been sent again since.
+func (c *Client) WaitRun(ctx context.Context, s Started) (onceflow.Result, error) {
+	key := s.Key
+	if key == "" {
+		key = s.WorkflowID
+	}
+	return c.wait(ctx, key, s.WorkflowID, s.RunID)
+}
+
+func (c *Client) wait(ctx context.Context, key, workflowID, runID string) (onceflow.Result, error) {
 	var res onceflow.Result
-	err := c.tc.GetWorkflow(ctx, workflows.ID(key), "").Get(ctx, &res)
+	err := c.tc.GetWorkflow(ctx, workflowID, runID).Get(ctx, &res)
 	if err != nil {
 		return res, c.keyError(key, err)
 	}

@@ -55,7 +55,7 @@ func sendAndWait(t *testing.T, s *teststack.Stack, n onceflow.Notification) (sta
 	ctx := ctxFor(t)
 	started, err := s.Client.Send(ctx, n)
 	require.NoError(t, err)
-	res, err := s.Client.Wait(ctx, n.Key)
+	res, err := s.Client.WaitRun(ctx, started)
 	require.NoError(t, err)
 	require.Len(t, res.Deliveries, 1)
 	return started, res.Deliveries[0]

@@ -103,7 +103,7 @@ func (a *app) send(ctx context.Context, args []string) error {
 	if !*wait {
 		return nil
 	}
-	res, err := c.Wait(ctx, n.Key)
+	res, err := c.WaitRun(ctx, started)
 	if err != nil {
 		return err
 	}

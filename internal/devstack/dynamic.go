@@ -1,6 +1,10 @@
 package devstack
 
-import "go.temporal.io/server/common/dynamicconfig"
+import (
+	"time"
+
+	"go.temporal.io/server/common/dynamicconfig"
+)
 
 // devDynamicConfig tunes the embedded server for a person watching it.
 func devDynamicConfig() map[dynamicconfig.Key]any {
@@ -18,5 +22,16 @@ func devDynamicConfig() map[dynamicconfig.Key]any {
 		// 20 times a second by default, so a workflow started right after
 		// another finished waited about 50ms for its first workflow task.
 		dynamicconfig.TransferProcessorMaxPollRPS.Key(): 1000,
+		// A client waiting for a result long-polls the history service,
+		// which wakes it through a one-slot channel that drops a
+		// notification while the slot is full (events.NotifierImpl). Under
+		// CPU load two notifications can arrive before the waiter runs, and
+		// when the dropped one is the close the wait sleeps out the whole
+		// long poll (20s by default) although the workflow finished in
+		// milliseconds: 2-3 in 100 one-at-a-time waits on this loaded
+		// 2-core machine, which made the benchmark's one-at-a-time rows
+		// bimodal. A shorter poll bounds that stall; a long wait re-polls
+		// once a second instead of every 20s.
+		dynamicconfig.HistoryLongPollExpirationInterval.Key(): time.Second,
 	}
 }

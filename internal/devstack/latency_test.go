@@ -77,10 +77,11 @@ func BenchmarkLatency(b *testing.B) {
 		"onceflow-webhook-other-process": starter.New(remote, ""),
 	} {
 		b.Run(name, func(b *testing.B) {
-			key := func(i int) string { return fmt.Sprintf("%s-%d-%d", name, b.N, i) }
+			var started starter.Started
 			measure(b, func(i int) {
-				_, err := c.Send(ctx, onceflow.Notification{
-					Key:        key(i),
+				var err error
+				started, err = c.Send(ctx, onceflow.Notification{
+					Key:        fmt.Sprintf("%s-%d-%d", name, b.N, i),
 					Body:       "latency probe",
 					Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}},
 				})
@@ -88,8 +89,8 @@ func BenchmarkLatency(b *testing.B) {
 					b.Fatal(err)
 				}
 				<-seen
-			}, func(i int) {
-				if _, err := c.Wait(ctx, key(i)); err != nil {
+			}, func(int) {
+				if _, err := c.WaitRun(ctx, started); err != nil {
 					b.Fatal(err)
 				}
 			})

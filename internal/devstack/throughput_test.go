@@ -60,11 +60,12 @@ func BenchmarkThroughput(b *testing.B) {
 			return r.Get(ctx, nil)
 		},
 		"onceflow-webhook": func(id string) error {
-			if _, err := c.Send(ctx, onceflow.Notification{Key: id, Body: "throughput probe",
-				Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}}}); err != nil {
+			started, err := c.Send(ctx, onceflow.Notification{Key: id, Body: "throughput probe",
+				Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}}})
+			if err != nil {
 				return err
 			}
-			_, err := c.Wait(ctx, id)
+			_, err = c.WaitRun(ctx, started)
 			return err
 		},
 	}
@@ -137,10 +138,10 @@ func BenchmarkCosts(b *testing.B) {
 				defer wg.Done()
 				for i := range ids {
 					key := fmt.Sprintf("%s-%d", prefix, i)
-					_, err := c.Send(ctx, notification(key, sendAt))
+					started, err := c.Send(ctx, notification(key, sendAt))
 					require.NoError(b, err)
 					if wait {
-						_, err = c.Wait(ctx, key)
+						_, err = c.WaitRun(ctx, started)
 						require.NoError(b, err)
 					}
 				}
@@ -230,10 +231,10 @@ func BenchmarkScaling(b *testing.B) {
 					defer wg.Done()
 					for i := range ids {
 						key := fmt.Sprintf("scale-%d-%d", b.N, i)
-						_, err := c.Send(ctx, onceflow.Notification{Key: key, Body: "scaling probe",
+						started, err := c.Send(ctx, onceflow.Notification{Key: key, Body: "scaling probe",
 							Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}}})
 						require.NoError(b, err)
-						_, err = c.Wait(ctx, key)
+						_, err = c.WaitRun(ctx, started)
 						require.NoError(b, err)
 					}
 				}()
