@@ -169,7 +169,7 @@ func render(res *results) string {
 		for g, row := range tput {
 			if row[0] > 0 {
 				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">ratio %.2f</text>`+"\n",
-					left+float64(g)*groupW+groupW*0.5, top+panelH+30, row[len(row)-1]/row[0])
+					left+float64(g)*groupW+groupW*0.5, top+panelH+32, row[len(row)-1]/row[0])
 			}
 		}
 	}
@@ -224,12 +224,15 @@ func panel(b *strings.Builder, x0 float64, title string, groups, series []string
 				bx, y(v), barW-2, top+panelH-y(v), palette[s%len(palette)])
 			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">`+format+`</text>`+"\n", bx+barW/2-1, y(v)-3, v)
 		}
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x0+float64(g)*groupW+groupW*0.5, top+panelH+16, escape(name))
+		cx := x0 + float64(g)*groupW + groupW*0.5
+		for i, line := range wrap(name, 18) {
+			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", cx, top+panelH+16+float64(i)*14, escape(line))
+		}
 	}
 	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`+"\n", x0, top+panelH, x0+panelW, top+panelH)
 	for s, name := range series {
 		lx := x0 + float64(s%2)*panelW/2
-		ly := top + panelH + 56 + float64(s/2)*18
+		ly := top + panelH + 62 + float64(s/2)*18
 		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="12" height="12" fill="%s"/>`+"\n", lx, ly-10, palette[s%len(palette)])
 		fmt.Fprintf(b, `<text x="%.1f" y="%.1f">%s</text>`+"\n", lx+16, ly, escape(name))
 	}
@@ -250,6 +253,31 @@ func niceCeil(v float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// wrap splits a long series name at the dash nearest its middle, so that
+// neighbouring labels do not overlap.
+func wrap(name string, width int) []string {
+	if len(name) <= width {
+		return []string{name}
+	}
+	best := -1
+	for i, r := range name {
+		if r == '-' && (best < 0 || abs(i-len(name)/2) < abs(best-len(name)/2)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return []string{name}
+	}
+	return []string{name[:best+1], name[best+1:]}
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func escape(s string) string {
