@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
@@ -215,4 +216,43 @@ func TestTheBodyCannotChooseTheTenant(t *testing.T) {
 		`{"tenant":"acme","body":"b","deliveries":[{"channel":"webhook","to":"https://partner.example/hooks"}]}`)
 	assert.Equal(t, http.StatusBadRequest, a.code, a.body)
 	assert.Equal(t, "tenant", a.body["field"])
+}
+
+func TestOpenAPIDeclaresTheBearerScheme(t *testing.T) {
+	var doc struct {
+		Security   []map[string][]string `yaml:"security"`
+		Components struct {
+			SecuritySchemes map[string]struct {
+				Type   string `yaml:"type"`
+				Scheme string `yaml:"scheme"`
+			} `yaml:"securitySchemes"`
+		} `yaml:"components"`
+		Paths map[string]map[string]yaml.Node `yaml:"paths"`
+	}
+	require.NoError(t, yaml.Unmarshal(httpapi.OpenAPI, &doc))
+	type operation struct {
+		Security  *[]map[string][]string `yaml:"security"`
+		Responses map[string]any         `yaml:"responses"`
+	}
+	opOf := func(path, method string) operation {
+		var op operation
+		node := doc.Paths[path][method]
+		require.NoError(t, node.Decode(&op), "%s %s", method, path)
+		return op
+	}
+	assert.Equal(t, "http", doc.Components.SecuritySchemes["bearerAuth"].Type)
+	assert.Equal(t, "bearer", doc.Components.SecuritySchemes["bearerAuth"].Scheme)
+	assert.Equal(t, []map[string][]string{{"bearerAuth": {}}}, doc.Security)
+	for _, public := range []string{"/healthz", "/v1/openapi.yaml"} {
+		op := opOf(public, "get")
+		require.NotNil(t, op.Security, public)
+		assert.Empty(t, *op.Security, "%s is public", public)
+	}
+	for path, methods := range map[string][]string{"/v1/notifications": {"post"}, "/v1/notifications/{key}": {"get", "delete"}} {
+		for _, m := range methods {
+			op := opOf(path, m)
+			assert.Nil(t, op.Security, "%s %s takes the global security", m, path)
+			assert.Contains(t, op.Responses, "401", "%s %s documents 401", m, path)
+		}
+	}
 }
