@@ -69,7 +69,12 @@ func (d Delivery) ID(key string) string {
 // idempotency key the calling application chose. It is the same JSON document
 // in the Go client, the HTTP API and `onceflow send --file`.
 type Notification struct {
-	Key        string     `json:"key"`
+	Key string `json:"key"`
+	// Tenant is whose notification it is; its key is unique within the
+	// tenant (ScopedKey). Empty is the single tenant of an installation
+	// without API tokens. The HTTP API sets it from the caller's token and
+	// never takes it from the body.
+	Tenant     string     `json:"tenant,omitempty"`
 	Deliveries []Delivery `json:"deliveries"`
 	Subject    string     `json:"subject,omitempty"`
 	Body       string     `json:"body,omitempty"`
@@ -123,6 +128,9 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 // field, or nil when n can be sent.
 func (n Notification) Validate() error {
 	if err := ValidateKey(n.Key); err != nil {
+		return err
+	}
+	if err := ValidateTenant(n.Tenant); err != nil {
 		return err
 	}
 	if len(n.Deliveries) == 0 {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -104,7 +105,13 @@ const DefaultLookupSettle = 10 * time.Second
 
 // DeliverInput is one delivery of one notification.
 type DeliverInput struct {
-	Key        string            `json:"key"`
+	// Key is the notification's key in its tenant's scope
+	// (onceflow.ScopedKey): the dedup records are kept under it.
+	Key string `json:"key"`
+	// Tenant is the notification's tenant, "" for the single tenant. The
+	// provider is given the key without it: a receiver sees the key its
+	// caller chose.
+	Tenant     string            `json:"tenant,omitempty"`
 	DeliveryID string            `json:"delivery_id"`
 	Delivery   onceflow.Delivery `json:"delivery"`
 	Subject    string            `json:"subject,omitempty"`
@@ -117,6 +124,15 @@ type DeliverInput struct {
 	// refuses a key the dedup store holds for another payload. Inputs
 	// scheduled before it existed carry none and skip that check.
 	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// callerKey is the key as the notification's caller chose it, without its
+// tenant's scope.
+func (in DeliverInput) callerKey() string {
+	if in.Tenant == "" {
+		return in.Key
+	}
+	return strings.TrimPrefix(in.Key, in.Tenant+"@")
 }
 
 // DeliverOutput is a settled delivery.
@@ -222,7 +238,7 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	case dedup.Conflict:
 		log.Warn("Delivery refused: the key was used by another payload", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
 		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("key %q was already used by a notification with a different payload (its dedup record says so); nothing was sent: use a new key for a new notification", in.Key),
+			fmt.Sprintf("key %q was already used by a notification with a different payload (its dedup record says so); nothing was sent: use a new key for a new notification", in.callerKey()),
 			TypeKeyConflict, nil, h.details())
 	case dedup.AlreadySent:
 		log.Info("Delivery suppressed: already sent", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
@@ -240,7 +256,7 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 	h.MaybeSent = claim.Ambiguous
 
 	msg := providers.Message{
-		DeliveryID: in.DeliveryID, Key: in.Key, To: in.Delivery.To,
+		DeliveryID: in.DeliveryID, Key: in.callerKey(), To: in.Delivery.To,
 		Subject: in.Subject, Body: in.Body, HTML: in.HTML, Timestamp: in.Timestamp,
 	}
 	// absent: the provider confirmed that no earlier attempt sent it, so

@@ -42,12 +42,19 @@ const maxBody = 1 << 20
 // POST follows the IETF Idempotency-Key draft: the header is required; a
 // repeat with the same key and payload gets the same answer; the same key
 // with another payload is refused with 422. Nothing is started on a 4xx.
-func Handler(c *starter.Client, logger *slog.Logger) http.Handler {
+//
+// With WithTokens, the notification routes require a bearer token and work
+// in its tenant's scope (see auth.go); /healthz and the OpenAPI document
+// stay public.
+func Handler(c *starter.Client, logger *slog.Logger, opts ...Option) http.Handler {
 	h := &api{c: c, log: logger}
+	for _, opt := range opts {
+		opt(h)
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/notifications", h.post)
-	mux.HandleFunc("GET /v1/notifications/{key...}", h.get)
-	mux.HandleFunc("DELETE /v1/notifications/{key...}", h.delete)
+	mux.Handle("POST /v1/notifications", h.authorized(h.post))
+	mux.Handle("GET /v1/notifications/{key...}", h.authorized(h.get))
+	mux.Handle("DELETE /v1/notifications/{key...}", h.authorized(h.delete))
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
@@ -57,8 +64,9 @@ func Handler(c *starter.Client, logger *slog.Logger) http.Handler {
 }
 
 type api struct {
-	c   *starter.Client
-	log *slog.Logger
+	c      *starter.Client
+	log    *slog.Logger
+	tokens *Tokens
 }
 
 // Accepted is the answer to a POST: where the notification runs and where
@@ -101,6 +109,10 @@ func (h *api) post(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, err)
 		return
 	}
+	if n.Tenant != "" {
+		writeProblem(w, http.StatusBadRequest, Problem{Error: "the tenant is the API token's; leave it out of the body", Field: "tenant"})
+		return
+	}
 	switch {
 	case n.Key == "":
 		n.Key = key
@@ -108,7 +120,7 @@ func (h *api) post(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("key %q differs from the Idempotency-Key header %q", n.Key, key), Field: "key"})
 		return
 	}
-	started, err := h.c.Send(r.Context(), n)
+	started, err := h.client(r).Send(r.Context(), n)
 	var conflict *onceflow.ConflictError
 	var invalid *onceflow.ValidationError
 	switch {
@@ -142,7 +154,7 @@ func (h *api) delete(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusConflict, Problem{Error: fmt.Sprintf("notification %q has already finished (%s); there is nothing to cancel", key, st.Execution)})
 		return
 	}
-	if err := h.c.Cancel(r.Context(), key); err != nil {
+	if err := h.client(r).Cancel(r.Context(), key); err != nil {
 		h.lookupFailed(w, r, err)
 		return
 	}
@@ -157,7 +169,7 @@ func (h *api) status(w http.ResponseWriter, r *http.Request) (key string, st sta
 		writeValidation(w, err)
 		return key, st, false
 	}
-	st, err := h.c.Status(r.Context(), key)
+	st, err := h.client(r).Status(r.Context(), key)
 	if err != nil {
 		h.lookupFailed(w, r, err)
 		return key, st, false

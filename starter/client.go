@@ -1,5 +1,6 @@
 // Package starter is the Go client applications use to send notifications
-// and follow them: Send, Wait, Status and Cancel, all by idempotency key.
+// and follow them: Send, Wait, Status and Cancel, all by idempotency key,
+// within one tenant's scope (ForTenant).
 package starter
 
 import (
@@ -24,6 +25,9 @@ type Client struct {
 	taskQueue string
 	ledger    Ledger
 	log       *slog.Logger
+	// tenant scopes every key (onceflow.ScopedKey); "" is the single
+	// tenant.
+	tenant string
 }
 
 // Ledger tells which payload a key was used for, after Temporal may have
@@ -96,6 +100,9 @@ func (e *NotFoundError) Error() string { return fmt.Sprintf("no notification wit
 // there first, which also catches a payload that differs from one whose
 // workflow Temporal has since deleted.
 func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, error) {
+	if err := c.scope(&n); err != nil {
+		return Started{}, err
+	}
 	if err := n.Validate(); err != nil {
 		return Started{}, err
 	}
@@ -105,7 +112,7 @@ func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, er
 			return Started{}, err
 		}
 	}
-	id := workflows.ID(n.Key)
+	id := c.workflowID(n.Key)
 	run, err := c.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: c.taskQueue,
@@ -154,7 +161,7 @@ func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, er
 func (c *Client) checkLedger(ctx context.Context, key, fp string) error {
 	lctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
 	defer cancel()
-	stored, err := c.ledger.Fingerprint(lctx, key)
+	stored, err := c.ledger.Fingerprint(lctx, onceflow.ScopedKey(c.tenant, key))
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("start notification %q: %w", key, ctx.Err())
@@ -192,7 +199,7 @@ func (c *Client) fingerprint(ctx context.Context, s Started) (string, error) {
 // on what Send returned saves a round trip.
 func (c *Client) Wait(ctx context.Context, key string) (onceflow.Result, error) {
 	// Without a run ID the SDK describes the workflow first to learn it.
-	return c.wait(ctx, key, workflows.ID(key), "")
+	return c.wait(ctx, key, c.workflowID(key), "")
 }
 
 // WaitRun blocks until the run that Send returned has finished and returns
@@ -208,6 +215,9 @@ func (c *Client) WaitRun(ctx context.Context, s Started) (onceflow.Result, error
 
 func (c *Client) wait(ctx context.Context, key, workflowID, runID string) (onceflow.Result, error) {
 	var res onceflow.Result
+	if err := onceflow.ValidateTenant(c.tenant); err != nil {
+		return res, err
+	}
 	err := c.tc.GetWorkflow(ctx, workflowID, runID).Get(ctx, &res)
 	if err != nil {
 		return res, c.keyError(key, err)
@@ -229,7 +239,10 @@ type Status struct {
 // running notification whose last attempt failed are reported as retrying,
 // with the last error as the reason.
 func (c *Client) Status(ctx context.Context, key string) (Status, error) {
-	desc, err := c.tc.DescribeWorkflowExecution(ctx, workflows.ID(key), "")
+	if err := onceflow.ValidateTenant(c.tenant); err != nil {
+		return Status{}, err
+	}
+	desc, err := c.tc.DescribeWorkflowExecution(ctx, c.workflowID(key), "")
 	if err != nil {
 		return Status{}, c.keyError(key, err)
 	}
@@ -280,7 +293,10 @@ func (c *Client) CheckHealth(ctx context.Context) error {
 // Cancel cancels the notification with key. Deliveries already sent stay
 // sent; the others are not sent.
 func (c *Client) Cancel(ctx context.Context, key string) error {
-	return c.keyError(key, c.tc.CancelWorkflow(ctx, workflows.ID(key), ""))
+	if err := onceflow.ValidateTenant(c.tenant); err != nil {
+		return err
+	}
+	return c.keyError(key, c.tc.CancelWorkflow(ctx, c.workflowID(key), ""))
 }
 
 func (c *Client) keyError(key string, err error) error {

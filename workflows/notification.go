@@ -1,8 +1,9 @@
 // Package workflows holds NotificationWorkflow, the whole lifecycle of one
 // notification: validate, wait for send_at on a durable timer, run one
 // Deliver activity per delivery in parallel with bounded retries, and report
-// what became of each delivery. The workflow ID is notification/<key>, so
-// Temporal keeps at most one running notification per idempotency key.
+// what became of each delivery. The workflow ID is notification/<key>
+// (notification/<tenant>@<key> for a tenant's), so Temporal keeps at most
+// one running notification per idempotency key and tenant.
 package workflows
 
 import (
@@ -34,8 +35,10 @@ const (
 	FingerprintMemo = "onceflow_fingerprint"
 )
 
-// ID is the workflow ID of the notification with the given key.
-func ID(key string) string { return "notification/" + key }
+// ID is the workflow ID of the notification with the given scoped key
+// (onceflow.ScopedKey): notification/<key> for the single tenant,
+// notification/<tenant>@<key> for a tenant's.
+func ID(scopedKey string) string { return "notification/" + scopedKey }
 
 // Policy bounds the delivery attempts. Changing it affects only new
 // attempts: none of it is part of the workflow's deterministic history.
@@ -150,10 +153,15 @@ type notification struct {
 	result      onceflow.Result
 }
 
+// scopedKey names the notification's delivery IDs and dedup records: its
+// key within its tenant's scope, the bare key for the single tenant, so
+// that histories recorded before tenants existed replay unchanged.
+func (r *notification) scopedKey() string { return onceflow.ScopedKey(r.n.Tenant, r.n.Key) }
+
 func (r *notification) setup(ctx workflow.Context) error {
 	r.result = onceflow.Result{Key: r.n.Key, SendAt: r.n.SendAt, Deliveries: make([]onceflow.DeliveryResult, len(r.n.Deliveries))}
 	for i, d := range r.n.Deliveries {
-		r.result.Deliveries[i] = onceflow.DeliveryResult{Delivery: d, DeliveryID: d.ID(r.n.Key), Status: onceflow.Pending}
+		r.result.Deliveries[i] = onceflow.DeliveryResult{Delivery: d, DeliveryID: d.ID(r.scopedKey()), Status: onceflow.Pending}
 	}
 	// The starter sets the search attributes at start; a notification
 	// started by another SDK gets them here.
@@ -228,7 +236,7 @@ func (r *notification) route(ctx workflow.Context, i int, content Content, due t
 			return
 		}
 		step := onceflow.Delivery{Channel: fb.Channel, To: fb.To}
-		dr.Fallbacks = append(dr.Fallbacks, onceflow.DeliveryResult{Delivery: step, DeliveryID: step.ID(r.n.Key), Status: onceflow.Pending})
+		dr.Fallbacks = append(dr.Fallbacks, onceflow.DeliveryResult{Delivery: step, DeliveryID: step.ID(r.scopedKey()), Status: onceflow.Pending})
 		r.deliver(ctx, &dr.Fallbacks[j], ActivityID(dr.DeliveryID, j+1),
 			fmt.Sprintf("%s fallback %d for delivery %d", fb.Channel, j+1, i+1), content, due)
 	}
@@ -265,7 +273,7 @@ func (r *notification) deliver(ctx workflow.Context, dr *onceflow.DeliveryResult
 	})
 	body, html := content.For(dr.Channel)
 	f := workflow.ExecuteActivity(actx, deliver.Deliver, activities.DeliverInput{
-		Key: r.n.Key, DeliveryID: dr.DeliveryID, Delivery: onceflow.Delivery{Channel: dr.Channel, To: dr.To},
+		Key: r.scopedKey(), Tenant: r.n.Tenant, DeliveryID: dr.DeliveryID, Delivery: onceflow.Delivery{Channel: dr.Channel, To: dr.To},
 		Subject: content.Subject, Body: body, HTML: html, Timestamp: due, Fingerprint: r.fingerprint,
 	})
 	r.settle(ctx, dr, f)

@@ -10,7 +10,8 @@ import (
 // The search attributes every notification carries, for finding it in the
 // Temporal Web UI and the visibility API, e.g. OnceflowStatus="failed".
 var (
-	// KeyAttribute is the notification's idempotency key.
+	// KeyAttribute is the notification's idempotency key in its tenant's
+	// scope (onceflow.ScopedKey), as in its workflow ID.
 	KeyAttribute = temporal.NewSearchAttributeKeyKeyword("OnceflowKey")
 	// ChannelsAttribute lists the channels it is delivered over.
 	ChannelsAttribute = temporal.NewSearchAttributeKeyKeywordList("OnceflowChannels")
@@ -38,7 +39,7 @@ func startAttributes(n onceflow.Notification) []temporal.SearchAttributeUpdate {
 		channels = append(channels, string(c))
 	}
 	return []temporal.SearchAttributeUpdate{
-		KeyAttribute.ValueSet(n.Key),
+		KeyAttribute.ValueSet(onceflow.ScopedKey(n.Tenant, n.Key)),
 		ChannelsAttribute.ValueSet(channels),
 		StatusAttribute.ValueSet(string(onceflow.Pending)),
 	}

@@ -21,7 +21,15 @@ func (a *app) api(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("api", flag.ContinueOnError)
 	addr := fs.String("addr", envOr(a.getenv(EnvAPIAddr), "127.0.0.1:8080"), "listen address ("+EnvAPIAddr+")")
 	taskQueue := fs.String("task-queue", a.getenv(worker.EnvTaskQueue), "task queue of the workers ("+worker.EnvTaskQueue+")")
+	tokensFile := a.tokensFlag(fs)
 	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	tokens, err := a.loadTokens(*tokensFile)
+	if err != nil {
+		return err
+	}
+	if err := requireTokensOffLoopback(*addr, tokens); err != nil {
 		return err
 	}
 	opts, closeLedger, err := a.ledger()
@@ -38,8 +46,9 @@ func (a *app) api(ctx context.Context, args []string) error {
 	if err != nil {
 		return inputErrorf("--addr %s: %v", *addr, err)
 	}
+	defer a.reloadOnHangup(ctx, tokens)()
 	a.logger.Info("API listening", "url", "http://"+l.Addr().String()+"/v1/notifications", "openapi", "http://"+l.Addr().String()+"/v1/openapi.yaml")
-	h, err := a.withCodecEndpoint(httpapi.Handler(starter.New(tc, *taskQueue, opts...), a.logger))
+	h, err := a.withCodecEndpoint(httpapi.Handler(starter.New(tc, *taskQueue, opts...), a.logger, httpapi.WithTokens(tokens)), tokens)
 	if err != nil {
 		return err
 	}

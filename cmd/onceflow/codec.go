@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/onceflow/onceflow/codec"
+	"github.com/onceflow/onceflow/httpapi"
 )
 
 // useCodec makes opts encrypt payloads and failure messages when
@@ -26,8 +27,8 @@ func (a *app) useCodec(opts *client.Options) error {
 
 // withCodecEndpoint serves the remote codec protocol under /codec/ beside
 // api when ONCEFLOW_CODEC_KEYS is set, for the Web UI origins in
-// ONCEFLOW_CODEC_ORIGINS.
-func (a *app) withCodecEndpoint(api http.Handler) (http.Handler, error) {
+// ONCEFLOW_CODEC_ORIGINS; with tokens, to bearers of the API's tokens only.
+func (a *app) withCodecEndpoint(api http.Handler, tokens *httpapi.Tokens) (http.Handler, error) {
 	keys, err := codec.LoadKeys(a.getenv)
 	if err != nil {
 		return nil, inputError{err}
@@ -37,7 +38,11 @@ func (a *app) withCodecEndpoint(api http.Handler) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", api)
-	mux.Handle("/codec/", codec.Handler(keys, codec.HandlerOptions{Origins: codec.ParseOrigins(a.getenv(codec.EnvOrigins))}))
+	opts := codec.HandlerOptions{Origins: codec.ParseOrigins(a.getenv(codec.EnvOrigins))}
+	if tokens != nil {
+		opts.Authorize = tokens.Require
+	}
+	mux.Handle("/codec/", codec.Handler(keys, opts))
 	a.logger.Info("codec endpoint enabled", "keys", keys.String(), "origins", a.getenv(codec.EnvOrigins))
 	return mux, nil
 }

@@ -46,6 +46,7 @@ func (a *app) send(ctx context.Context, args []string) error {
 		sendAt    = fs.String("send-at", "", "deliver at this RFC 3339 time instead of now")
 		wait      = fs.Bool("wait", false, "wait for the result and print it")
 		taskQueue = fs.String("task-queue", a.getenv(worker.EnvTaskQueue), "task queue of the workers ("+worker.EnvTaskQueue+")")
+		tenant    = fs.String("tenant", "", tenantUsage)
 	)
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -57,7 +58,7 @@ func (a *app) send(ctx context.Context, args []string) error {
 	if *file != "" {
 		var set []string
 		fs.Visit(func(f *flag.Flag) {
-			if f.Name != "file" && f.Name != "wait" && f.Name != "task-queue" {
+			if f.Name != "file" && f.Name != "wait" && f.Name != "task-queue" && f.Name != "tenant" {
 				set = append(set, "--"+f.Name)
 			}
 		})
@@ -81,6 +82,12 @@ func (a *app) send(ctx context.Context, args []string) error {
 			n.SendAt = &t
 		}
 	}
+	if *tenant != "" {
+		if n.Tenant != "" && n.Tenant != *tenant {
+			return inputErrorf("--tenant %q differs from the file's tenant %q", *tenant, n.Tenant)
+		}
+		n.Tenant = *tenant
+	}
 	if err := n.Validate(); err != nil {
 		return err
 	}
@@ -94,7 +101,7 @@ func (a *app) send(ctx context.Context, args []string) error {
 		return err
 	}
 	defer tc.Close()
-	c := starter.New(tc, *taskQueue, opts...)
+	c := starter.New(tc, *taskQueue, opts...).ForTenant(n.Tenant)
 	started, err := c.Send(ctx, n)
 	if err != nil {
 		return err
@@ -162,6 +169,7 @@ func (a *app) cancel(ctx context.Context, args []string) error {
 // parses fs, checks the key, connects, and calls do. An unknown key is an
 // input error.
 func (a *app) byKey(ctx context.Context, fs *flag.FlagSet, args []string, do func(*starter.Client, string) error) error {
+	tenant := fs.String("tenant", "", tenantUsage)
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -172,13 +180,20 @@ func (a *app) byKey(ctx context.Context, fs *flag.FlagSet, args []string, do fun
 	if err := onceflow.ValidateKey(key); err != nil {
 		return err
 	}
+	if err := onceflow.ValidateTenant(*tenant); err != nil {
+		return err
+	}
 	tc, _, err := a.dial(ctx)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	return lookupError(do(starter.New(tc, ""), key))
+	return lookupError(do(starter.New(tc, "").ForTenant(*tenant), key))
 }
+
+// tenantUsage describes --tenant, with which an operator acts on a tenant's
+// notifications as the API does for the tenant's token.
+const tenantUsage = "the tenant whose notification it is (as in the API token file); empty for the single tenant"
 
 // lookupError makes an unknown key an input error.
 func lookupError(err error) error {

@@ -29,9 +29,19 @@ func (a *app) dev(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:8080", "HTTP API listen address")
 	fs.IntVar(&cfg.Workers, "workers", 1, "number of workers in this process (0: none; run onceflow worker separately)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", a.getenv(worker.EnvRedisURL), "use this Redis instead of starting one ("+worker.EnvRedisURL+")")
+	tokensFile := a.tokensFlag(fs)
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
+	if cfg.APITokens, err = a.loadTokens(*tokensFile); err != nil {
+		return err
+	}
+	if cfg.APIAddr != "" {
+		if err := requireTokensOffLoopback(cfg.APIAddr, cfg.APITokens); err != nil {
+			return err
+		}
+	}
+	defer a.reloadOnHangup(ctx, cfg.APITokens)()
 	if cfg.Workers < 0 {
 		return inputErrorf("--workers must not be negative, got %d", cfg.Workers)
 	}

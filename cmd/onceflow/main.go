@@ -4,11 +4,12 @@
 //
 //	onceflow dev [--data-dir .onceflow] [--ui-port 8233] ...
 //	onceflow worker [--task-queue onceflow]
-//	onceflow api [--addr 127.0.0.1:8080]
+//	onceflow api [--addr 127.0.0.1:8080] [--tokens-file tokens]
+//	onceflow token --tenant acme
 //	onceflow send --key K --channel webhook --to URL --body TEXT [--wait]
 //	onceflow send --file notification.json [--wait]
-//	onceflow status K [--json]
-//	onceflow cancel K
+//	onceflow status K [--json] [--tenant T]
+//	onceflow cancel K [--tenant T]
 //	onceflow ping [--api URL]
 //
 // The chaos harness is its own command, cmd/onceflow-chaos.
@@ -54,6 +55,7 @@ commands:
   status   print each delivery's state of a notification
   cancel   cancel a notification that has not been delivered yet
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
+  token    print a new API bearer token and its line for the token file
 
 Run 'onceflow <command> -h' for a command's flags.
 `
@@ -102,6 +104,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.status(ctx, rest)
 	case "cancel":
 		err = a.cancel(ctx, rest)
+	case "token":
+		err = a.token(ctx, rest)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(a.stdout, usage)
 		return exitOK

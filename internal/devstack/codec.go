@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/onceflow/onceflow/codec"
+	"github.com/onceflow/onceflow/httpapi"
 )
 
 // withCodec makes opts encrypt payloads and failure messages with keys, if
@@ -21,17 +22,21 @@ func withCodec(opts client.Options, keys *codec.Keys) client.Options {
 }
 
 // codecHandler is the API's codec endpoint for the Web UI on uiPort, or nil
-// without keys. The dev stack has no API tokens: like the rest of the
-// stack, the endpoint answers whoever reaches it on loopback, and browsers
-// only from the Web UI's pages.
-func codecHandler(keys *codec.Keys, uiPort int) http.Handler {
+// without keys. Without API tokens, like the rest of the stack, the
+// endpoint answers whoever reaches it on loopback, and browsers only from
+// the Web UI's pages; with tokens, only their bearers.
+func codecHandler(keys *codec.Keys, uiPort int, tokens *httpapi.Tokens) http.Handler {
 	if keys == nil {
 		return nil
 	}
-	return codec.Handler(keys, codec.HandlerOptions{Origins: []string{
+	opts := codec.HandlerOptions{Origins: []string{
 		fmt.Sprintf("http://127.0.0.1:%d", uiPort),
 		fmt.Sprintf("http://localhost:%d", uiPort),
-	}})
+	}}
+	if tokens != nil {
+		opts.Authorize = tokens.Require
+	}
+	return codec.Handler(keys, opts)
 }
 
 // uiCodec points the Web UI at the API's codec endpoint, which the browser

@@ -59,6 +59,10 @@ type Config struct {
 	// CodecKeys, when set, encrypt every payload the stack's clients and
 	// workers write, and the API serves /codec/ for the Web UI.
 	CodecKeys *codec.Keys
+	// APITokens, when set, are the bearer tokens the API and its codec
+	// endpoint require; without them the API serves the single tenant to
+	// whoever reaches it.
+	APITokens *httpapi.Tokens
 }
 
 // Redis kinds Start may choose.
@@ -152,8 +156,8 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	}
 
 	if cfg.APIAddr != "" {
-		s.codec = codecHandler(cfg.CodecKeys, cfg.UIPort)
-		if err := s.startAPI(cfg.APIAddr, wcfg.TaskQueue, wcfg.WebhookSecret, log); err != nil {
+		s.codec = codecHandler(cfg.CodecKeys, cfg.UIPort, cfg.APITokens)
+		if err := s.startAPI(cfg.APIAddr, wcfg.TaskQueue, wcfg.WebhookSecret, cfg.APITokens, log); err != nil {
 			return s, err
 		}
 	}
@@ -232,7 +236,7 @@ func (s *Stack) startRedis(cfg Config) error {
 	return nil
 }
 
-func (s *Stack) startAPI(addr, taskQueue, secret string, log *slog.Logger) error {
+func (s *Stack) startAPI(addr, taskQueue, secret string, tokens *httpapi.Tokens, log *slog.Logger) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--api-addr %s: %w", addr, err)
@@ -246,7 +250,7 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, log *slog.Logger) error
 	}
 	s.stops = append(s.stops, func() { _ = rdb.Close() })
 	mux := http.NewServeMux()
-	mux.Handle("/", httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log)), log))
+	mux.Handle("/", httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log)), log, httpapi.WithTokens(tokens)))
 	mux.Handle("POST "+DemoWebhookPath, demoReceiver(secret, log))
 	if s.codec != nil {
 		mux.Handle("/codec/", s.codec)
