@@ -101,8 +101,7 @@ func TestAPIRequiresTokensAndReloadsThemOnSIGHUP(t *testing.T) {
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
-	env[EnvAPIAddr] = addr
-	env[httpapi.EnvTokensFile] = tokensFile
+	env = env.with(EnvAPIAddr, addr, httpapi.EnvTokensFile, tokensFile)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var stderr testenv.Buffer

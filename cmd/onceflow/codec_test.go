@@ -63,10 +63,10 @@ func TestEncryptedCLIAndAPI(t *testing.T) {
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
-	env["ONCEFLOW_API_ADDR"] = addr
 	apiCtx, stop := context.WithCancel(ctx)
 	done := make(chan result, 1)
-	go func() { done <- run(apiCtx, env, "api") }()
+	apiEnv := env.with("ONCEFLOW_API_ADDR", addr)
+	go func() { done <- run(apiCtx, apiEnv, "api") }()
 	defer func() {
 		stop()
 		select {

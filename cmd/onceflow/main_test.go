@@ -34,6 +34,20 @@ func (e mapEnv) Environ() []string {
 
 func (e mapEnv) LookupEnv(k string) (string, bool) { v, ok := e[k]; return v, ok }
 
+// with returns a copy of e with the variables in kv (name, value, ...) set.
+// Tests change a command's environment through a copy: the worker that
+// cliEnv started reads e for as long as the test runs.
+func (e mapEnv) with(kv ...string) mapEnv {
+	c := make(mapEnv, len(e)+len(kv)/2)
+	for k, v := range e {
+		c[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		c[kv[i]] = kv[i+1]
+	}
+	return c
+}
+
 type result struct {
 	code           int
 	stdout, stderr string
@@ -154,8 +168,7 @@ func TestPing(t *testing.T) {
 	assert.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "temporal ok, redis ok")
 
-	env["REDIS_URL"] = "redis://127.0.0.1:1/0"
-	r = run(context.Background(), env, "ping")
+	r = run(context.Background(), env.with("REDIS_URL", "redis://127.0.0.1:1/0"), "ping")
 	assert.Equal(t, exitError, r.code)
 	assert.Contains(t, r.stderr, "REDIS_URL")
 }
@@ -260,13 +273,12 @@ func TestWorkerRefusesBadConfiguration(t *testing.T) {
 }
 
 func TestAPIServesUntilStopped(t *testing.T) {
-	env := cliEnv(t)
 	rcv := testenv.NewReceiver(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
-	env["ONCEFLOW_API_ADDR"] = addr
+	env := cliEnv(t).with("ONCEFLOW_API_ADDR", addr)
 
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan result, 1)

@@ -96,6 +96,11 @@ func TestBurstIsDeliveredAtTheCappedRate(t *testing.T) {
 	achieved, busiest, spread := flow(all)
 	t.Logf("%d sends over %v: %.1f/s; busiest second %d sends", len(all), spread.Round(time.Millisecond), achieved, busiest)
 	assert.LessOrEqual(t, busiest, rate+2, "no second may exceed the cap (+2 for arrival jitter at a window's edges)")
+	if raceDetector {
+		// Measured under -race: 4.2/s, the instrumented server's own pace.
+		t.Log("-race: the server cannot keep up the capped rate, so only the cap is checked")
+		return
+	}
 	assert.InDelta(t, rate, achieved, rate*0.1, "the burst flows at the capped rate")
 }
 
