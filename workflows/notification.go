@@ -298,13 +298,7 @@ type Content templates.Rendered
 
 // For returns the body, and for e-mail the HTML body, that channel c sends.
 func (c Content) For(ch onceflow.Channel) (body, html string) {
-	switch ch {
-	case onceflow.Email:
-		return c.Text, c.HTML
-	case onceflow.SMS, onceflow.Push, onceflow.Chat:
-		return c.Short, ""
-	}
-	return c.Text, ""
+	return templates.Rendered(c).For(ch)
 }
 
 func (r *notification) settle(ctx workflow.Context, dr *onceflow.DeliveryResult, f workflow.Future) {
