@@ -236,3 +236,53 @@ func asJSON(data map[string]any) map[string]any {
 func (b Broadcast) Summary() string {
 	return fmt.Sprintf("broadcast %s: %d %s over %s", b.Key, len(b.Recipients), plural(len(b.Recipients), "recipient", "recipients"), b.Channel)
 }
+
+// BroadcastResult is where a broadcast stands: how many of its recipients
+// are in each state. It names no recipient; the failed and ambiguous ones
+// are paged from Redis (recipients.Store.Problems).
+type BroadcastResult struct {
+	Key        string     `json:"key"`
+	SendAt     *time.Time `json:"send_at,omitempty"`
+	Total      int        `json:"total"`
+	Delivered  int        `json:"delivered"`
+	Suppressed int        `json:"suppressed"`
+	Failed     int        `json:"failed"`
+	Ambiguous  int        `json:"ambiguous"`
+	Cancelled  int        `json:"cancelled"`
+	Pending    int        `json:"pending"`
+	// Chunks is how many chunks the recipients were cut into, and
+	// ChunksDone how many of them have settled.
+	Chunks     int `json:"chunks"`
+	ChunksDone int `json:"chunks_done"`
+	// Notes explain counts that no recipient's problem record explains:
+	// a chunk that failed as a whole (its list lost from Redis, say).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Status sums the broadcast up as Result.Status does a notification.
+func (r BroadcastResult) Status() Status {
+	switch {
+	case r.Ambiguous > 0:
+		return Ambiguous
+	case r.Failed > 0:
+		return Failed
+	case r.Cancelled > 0:
+		return Cancelled
+	case r.Pending > 0:
+		return Pending
+	case r.Suppressed == r.Total:
+		return Suppressed
+	}
+	return Delivered
+}
+
+// Progress is r in one line without personal data, for the Web UI and
+// the CLI.
+func (r BroadcastResult) Progress() string {
+	s := fmt.Sprintf("%d of %d settled: %d delivered, %d suppressed, %d failed, %d ambiguous",
+		r.Total-r.Pending, r.Total, r.Delivered, r.Suppressed, r.Failed, r.Ambiguous)
+	if r.Cancelled > 0 {
+		s += fmt.Sprintf(", %d cancelled", r.Cancelled)
+	}
+	return s
+}

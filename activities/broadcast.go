@@ -131,7 +131,9 @@ func (a *Activities) DeliverChunk(ctx context.Context, in ChunkInput) (ChunkOutp
 		rs, err = a.Lists.Chunk(ctx, in.List, in.Chunk)
 	}
 	if errors.Is(err, recipients.ErrMissing) {
-		return ChunkOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), TypeListMissing, nil)
+		// An earlier attempt that read the list may have sent some of it.
+		return ChunkOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), TypeListMissing, nil,
+			FailureDetails{MaybeSent: info.Attempt > 1, Attempt: info.Attempt})
 	}
 	if err != nil {
 		return ChunkOutput{}, temporal.NewApplicationErrorWithCause("could not read the chunk's recipients; nothing was sent", TypeDedupUnavailable, err)
