@@ -24,6 +24,8 @@ type Client struct {
 	taskQueue string
 	ledger    Ledger
 	log       *slog.Logger
+	// broadcasts is set by WithRecipientStore (broadcast.go).
+	broadcasts broadcasts
 }
 
 // Ledger tells which payload a key was used for, after Temporal may have
