@@ -79,7 +79,12 @@ func (in BroadcastInput) validate() error {
 	case len(in.Fingerprint) != 64:
 		return fmt.Errorf("fingerprint %q is not a SHA-256 in hex", in.Fingerprint)
 	}
-	return onceflow.Broadcast{Key: in.Key, Channel: in.Channel, Body: "-", Recipients: []onceflow.Recipient{{ID: "-", To: "-"}}}.Validate()
+	switch in.Channel {
+	case onceflow.Webhook, onceflow.Email, onceflow.SMS, onceflow.Push, onceflow.Chat:
+	default:
+		return fmt.Errorf("channel %q is not one of webhook, email, sms, push, chat", in.Channel)
+	}
+	return onceflow.ValidateKey(in.Key)
 }
 
 // BroadcastSearchAttributes are a broadcast's attributes at its start:

@@ -1,0 +1,200 @@
+package starter_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/internal/teststack"
+	"github.com/onceflow/onceflow/recipients"
+	"github.com/onceflow/onceflow/starter"
+)
+
+// broadcaster is a client of the stack's task queue that can start
+// broadcasts, with small chunks so that a few hundred recipients make
+// several.
+func broadcaster(t *testing.T, s *teststack.Stack) *starter.Client {
+	rdb := servers.Redis.Client(t)
+	return starter.New(s.TC, s.Queue, starter.WithRecipientStore(recipients.New(rdb), time.Hour), starter.WithChunks(100, 2))
+}
+
+func broadcastTo(t *testing.T, url string, n int) onceflow.Broadcast {
+	b := onceflow.Broadcast{Key: strings.ReplaceAll(t.Name(), "/", "-"), Channel: onceflow.Webhook, Subject: "Sale", Body: "Everything must go."}
+	for i := range n {
+		b.Recipients = append(b.Recipients, onceflow.Recipient{ID: fmt.Sprintf("user-%d", i), To: fmt.Sprintf("%s/hooks/%d", url, i)})
+	}
+	return b
+}
+
+func deliveryIDs(b onceflow.Broadcast) []string {
+	ids := make([]string, len(b.Recipients))
+	for i, r := range b.Recipients {
+		ids[i] = onceflow.RecipientDeliveryID(b.ScopedKey(), r.ID)
+	}
+	return ids
+}
+
+func waitBroadcast(t *testing.T, c *starter.Client, key string) starter.BroadcastStatus {
+	t.Helper()
+	st, err := c.WaitBroadcast(teststack.Context(t), key, 200*time.Millisecond, nil)
+	require.NoError(t, err)
+	return st
+}
+
+func TestBroadcastDeliversEachRecipientOnceAndAReRunSendsNothing(t *testing.T) {
+	s := newStack(t, nil)
+	c := broadcaster(t, s)
+	rcv := testenv.NewReceiver(t)
+	b := broadcastTo(t, rcv.URL, 250)
+	ctx := teststack.Context(t)
+
+	started, err := c.SendBroadcast(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, "broadcast/"+b.Key, started.WorkflowID)
+	st := waitBroadcast(t, c, b.Key)
+	assert.Equal(t, "completed", st.Execution)
+	assert.Equal(t, onceflow.Delivered, st.Status)
+	assert.Equal(t, 250, st.Total)
+	assert.Equal(t, 250, st.Delivered, st.Progress())
+	assert.Equal(t, 0, st.Pending)
+	assert.Equal(t, 3, st.Chunks, "100, 100 and 50")
+	assert.Empty(t, st.Problems)
+	for _, id := range deliveryIDs(b) {
+		require.Equal(t, 1, rcv.Raw(id), id)
+	}
+
+	// The same broadcast again joins the completed one.
+	again, err := c.SendBroadcast(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, started, again)
+
+	// Once Temporal has forgotten it, a new run sends nobody twice: the
+	// dedup records suppress every recipient.
+	teststack.DeleteWorkflow(t, s.TC, servers.Temporal.GetDefaultNamespace(), started.WorkflowID)
+	rerun, err := c.SendBroadcast(ctx, b)
+	require.NoError(t, err)
+	assert.NotEqual(t, started.RunID, rerun.RunID)
+	st = waitBroadcast(t, c, b.Key)
+	assert.Equal(t, 250, st.Suppressed, st.Progress())
+	assert.Equal(t, onceflow.Suppressed, st.Status)
+	for _, id := range deliveryIDs(b) {
+		require.Equal(t, 1, rcv.Raw(id), "re-run re-sent %s", id)
+	}
+}
+
+func TestBroadcastWithAnotherPayloadIsAConflict(t *testing.T) {
+	s := newStack(t, nil)
+	c := broadcaster(t, s)
+	rcv := testenv.NewReceiver(t)
+	b := broadcastTo(t, rcv.URL, 10)
+	ctx := teststack.Context(t)
+	_, err := c.SendBroadcast(ctx, b)
+	require.NoError(t, err)
+
+	other := b
+	other.Recipients = append([]onceflow.Recipient(nil), b.Recipients...)
+	other.Recipients[3].To += "-changed"
+	_, err = c.SendBroadcast(ctx, other)
+	var conflict *onceflow.ConflictError
+	require.ErrorAs(t, err, &conflict)
+
+	st := waitBroadcast(t, c, b.Key)
+	assert.Equal(t, 10, st.Delivered)
+	assert.Equal(t, 1, rcv.Raw(deliveryIDs(b)[3]))
+}
+
+func TestBroadcastValidationNamesTheField(t *testing.T) {
+	s := newStack(t, nil)
+	c := broadcaster(t, s)
+	b := broadcastTo(t, "https://partner.example", 20)
+	b.Recipients[17].To = "not a url"
+	_, err := c.SendBroadcast(teststack.Context(t), b)
+	var ve *onceflow.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "recipients[17].to", ve.Field)
+
+	b = broadcastTo(t, "https://partner.example", 20)
+	b.Recipients[9].ID = b.Recipients[2].ID
+	_, err = c.SendBroadcast(teststack.Context(t), b)
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "recipients[9].id", ve.Field)
+	assert.Contains(t, ve.Reason, "recipients[2].id")
+	_, err = c.BroadcastStatus(teststack.Context(t), b.Key, starter.Page{})
+	var nf *starter.BroadcastNotFoundError
+	require.ErrorAs(t, err, &nf, "nothing was started")
+}
+
+func TestBroadcastCancelledBeforeSendAtSendsNothing(t *testing.T) {
+	s := newStack(t, nil)
+	c := broadcaster(t, s)
+	rcv := testenv.NewReceiver(t)
+	b := broadcastTo(t, rcv.URL, 150)
+	later := time.Now().Add(time.Hour)
+	b.SendAt = &later
+	ctx := teststack.Context(t)
+	_, err := c.SendBroadcast(ctx, b)
+	require.NoError(t, err)
+	st, err := c.BroadcastStatus(ctx, b.Key, starter.Page{})
+	require.NoError(t, err)
+	assert.Equal(t, 150, st.Pending)
+	require.NoError(t, c.CancelBroadcast(ctx, b.Key))
+
+	st = waitBroadcast(t, c, b.Key)
+	assert.Equal(t, "canceled", st.Execution)
+	assert.Equal(t, 150, st.Cancelled, st.Progress())
+	assert.Equal(t, onceflow.Cancelled, st.Status)
+	assert.Empty(t, rcv.Log(), "nothing was sent")
+}
+
+func TestBroadcastProblemsArePagedWithReasons(t *testing.T) {
+	s := newStack(t, nil)
+	c := broadcaster(t, s)
+	// Every third recipient's endpoint is gone for good.
+	gone := map[string]bool{}
+	rcv := testenv.NewReceiver(t, testenv.Answer(func(id string, _ int) int {
+		if gone[id] {
+			return http.StatusGone
+		}
+		return 0
+	}))
+	b := broadcastTo(t, rcv.URL, 230)
+	var wantFailed []string
+	for i, id := range deliveryIDs(b) {
+		if i%3 == 0 {
+			gone[id] = true
+			wantFailed = append(wantFailed, b.Recipients[i].ID)
+		}
+	}
+	ctx := teststack.Context(t)
+	_, err := c.SendBroadcast(ctx, b)
+	require.NoError(t, err)
+	st := waitBroadcast(t, c, b.Key)
+	assert.Equal(t, len(wantFailed), st.Failed)
+	assert.Equal(t, 230-len(wantFailed), st.Delivered)
+	assert.Equal(t, onceflow.Failed, st.Status)
+
+	var got []string
+	cursor := 0
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 20)
+		page, err := c.BroadcastStatus(ctx, b.Key, starter.Page{Cursor: cursor, Limit: 25})
+		require.NoError(t, err)
+		for _, p := range page.Problems {
+			assert.Equal(t, onceflow.Failed, p.Status)
+			assert.Contains(t, p.Reason, "410")
+			got = append(got, p.ID)
+		}
+		if page.NextCursor == 0 {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	assert.Equal(t, wantFailed, got, "every failed recipient once, in order")
+}
