@@ -48,6 +48,7 @@ func Handler(c *starter.Client, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/notifications", h.post)
 	mux.HandleFunc("GET /v1/notifications/{key...}", h.get)
 	mux.HandleFunc("DELETE /v1/notifications/{key...}", h.delete)
+	h.broadcastRoutes(mux) // broadcast.go
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
