@@ -7,7 +7,9 @@
 //	onceflow api [--addr 127.0.0.1:8080]
 //	onceflow send --key K --channel webhook --to URL --body TEXT [--wait]
 //	onceflow send --file notification.json [--wait]
+//	onceflow broadcast --file broadcast.json [--wait]
 //	onceflow status K [--json]
+//	onceflow status --broadcast K [--json]
 //	onceflow cancel K
 //	onceflow ping [--api URL]
 //
@@ -51,6 +53,7 @@ commands:
   worker   run a worker until SIGINT or SIGTERM
   api      serve the HTTP API until SIGINT or SIGTERM
   send     start a notification and print its workflow ID
+  broadcast  start a broadcast (one message, many recipients) from a JSON file
   status   print each delivery's state of a notification
   cancel   cancel a notification that has not been delivered yet
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
@@ -98,6 +101,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.ping(ctx, rest)
 	case "send":
 		err = a.send(ctx, rest)
+	case "broadcast":
+		err = a.broadcast(ctx, rest)
 	case "status":
 		err = a.status(ctx, rest)
 	case "cancel":
