@@ -56,7 +56,7 @@ func TestBroadcastSurvivesAWorkerKilledMidChunk(t *testing.T) {
 		starter.WithRecipientStore(recipients.New(servers.Redis.Client(t)), time.Hour), starter.WithChunks(100, 2))
 	b := broadcastTo(t, rcv.URL, total)
 	ctx := teststack.Context(t)
-	_, err = c.SendBroadcast(ctx, b)
+	started, err := c.SendBroadcast(ctx, b)
 	require.NoError(t, err)
 
 	require.Eventually(t, func() bool { return len(rcv.Log()) >= total/4 }, time.Minute, 10*time.Millisecond, "the worker process never got going:\n%s", logs.String())
@@ -70,6 +70,7 @@ func TestBroadcastSurvivesAWorkerKilledMidChunk(t *testing.T) {
 	st, err := c.WaitBroadcast(ctx, b.Key, 200*time.Millisecond, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "completed", st.Execution)
+	testenv.RecordHistory(t, servers.Temporal.GetDefaultClient(), started.WorkflowID, started.RunID, "broadcast/worker_killed_mid_chunk")
 	assert.Zero(t, st.Failed+st.Pending, "%s %v", st.Progress(), st.Problems)
 	assert.Equal(t, total, st.Delivered+st.Suppressed+st.Ambiguous, st.Progress())
 	// A recipient claimed by the dead worker, whose send may or may not

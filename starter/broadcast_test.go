@@ -69,6 +69,7 @@ func TestBroadcastDeliversEachRecipientOnceAndAReRunSendsNothing(t *testing.T) {
 	for _, id := range deliveryIDs(b) {
 		require.Equal(t, 1, rcv.Raw(id), id)
 	}
+	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "broadcast/delivered")
 
 	// The same broadcast again joins the completed one.
 	again, err := c.SendBroadcast(ctx, b)
@@ -139,7 +140,7 @@ func TestBroadcastCancelledBeforeSendAtSendsNothing(t *testing.T) {
 	later := time.Now().Add(time.Hour)
 	b.SendAt = &later
 	ctx := teststack.Context(t)
-	_, err := c.SendBroadcast(ctx, b)
+	started, err := c.SendBroadcast(ctx, b)
 	require.NoError(t, err)
 	st, err := c.BroadcastStatus(ctx, b.Key, starter.Page{})
 	require.NoError(t, err)
@@ -151,6 +152,7 @@ func TestBroadcastCancelledBeforeSendAtSendsNothing(t *testing.T) {
 	assert.Equal(t, 150, st.Cancelled, st.Progress())
 	assert.Equal(t, onceflow.Cancelled, st.Status)
 	assert.Empty(t, rcv.Log(), "nothing was sent")
+	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "broadcast/cancelled_before_send_at")
 }
 
 func TestBroadcastProblemsArePagedWithReasons(t *testing.T) {
@@ -173,9 +175,10 @@ func TestBroadcastProblemsArePagedWithReasons(t *testing.T) {
 		}
 	}
 	ctx := teststack.Context(t)
-	_, err := c.SendBroadcast(ctx, b)
+	started, err := c.SendBroadcast(ctx, b)
 	require.NoError(t, err)
 	st := waitBroadcast(t, c, b.Key)
+	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "broadcast/some_failed")
 	assert.Equal(t, len(wantFailed), st.Failed)
 	assert.Equal(t, 230-len(wantFailed), st.Delivered)
 	assert.Equal(t, onceflow.Failed, st.Status)
