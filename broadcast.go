@@ -197,7 +197,7 @@ func (b Broadcast) validateContent() error {
 // Fingerprint identifies the payload, as Notification.Fingerprint does: the
 // same key with another fingerprint is a conflict. It hashes the broadcast
 // as JSON carries it, one recipient at a time, without building the whole
-// document (about 100 ms for 100,000 recipients).
+// document (33 ms for 100,000 recipients here: BenchmarkBroadcastFingerprint100k).
 func (b Broadcast) Fingerprint() string {
 	h := sha256.New()
 	head := b
