@@ -3,7 +3,9 @@ package starter_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,4 +202,32 @@ func TestBroadcastProblemsArePagedWithReasons(t *testing.T) {
 		cursor = page.NextCursor
 	}
 	assert.Equal(t, wantFailed, got, "every failed recipient once, in order")
+}
+
+func TestBroadcastRespectsTheChannelRateLimit(t *testing.T) {
+	cfg := servers.WorkerConfig()
+	cfg.Rates = map[onceflow.Channel]float64{onceflow.Webhook: 40}
+	s := servers.New(t, cfg, nil)
+	c := broadcaster(t, s)
+	var mu sync.Mutex
+	var arrivals []time.Time
+	rcv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		mu.Unlock()
+	}))
+	t.Cleanup(rcv.Close)
+	b := broadcastTo(t, rcv.URL, 80)
+	_, err := c.SendBroadcast(teststack.Context(t), b)
+	require.NoError(t, err)
+	st := waitBroadcast(t, c, b.Key)
+	require.Equal(t, 80, st.Delivered, st.Progress())
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, arrivals, 80)
+	// 40 per second across both chunks' 64 sends in flight: the 80 sends
+	// span at least 79 intervals of 25ms, however fast the machine.
+	spread := arrivals[len(arrivals)-1].Sub(arrivals[0])
+	assert.GreaterOrEqual(t, spread, 1900*time.Millisecond, "80 sends at 40/s took only %v", spread)
 }
