@@ -3,6 +3,8 @@
 // Deliver activity per delivery in parallel with bounded retries, and report
 // what became of each delivery. The workflow ID is notification/<key>, so
 // Temporal keeps at most one running notification per idempotency key.
+// BroadcastWorkflow (broadcast.go) does the same for one message to many
+// recipients, chunk by chunk.
 package workflows
 
 import (

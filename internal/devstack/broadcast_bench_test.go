@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/testenv"
@@ -103,5 +104,47 @@ func BenchmarkBroadcast(b *testing.B) {
 		rate := singlesN / time.Since(t0).Seconds()
 		b.ReportMetric(rate, "singles-deliveries/s")
 		b.ReportMetric(recipientsN/rate, "singles-s-for-10000-extrapolated")
+	}
+}
+
+// BenchmarkBroadcastHistory100k sends one broadcast of 100,000 webhook
+// recipients (onceflow.MaxRecipients) and reports its workflow's history:
+// its events and bytes, next to Temporal's limits of 51,200 events and
+// 50 MB.
+//
+//	go test -run '^$' -bench BroadcastHistory100k -benchtime 1x -timeout 20m ./internal/devstack
+func BenchmarkBroadcastHistory100k(b *testing.B) {
+	var logs testenv.Buffer
+	cfg := config(b, b.TempDir(), &logs)
+	cfg.UIPort, cfg.APIAddr, cfg.Workers = 0, "", 1
+	s := start(b, cfg)
+	defer s.Stop()
+	var requests atomic.Int64
+	rcv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { requests.Add(1) }))
+	defer rcv.Close()
+	ropts, err := redis.ParseURL(s.RedisURL)
+	require.NoError(b, err)
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	c := starter.New(s.Client, "", starter.WithRecipientStore(recipients.New(rdb), time.Hour))
+	ctx := context.Background()
+	for n := range b.N {
+		bc := onceflow.Broadcast{Key: fmt.Sprintf("bench-100k-%d", n), Channel: onceflow.Webhook, Body: "Everything must go."}
+		for i := range onceflow.MaxRecipients {
+			bc.Recipients = append(bc.Recipients, onceflow.Recipient{ID: fmt.Sprintf("user-%d", i), To: fmt.Sprintf("%s/u/%d", rcv.URL, i)})
+		}
+		before := requests.Load()
+		t0 := time.Now()
+		started, err := c.SendBroadcast(ctx, bc)
+		require.NoError(b, err)
+		st, err := c.WaitBroadcast(ctx, bc.Key, time.Second, nil)
+		require.NoError(b, err)
+		took := time.Since(t0)
+		require.Equal(b, onceflow.MaxRecipients, st.Delivered, st.Progress())
+		require.Equal(b, int64(onceflow.MaxRecipients), requests.Load()-before)
+		h := testenv.History(b, s.Client, started.WorkflowID, started.RunID)
+		b.ReportMetric(float64(len(h.Events)), "history-events")
+		b.ReportMetric(float64(proto.Size(h)), "history-bytes")
+		b.ReportMetric(onceflow.MaxRecipients/took.Seconds(), "deliveries/s")
 	}
 }
