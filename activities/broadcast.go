@@ -167,6 +167,8 @@ func (a *Activities) DeliverChunk(ctx context.Context, in ChunkInput) (ChunkOutp
 			continue
 		}
 		switch {
+		case cancelled && (p.Tried[i].details().MaybeSent || !accounted):
+			p.settle(i, onceflow.Ambiguous, "cancelled after an attempt that may have sent it")
 		case cancelled:
 			p.settle(i, onceflow.Cancelled, "")
 		case !time.Now().Before(in.GiveUpAt):
@@ -176,7 +178,7 @@ func (a *Activities) DeliverChunk(ctx context.Context, in ChunkInput) (ChunkOutp
 	if strings.Contains(p.Settled, ".") {
 		return ChunkOutput{}, c.unsettled(ctx, "")
 	}
-	return c.finish(ctx)
+	return c.finish(ctx, cancelled)
 }
 
 // earlierChunkAttempts reads what earlier attempts of the chunk recorded.
@@ -342,7 +344,9 @@ func (c *chunk) send(ctx context.Context, in DeliverInput, r onceflow.Recipient,
 	}
 	if err := r.Validate(c.head.Channel); err != nil {
 		// Only a list written by something other than the starter gets here.
-		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("recipient %s is invalid: %s %s", r.ID, err.Field, err.Reason), TypeRejected, nil)
+		// The reason names the field, not the recipient: it goes to
+		// Temporal with the chunk's progress.
+		return DeliverOutput{}, temporal.NewNonRetryableApplicationError("the recipient is invalid: "+err.Field+" "+err.Reason, TypeRejected, nil)
 	}
 	in.Subject = content.Subject
 	in.Body, in.HTML = content.For(c.head.Channel)
@@ -390,8 +394,11 @@ func (c *chunk) unsettled(ctx context.Context, why string) error {
 }
 
 // finish records the chunk's problems where GET /v1/broadcasts/{key}
-// pages them, and counts its outcomes.
-func (c *chunk) finish(ctx context.Context) (ChunkOutput, error) {
+// pages them, and counts its outcomes. A cancelled chunk returns its
+// counts, never an error: the SDK would report an error on a cancelled
+// context as the activity's cancellation, and the workflow would not learn
+// what was sent.
+func (c *chunk) finish(ctx context.Context, cancelled bool) (ChunkOutput, error) {
 	var out ChunkOutput
 	var problems []recipients.Problem
 	first := c.in.Chunk * c.head.ChunkSize
@@ -413,7 +420,12 @@ func (c *chunk) finish(ctx context.Context) (ChunkOutput, error) {
 			problems = append(problems, recipients.Problem{Index: first + i, ID: c.rs[i].ID, Status: s, Reason: c.p.Reasons[c.p.Reason[i]]})
 		}
 	}
-	if err := c.a.Lists.Record(ctx, c.in.List, first, len(c.rs), problems); err != nil {
+	err := c.a.Lists.Record(context.WithoutCancel(ctx), c.in.List, first, len(c.rs), problems)
+	if err != nil && cancelled {
+		activity.GetLogger(ctx).Warn("A cancelled chunk's problems could not be recorded; its counts stand", "chunk", c.in.Chunk, "error", err)
+		return out, nil
+	}
+	if err != nil {
 		c.mu.Lock()
 		c.p.Final = true
 		activity.RecordHeartbeat(ctx, *c.p)

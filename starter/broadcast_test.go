@@ -1,6 +1,7 @@
 package starter_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
+	"github.com/onceflow/onceflow/providers/webhook"
 	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
 )
@@ -230,4 +232,122 @@ func TestBroadcastRespectsTheChannelRateLimit(t *testing.T) {
 	// span at least 79 intervals of 25ms, however fast the machine.
 	spread := arrivals[len(arrivals)-1].Sub(arrivals[0])
 	assert.GreaterOrEqual(t, spread, 1900*time.Millisecond, "80 sends at 40/s took only %v", spread)
+}
+
+func TestBroadcastRendersTheTemplateForEachRecipient(t *testing.T) {
+	cfg := servers.WorkerConfig()
+	cfg.TemplatesDir = templatesDir(t)
+	s := servers.New(t, cfg, nil)
+	c := broadcaster(t, s)
+	var mu sync.Mutex
+	bodies := map[string]string{}
+	rcv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		var p webhook.Payload
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		mu.Lock()
+		bodies[r.Header.Get("Idempotency-Key")] = p.Data.Subject + " / " + p.Data.Body
+		mu.Unlock()
+	}))
+	t.Cleanup(rcv.Close)
+	b := broadcastTo(t, rcv.URL, 3)
+	b.Subject, b.Body, b.Template = "", "", "order-shipped"
+	for i := range b.Recipients {
+		b.Recipients[i].Data = map[string]any{"name": fmt.Sprintf("Member %d", i), "order": 100 + i}
+	}
+	// The last one lacks a variable: it fails, the others are sent.
+	delete(b.Recipients[2].Data, "name")
+	_, err := c.SendBroadcast(teststack.Context(t), b)
+	require.NoError(t, err)
+	st := waitBroadcast(t, c, b.Key)
+	assert.Equal(t, 2, st.Delivered, st.Progress())
+	require.Len(t, st.Problems, 1)
+	assert.Equal(t, b.Recipients[2].ID, st.Problems[0].ID)
+	assert.Contains(t, st.Problems[0].Reason, `needs variable "name"`)
+
+	ids := deliveryIDs(b)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, "Order 100 shipped / Hi Member 0, order 100 is on its way.", bodies[ids[0]])
+	assert.Equal(t, "Order 101 shipped / Hi Member 1, order 101 is on its way.", bodies[ids[1]])
+	assert.NotContains(t, bodies, ids[2], "not sent")
+}
+
+func TestBroadcastWhoseListWasLostFailsWithoutSending(t *testing.T) {
+	s := newStack(t, nil)
+	c := broadcaster(t, s)
+	rcv := testenv.NewReceiver(t)
+	b := broadcastTo(t, rcv.URL, 150)
+	soon := time.Now().Add(2 * time.Second)
+	b.SendAt = &soon
+	ctx := teststack.Context(t)
+	_, err := c.SendBroadcast(ctx, b)
+	require.NoError(t, err)
+	// Redis loses the list (no persistence, say) before send_at.
+	rdb := servers.Redis.Client(t)
+	keys, err := rdb.Keys(ctx, "onceflow:{bcast:"+b.Key+"/*").Result()
+	require.NoError(t, err)
+	require.NotEmpty(t, keys)
+	require.NoError(t, rdb.Del(ctx, keys...).Err())
+
+	st := waitBroadcast(t, c, b.Key)
+	assert.Equal(t, 150, st.Failed, st.Progress())
+	assert.Equal(t, onceflow.Failed, st.Status)
+	require.NotEmpty(t, st.Notes)
+	assert.Contains(t, st.Notes[0], "not in Redis")
+	assert.Empty(t, rcv.Log())
+}
+
+func TestBroadcastCancelledMidwaySendsNoChunkNotStarted(t *testing.T) {
+	s := newStack(t, nil)
+	c := broadcaster(t, s)
+	// Each send takes 100ms: 20 chunks of 100 take a few seconds.
+	rcv := testenv.NewReceiver(t, testenv.Slow(1, 100*time.Millisecond))
+	b := broadcastTo(t, rcv.URL, 2000)
+	ctx := teststack.Context(t)
+	_, err := c.SendBroadcast(ctx, b)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(rcv.Log()) > 0 }, time.Minute, 10*time.Millisecond)
+	require.NoError(t, c.CancelBroadcast(ctx, b.Key))
+
+	st := waitBroadcast(t, c, b.Key)
+	assert.Equal(t, "canceled", st.Execution)
+	assert.Positive(t, st.Cancelled, st.Progress())
+	assert.Zero(t, st.Pending+st.Failed+st.Ambiguous, st.Progress())
+	assert.Equal(t, 2000, st.Delivered+st.Cancelled)
+	sent := 0
+	for _, id := range deliveryIDs(b) {
+		require.LessOrEqual(t, rcv.Raw(id), 1)
+		sent += rcv.Raw(id)
+	}
+	assert.Equal(t, st.Delivered, sent, "what is counted delivered is what was sent, and nothing else was")
+	t.Log(st.Progress())
+}
+
+// TestBroadcastCancelledMidChunkStopsTheChunk cancels a broadcast of one
+// chunk that takes longer than a heartbeat throttle interval: the chunk
+// hears of it at its next heartbeat, lets its sends in flight finish, and
+// sends nobody else.
+func TestBroadcastCancelledMidChunkStopsTheChunk(t *testing.T) {
+	s := newStack(t, nil)
+	c := starter.New(s.TC, s.Queue, starter.WithRecipientStore(recipients.New(servers.Redis.Client(t)), time.Hour), starter.WithChunks(1000, 1))
+	// 1,000 sends of 400ms, 32 at a time: about 12s, past the 8s between
+	// heartbeats.
+	rcv := testenv.NewReceiver(t, testenv.Slow(1, 400*time.Millisecond))
+	b := broadcastTo(t, rcv.URL, 1000)
+	ctx := teststack.Context(t)
+	_, err := c.SendBroadcast(ctx, b)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(rcv.Log()) > 0 }, time.Minute, 10*time.Millisecond)
+	require.NoError(t, c.CancelBroadcast(ctx, b.Key))
+
+	st := waitBroadcast(t, c, b.Key)
+	t.Log(st.Progress())
+	assert.Equal(t, "canceled", st.Execution)
+	assert.Positive(t, st.Cancelled, "the chunk stopped before its end")
+	assert.Equal(t, 1000, st.Delivered+st.Cancelled, st.Progress())
+	sent := 0
+	for _, id := range deliveryIDs(b) {
+		sent += rcv.Raw(id)
+	}
+	assert.Equal(t, st.Delivered, sent, "what is counted delivered is what was sent, and nothing else was")
 }

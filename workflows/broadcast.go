@@ -225,7 +225,8 @@ func (b *broadcast) settle(ctx workflow.Context, i int, f workflow.Future) {
 		b.result.Ambiguous += out.Ambiguous
 		b.result.Cancelled += out.Cancelled
 	case temporal.IsCanceledError(err):
-		// Cancelled before it started: nothing of it was sent.
+		// Cancelled before it started: nothing of it was sent. (Once
+		// started, DeliverChunk reports a cancellation with its counts.)
 		b.result.Cancelled += n
 	case errors.As(err, &appErr) && appErr.Type() == activities.TypeListMissing && appErr.Details(&details) == nil && !details.MaybeSent:
 		b.result.Failed += n
