@@ -121,6 +121,10 @@ func TestBroadcastAPIRefusesBadInput(t *testing.T) {
 
 	a = call(t, "POST", srv.URL+"/v1/broadcasts", nil, broadcastJSON("https://partner.example", 2, ""))
 	assert.Equal(t, "Idempotency-Key", a.body["field"])
+
+	// 100,000 recipients fit in 64 MiB; a body past it is refused as such.
+	a = call(t, "POST", srv.URL+"/v1/broadcasts", hdr, `{"body":"`+strings.Repeat("a", 64<<20)+`"}`)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, a.code, a.body)
 	assert.Equal(t, http.StatusNotFound, call(t, "GET", srv.URL+"/v1/broadcasts/api-bad-sale", nil, "").code, "nothing was started")
 }
 
