@@ -203,7 +203,9 @@ const (
 )
 
 // BroadcastStatus returns the broadcast's counts and a page of its
-// problems. A running broadcast's counts move as its chunks settle.
+// problems. A running broadcast's counts move as its chunks settle. key is
+// the broadcast's scoped key (onceflow.ScopedKey: the key itself without a
+// tenant), as are WaitBroadcast's and CancelBroadcast's.
 func (c *Client) BroadcastStatus(ctx context.Context, key string, page Page) (BroadcastStatus, error) {
 	if page.Limit <= 0 {
 		page.Limit = DefaultPage
