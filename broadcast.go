@@ -119,7 +119,7 @@ func (b Broadcast) Validate() error {
 	case n > MaxRecipients:
 		return &ValidationError{Field: "recipients", Reason: fmt.Sprintf("lists %d recipients; at most %d are allowed", n, MaxRecipients)}
 	}
-	if err := b.validateContent(); err != nil {
+	if err := validateContent(b.Template, b.Subject, b.Body); err != nil {
 		return err
 	}
 	seen := make(map[string]int, len(b.Recipients))
@@ -166,30 +166,6 @@ func validateRecipientID(id string) *ValidationError {
 		if id[i] <= ' ' || id[i] > '~' {
 			return &ValidationError{Reason: fmt.Sprintf("has %q at byte %d; only printable ASCII without spaces is allowed", id[i], i)}
 		}
-	}
-	return nil
-}
-
-func (b Broadcast) validateContent() error {
-	if b.Template != "" {
-		switch {
-		case !ValidTemplateName(b.Template):
-			return &ValidationError{Field: "template", Reason: fmt.Sprintf("%q is not a template name (lower-case letters, digits, '-' and '_', at most 64)", b.Template)}
-		case b.Subject != "":
-			return &ValidationError{Field: "subject", Reason: "comes from the template; leave it out"}
-		case b.Body != "":
-			return &ValidationError{Field: "body", Reason: "comes from the template; leave it out"}
-		}
-		return nil
-	}
-	if len(b.Subject) > MaxSubjectLength || strings.ContainsAny(b.Subject, "\r\n") {
-		return &ValidationError{Field: "subject", Reason: fmt.Sprintf("must be one line of at most %d bytes", MaxSubjectLength)}
-	}
-	if strings.TrimSpace(b.Body) == "" {
-		return &ValidationError{Field: "body", Reason: "is required (or give a template)"}
-	}
-	if len(b.Body) > MaxBodyBytes {
-		return &ValidationError{Field: "body", Reason: fmt.Sprintf("is %d bytes; at most %d are allowed", len(b.Body), MaxBodyBytes)}
 	}
 	return nil
 }
