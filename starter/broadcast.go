@@ -154,9 +154,11 @@ func (c *Client) existingBroadcast(ctx context.Context, key, id, fp string) (Sta
 	if err := desc.GetMemoValue(workflows.FingerprintMemo, &got); err != nil && !errors.Is(err, temporal.ErrNoData) {
 		return Started{}, false, fmt.Errorf("read the fingerprint of %s: %w", id, err)
 	}
-	if got != fp {
+	if got != "" && got != fp {
 		return Started{}, false, &onceflow.ConflictError{Key: key}
 	}
+	// The same payload, or a run started by another SDK without Onceflow's
+	// memo: nothing to compare, as Send does.
 	return Started{WorkflowID: desc.WorkflowExecution.ID, RunID: desc.WorkflowExecution.RunID}, true, nil
 }
 

@@ -33,11 +33,12 @@ const (
 // Redis at rdb, for the workers' dedup window (ONCEFLOW_DEDUP_WINDOW) past
 // their send_at. It is part of every starter that has the ledger.
 func (a *app) recipientStore(rdb *redis.Client) starter.Option {
-	cfg, err := worker.LoadConfig(a.getenv)
-	keep := cfg.DedupWindow
-	if err != nil {
-		// A bad value is the worker's to report; keep lists as long as
-		// the default window.
+	// Only the one variable: reading the whole worker configuration
+	// would read the providers' credentials files too.
+	keep, err := time.ParseDuration(a.getenv(worker.EnvDedupWindow))
+	if err != nil || keep < dedup.DefaultWindow {
+		// Unset, or a bad value (the worker's to report): lists are
+		// kept at least as long as the default window.
 		keep = dedup.DefaultWindow
 	}
 	return starter.WithRecipientStore(recipients.New(rdb), keep)
