@@ -168,20 +168,17 @@ func (n Notification) Validate() error {
 			}
 		}
 	}
-	if n.Template != "" {
-		return n.validateTemplate()
+	if err := validateContent(n.Template, n.Subject, n.Body); err != nil {
+		return err
 	}
-	if len(n.Subject) > MaxSubjectLength || strings.ContainsAny(n.Subject, "\r\n") {
-		return &ValidationError{Field: "subject", Reason: fmt.Sprintf("must be one line of at most %d bytes", MaxSubjectLength)}
+	if n.Template == "" {
+		if n.Data != nil {
+			return &ValidationError{Field: "data", Reason: "is only used with a template"}
+		}
+		return nil
 	}
-	if strings.TrimSpace(n.Body) == "" {
-		return &ValidationError{Field: "body", Reason: "is required (or give a template)"}
-	}
-	if n.Data != nil {
-		return &ValidationError{Field: "data", Reason: "is only used with a template"}
-	}
-	if len(n.Body) > MaxBodyBytes {
-		return &ValidationError{Field: "body", Reason: fmt.Sprintf("is %d bytes; at most %d are allowed", len(n.Body), MaxBodyBytes)}
+	if b, err := json.Marshal(n.Data); err != nil || len(b) > MaxBodyBytes {
+		return &ValidationError{Field: "data", Reason: fmt.Sprintf("must be a JSON object of at most %d bytes", MaxBodyBytes)}
 	}
 	return nil
 }
@@ -192,17 +189,29 @@ var templateName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 // lower-case letters, digits, '-' and '_', starting with a letter or digit.
 func ValidTemplateName(name string) bool { return templateName.MatchString(name) }
 
-func (n Notification) validateTemplate() error {
-	switch {
-	case !ValidTemplateName(n.Template):
-		return &ValidationError{Field: "template", Reason: fmt.Sprintf("%q is not a template name (lower-case letters, digits, '-' and '_', at most 64)", n.Template)}
-	case n.Subject != "":
-		return &ValidationError{Field: "subject", Reason: "comes from the template; leave it out"}
-	case n.Body != "":
-		return &ValidationError{Field: "body", Reason: "comes from the template; leave it out"}
+// validateContent checks a message's text, a notification's or a
+// broadcast's: a template name with neither subject nor body, or a
+// one-line subject and a body within MaxBodyBytes.
+func validateContent(template, subject, body string) error {
+	if template != "" {
+		switch {
+		case !ValidTemplateName(template):
+			return &ValidationError{Field: "template", Reason: fmt.Sprintf("%q is not a template name (lower-case letters, digits, '-' and '_', at most 64)", template)}
+		case subject != "":
+			return &ValidationError{Field: "subject", Reason: "comes from the template; leave it out"}
+		case body != "":
+			return &ValidationError{Field: "body", Reason: "comes from the template; leave it out"}
+		}
+		return nil
 	}
-	if b, err := json.Marshal(n.Data); err != nil || len(b) > MaxBodyBytes {
-		return &ValidationError{Field: "data", Reason: fmt.Sprintf("must be a JSON object of at most %d bytes", MaxBodyBytes)}
+	if len(subject) > MaxSubjectLength || strings.ContainsAny(subject, "\r\n") {
+		return &ValidationError{Field: "subject", Reason: fmt.Sprintf("must be one line of at most %d bytes", MaxSubjectLength)}
+	}
+	if strings.TrimSpace(body) == "" {
+		return &ValidationError{Field: "body", Reason: "is required (or give a template)"}
+	}
+	if len(body) > MaxBodyBytes {
+		return &ValidationError{Field: "body", Reason: fmt.Sprintf("is %d bytes; at most %d are allowed", len(body), MaxBodyBytes)}
 	}
 	return nil
 }

@@ -87,6 +87,11 @@ type Activities struct {
 	// LookupSettle is how long after an interrupted attempt a provider's
 	// "not found" is trusted. Zero means DefaultLookupSettle.
 	LookupSettle time.Duration
+	// Lists holds broadcasts' recipient lists, for DeliverChunk.
+	Lists Lists
+	// ChunkInFlight is how many recipients one DeliverChunk sends at
+	// once; zero means DefaultChunkInFlight.
+	ChunkInFlight int
 }
 
 // Limiter hands out send slots at a fixed rate (ratelimit.Limiter).
@@ -124,6 +129,10 @@ type DeliverInput struct {
 	// refuses a key the dedup store holds for another payload. Inputs
 	// scheduled before it existed carry none and skip that check.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// ledgerKey, when set, names the dedup records instead of Key: a
+	// broadcast's recipients (onceflow.BroadcastLedgerKey). Never sent to
+	// Temporal: only DeliverChunk sets it.
+	ledgerKey string
 }
 
 // callerKey is the key as the notification's caller chose it, without its
@@ -199,15 +208,35 @@ func (h history) details() FailureDetails {
 // and every earlier attempt knew about a possible send.
 func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutput, error) {
 	h := earlierAttempts(ctx)
-	out, err := a.deliver(ctx, in, &h)
+	out, err := a.deliver(ctx, in, &h, thisAttempt(ctx))
 	if err != nil {
 		activity.RecordHeartbeat(ctx, h)
 	}
 	return out, err
 }
 
-func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (DeliverOutput, error) {
+// attempt is what one send attempt of a delivery is: its fencing token,
+// its number, and the deadline by which its send must end. A Deliver
+// activity's attempt is the activity's; each recipient of a DeliverChunk
+// attempt gets a shorter deadline of its own, so that a lease left by a
+// dead worker runs out in about Policy.AttemptTimeout and not with the
+// whole chunk's.
+type attempt struct {
+	Token    string
+	Attempt  int32
+	Deadline time.Time
+}
+
+func thisAttempt(ctx context.Context) attempt {
 	info := activity.GetInfo(ctx)
+	return attempt{
+		Token:    fmt.Sprintf("%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, info.Attempt),
+		Attempt:  info.Attempt,
+		Deadline: info.Deadline,
+	}
+}
+
+func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history, info attempt) (DeliverOutput, error) {
 	log := activity.GetLogger(ctx)
 	provider, ok := a.Providers[in.Delivery.Channel]
 	if !ok {
@@ -218,7 +247,10 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history) (
 		return DeliverOutput{}, err
 	}
 	rec := dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID, Fingerprint: in.Fingerprint}
-	token := fmt.Sprintf("%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, info.Attempt)
+	if in.ledgerKey != "" {
+		rec.Key = in.ledgerKey
+	}
+	token := info.Token
 	margin := a.LeaseMargin
 	if margin <= 0 {
 		margin = DefaultLeaseMargin

@@ -195,6 +195,8 @@ func TestOpenAPIDocumentIsServedAndCoversTheRoutes(t *testing.T) {
 	for path, methods := range map[string][]string{
 		"/v1/notifications":       {"post"},
 		"/v1/notifications/{key}": {"get", "delete"},
+		"/v1/broadcasts":          {"post"},
+		"/v1/broadcasts/{key}":    {"get", "delete"},
 		"/v1/openapi.yaml":        {"get"},
 		"/healthz":                {"get"},
 	} {

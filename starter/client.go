@@ -28,6 +28,8 @@ type Client struct {
 	// tenant scopes every key (onceflow.ScopedKey); "" is the single
 	// tenant.
 	tenant string
+	// broadcasts is set by WithRecipientStore (broadcast.go).
+	broadcasts broadcasts
 }
 
 // Ledger tells which payload a key was used for, after Temporal may have

@@ -23,16 +23,23 @@ func (c *Client) Tenant() string { return c.tenant }
 
 // scope gives n the client's tenant. A notification that names another
 // tenant is refused: the client, not the payload, decides whose it is.
-func (c *Client) scope(n *onceflow.Notification) error {
-	switch n.Tenant {
+func (c *Client) scope(n *onceflow.Notification) error { return c.scopeTenant(&n.Tenant) }
+
+// scopeTenant sets *tenant, a notification's or a broadcast's, to the
+// client's tenant, or refuses another one.
+func (c *Client) scopeTenant(tenant *string) error {
+	switch *tenant {
 	case c.tenant:
 	case "":
-		n.Tenant = c.tenant
+		*tenant = c.tenant
 	default:
-		return &onceflow.ValidationError{Field: "tenant", Reason: fmt.Sprintf("is %q but the client sends for tenant %q", n.Tenant, c.tenant)}
+		return &onceflow.ValidationError{Field: "tenant", Reason: fmt.Sprintf("is %q but the client sends for tenant %q", *tenant, c.tenant)}
 	}
-	return nil
+	return onceflow.ValidateTenant(c.tenant)
 }
+
+// scopedKey is key in the client's tenant (onceflow.ScopedKey).
+func (c *Client) scopedKey(key string) string { return onceflow.ScopedKey(c.tenant, key) }
 
 // workflowID is the workflow ID of the notification with key in the
 // client's tenant.

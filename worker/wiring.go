@@ -16,6 +16,7 @@ import (
 	"github.com/onceflow/onceflow/providers/sms"
 	"github.com/onceflow/onceflow/providers/webhook"
 	"github.com/onceflow/onceflow/ratelimit"
+	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/templates"
 )
 
@@ -40,6 +41,7 @@ func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
 	}
 	rdb := redis.NewClient(opts)
 	acts.Store = dedup.New(rdb, cfg.DedupWindow, dedup.WaitReplicas(cfg.WaitReplicas, 0))
+	acts.Lists = recipients.New(rdb)
 	for ch, rate := range cfg.Rates {
 		l, err := ratelimit.New(rdb, string(ch), rate)
 		if err != nil {

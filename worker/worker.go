@@ -29,6 +29,7 @@ func New(tc client.Client, taskQueue string, policy workflows.Policy, acts *acti
 		WorkerStopTimeout: policy.AttemptTimeout,
 	})
 	w.RegisterWorkflowWithOptions(workflows.New(policy).Run, workflow.RegisterOptions{Name: workflows.Name})
+	w.RegisterWorkflowWithOptions(workflows.New(policy).Broadcast, workflow.RegisterOptions{Name: workflows.BroadcastName})
 	w.RegisterActivity(acts)
 	return w
 }

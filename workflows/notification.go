@@ -4,6 +4,8 @@
 // what became of each delivery. The workflow ID is notification/<key>
 // (notification/<tenant>@<key> for a tenant's), so Temporal keeps at most
 // one running notification per idempotency key and tenant.
+// BroadcastWorkflow (broadcast.go) does the same for one message to many
+// recipients, chunk by chunk.
 package workflows
 
 import (
@@ -306,13 +308,7 @@ type Content templates.Rendered
 
 // For returns the body, and for e-mail the HTML body, that channel c sends.
 func (c Content) For(ch onceflow.Channel) (body, html string) {
-	switch ch {
-	case onceflow.Email:
-		return c.Text, c.HTML
-	case onceflow.SMS, onceflow.Push, onceflow.Chat:
-		return c.Short, ""
-	}
-	return c.Text, ""
+	return templates.Rendered(c).For(ch)
 }
 
 func (r *notification) settle(ctx workflow.Context, dr *onceflow.DeliveryResult, f workflow.Future) {

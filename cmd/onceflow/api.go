@@ -92,7 +92,7 @@ func (a *app) ledger() ([]starter.Option, func(), error) {
 	if err != nil {
 		return nil, nil, inputError{err}
 	}
-	return []starter.Option{starter.WithLedger(store), starter.WithLogger(a.logger)}, func() { _ = rdb.Close() }, nil
+	return []starter.Option{starter.WithLedger(store), starter.WithLogger(a.logger), a.recipientStore(rdb)}, func() { _ = rdb.Close() }, nil
 }
 
 func envOr(v, fallback string) string {

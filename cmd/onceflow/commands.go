@@ -138,7 +138,11 @@ func readNotification(path string) (onceflow.Notification, error) {
 func (a *app) status(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
+	broadcast := fs.Bool("broadcast", false, "the key is a broadcast's: print its counts and failed and ambiguous recipients")
 	return a.byKey(ctx, fs, args, func(c *starter.Client, key string) error {
+		if *broadcast {
+			return a.broadcastStatus(ctx, c.Tenant(), key, *asJSON) // broadcast.go
+		}
 		st, err := c.Status(ctx, key)
 		if err != nil {
 			return err

@@ -8,7 +8,9 @@
 //	onceflow token --tenant acme
 //	onceflow send --key K --channel webhook --to URL --body TEXT [--wait]
 //	onceflow send --file notification.json [--wait]
+//	onceflow broadcast --file broadcast.json [--wait] [--tenant T]
 //	onceflow status K [--json] [--tenant T]
+//	onceflow status --broadcast K [--json] [--tenant T]
 //	onceflow cancel K [--tenant T]
 //	onceflow ping [--api URL]
 //
@@ -52,6 +54,7 @@ commands:
   worker   run a worker until SIGINT or SIGTERM
   api      serve the HTTP API until SIGINT or SIGTERM
   send     start a notification and print its workflow ID
+  broadcast  start a broadcast (one message, many recipients) from a JSON file
   status   print each delivery's state of a notification
   cancel   cancel a notification that has not been delivered yet
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
@@ -100,6 +103,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.ping(ctx, rest)
 	case "send":
 		err = a.send(ctx, rest)
+	case "broadcast":
+		err = a.broadcast(ctx, rest)
 	case "status":
 		err = a.status(ctx, rest)
 	case "cancel":

@@ -28,9 +28,11 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/onceflow/onceflow/codec"
+	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/providers/egress"
+	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
@@ -250,7 +252,8 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, tokens *httpapi.Tokens,
 	}
 	s.stops = append(s.stops, func() { _ = rdb.Close() })
 	mux := http.NewServeMux()
-	mux.Handle("/", httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log)), log, httpapi.WithTokens(tokens)))
+	mux.Handle("/", httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log),
+		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow)), log, httpapi.WithTokens(tokens)))
 	mux.Handle("POST "+DemoWebhookPath, demoReceiver(secret, log))
 	if s.codec != nil {
 		mux.Handle("/codec/", s.codec)

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/recipients"
+	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/worker"
+)
+
+// Progress of `broadcast --wait`: a terminal's bar is redrawn at every
+// poll; plain output gets a line at most every plainEvery, when it moved.
+const (
+	pollEvery  = time.Second
+	plainEvery = 5 * time.Second
+	barWidth   = 30
+)
+
+// recipientStore lets a starter keep broadcasts' recipient lists in the
+// Redis at rdb, for the workers' dedup window (ONCEFLOW_DEDUP_WINDOW) past
+// their send_at. It is part of every starter that has the ledger.
+func (a *app) recipientStore(rdb *redis.Client) starter.Option {
+	// Only the one variable: reading the whole worker configuration
+	// would read the providers' credentials files too.
+	keep, err := time.ParseDuration(a.getenv(worker.EnvDedupWindow))
+	if err != nil || keep < dedup.DefaultWindow {
+		// Unset, or a bad value (the worker's to report): lists are
+		// kept at least as long as the default window.
+		keep = dedup.DefaultWindow
+	}
+	return starter.WithRecipientStore(recipients.New(rdb), keep)
+}
+
+// broadcastClient connects a starter that can start and page broadcasts:
+// it needs REDIS_URL.
+func (a *app) broadcastClient(ctx context.Context, taskQueue string) (*starter.Client, func(), error) {
+	if a.getenv(worker.EnvRedisURL) == "" {
+		return nil, nil, inputErrorf("broadcasts keep their recipient lists in Redis: set %s", worker.EnvRedisURL)
+	}
+	opts, closeLedger, err := a.ledger()
+	if err != nil {
+		return nil, nil, err
+	}
+	tc, _, err := a.dial(ctx)
+	if err != nil {
+		closeLedger()
+		return nil, nil, err
+	}
+	return starter.New(tc, taskQueue, opts...), func() { tc.Close(); closeLedger() }, nil
+}
+
+func (a *app) broadcast(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("broadcast", flag.ContinueOnError)
+	var (
+		file      = fs.String("file", "", "read the broadcast JSON from this file (- for standard input)")
+		wait      = fs.Bool("wait", false, "follow the broadcast until it ends, showing its progress")
+		taskQueue = fs.String("task-queue", a.getenv(worker.EnvTaskQueue), "task queue of the workers ("+worker.EnvTaskQueue+")")
+		tenant    = fs.String("tenant", "", "the tenant whose broadcast it is (as in the API token file); empty for the single tenant")
+	)
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return inputErrorf("broadcast takes no arguments, got %q", fs.Args())
+	}
+	if *file == "" {
+		return inputErrorf("--file is required: a broadcast's JSON ({\"key\", \"channel\", \"recipients\": [{\"id\", \"to\"}], \"body\"})")
+	}
+	b, err := readBroadcast(*file)
+	if err != nil {
+		return err
+	}
+	if *tenant != "" {
+		if b.Tenant != "" && b.Tenant != *tenant {
+			return inputErrorf("--tenant %q differs from the file's tenant %q", *tenant, b.Tenant)
+		}
+		b.Tenant = *tenant
+	}
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	c, closeClient, err := a.broadcastClient(ctx, *taskQueue)
+	if err != nil {
+		return err
+	}
+	defer closeClient()
+	c = c.ForTenant(b.Tenant)
+	started, err := c.SendBroadcast(ctx, b)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, started.WorkflowID)
+	if !*wait {
+		return nil
+	}
+	show := a.progress()
+	st, err := c.WaitBroadcast(ctx, b.Key, pollEvery, show)
+	if err != nil {
+		return err
+	}
+	a.printBroadcast(st)
+	if st.Failed+st.Ambiguous+st.Cancelled > 0 || st.Execution != "completed" {
+		return errFailedDeliveries
+	}
+	return nil
+}
+
+func readBroadcast(path string) (onceflow.Broadcast, error) {
+	f := os.Stdin
+	if path != "-" {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return onceflow.Broadcast{}, inputErrorf("--file: %v", err)
+		}
+		defer f.Close()
+	}
+	return onceflow.DecodeBroadcast(f)
+}
+
+// progress returns what shows a broadcast's progress on stdout: a bar
+// redrawn in place on a terminal, else a plain line when the counts have
+// moved, at most every plainEvery.
+func (a *app) progress() func(starter.BroadcastStatus) {
+	if isTerminal(a.stdout) {
+		return func(st starter.BroadcastStatus) {
+			settled := st.Total - st.Pending
+			filled := 0
+			if st.Total > 0 {
+				filled = barWidth * settled / st.Total
+			}
+			fmt.Fprintf(a.stdout, "\r[%s%s] %s", strings.Repeat("#", filled), strings.Repeat(".", barWidth-filled), st.Progress())
+			if st.Execution != "running" {
+				fmt.Fprintln(a.stdout)
+			}
+		}
+	}
+	var last string
+	var at time.Time
+	return func(st starter.BroadcastStatus) {
+		line := st.Progress()
+		if line == last || (time.Since(at) < plainEvery && st.Execution == "running") {
+			return
+		}
+		last, at = line, time.Now()
+		fmt.Fprintln(a.stdout, line)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// broadcastStatus is `onceflow status --broadcast KEY`.
+func (a *app) broadcastStatus(ctx context.Context, tenant, key string, asJSON bool) error {
+	all, closeClient, err := a.broadcastClient(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer closeClient()
+	c := all.ForTenant(tenant)
+	st, err := c.BroadcastStatus(ctx, key, starter.Page{Limit: starter.MaxPage})
+	var nf *starter.BroadcastNotFoundError
+	if errors.As(err, &nf) {
+		return inputError{err}
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Fprintf(a.stdout, "%s %s\n", st.WorkflowID, st.Execution)
+	a.printBroadcast(st)
+	return nil
+}
+
+// printBroadcast prints a broadcast's counts, then its failed and
+// ambiguous recipients (the first page of them).
+func (a *app) printBroadcast(st starter.BroadcastStatus) {
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tTOTAL\tDELIVERED\tSUPPRESSED\tFAILED\tAMBIGUOUS\tCANCELLED\tPENDING")
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", st.Status, st.Total, st.Delivered, st.Suppressed, st.Failed, st.Ambiguous, st.Cancelled, st.Pending)
+	tw.Flush()
+	for _, n := range st.Notes {
+		fmt.Fprintln(a.stdout, "note:", n)
+	}
+	if len(st.Problems) == 0 {
+		return
+	}
+	fmt.Fprintln(a.stdout)
+	tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RECIPIENT\tSTATUS\tREASON")
+	for _, p := range st.Problems {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.ID, p.Status, orDash(p.Reason))
+	}
+	tw.Flush()
+	if st.NextCursor != 0 {
+		fmt.Fprintf(a.stdout, "(more: GET /v1/broadcasts/%s?cursor=%d)\n", st.Key, st.NextCursor)
+	}
+}

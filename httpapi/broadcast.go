@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/starter"
+)
+
+// maxBroadcastBody bounds a broadcast's request body: 100,000 recipients
+// (onceflow.MaxRecipients) at about 600 bytes each, an id, a URL or
+// address and a little template data, plus a 64 KiB body. The body is
+// decoded as it streams in, never held whole; the decoded broadcast takes
+// about as much memory again.
+const maxBroadcastBody = 64 << 20
+
+// The broadcast routes, added to Handler's mux:
+//
+//	POST   /v1/broadcasts         start one (Idempotency-Key header)
+//	GET    /v1/broadcasts/{key}   its counts and a page of its problems (?cursor=&limit=)
+//	DELETE /v1/broadcasts/{key}   cancel what has not been sent
+func (h *api) broadcastRoutes(mux *http.ServeMux) {
+	mux.Handle("POST /v1/broadcasts", h.authorized(h.postBroadcast))
+	mux.Handle("GET /v1/broadcasts/{key...}", h.authorized(h.getBroadcast))
+	mux.Handle("DELETE /v1/broadcasts/{key...}", h.authorized(h.deleteBroadcast))
+}
+
+func (h *api) postBroadcast(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Error: "Content-Type must be application/json", Field: "Content-Type"})
+		return
+	}
+	key, err := idempotencyKey(r.Header.Values("Idempotency-Key"))
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, Problem{Error: err.Error(), Field: "Idempotency-Key"})
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, maxBroadcastBody)
+	b, err := onceflow.DecodeBroadcast(body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if _, rerr := body.Read(make([]byte, 1)); errors.As(rerr, &tooBig) {
+			writeProblem(w, http.StatusRequestEntityTooLarge, Problem{Error: fmt.Sprintf("the body is larger than %d bytes", maxBroadcastBody)})
+			return
+		}
+		writeValidation(w, err)
+		return
+	}
+	if b.Tenant != "" {
+		writeProblem(w, http.StatusBadRequest, Problem{Error: "the tenant is the API token's; leave it out of the body", Field: "tenant"})
+		return
+	}
+	switch {
+	case b.Key == "":
+		b.Key = key
+	case b.Key != key:
+		writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("key %q differs from the Idempotency-Key header %q", b.Key, key), Field: "key"})
+		return
+	}
+	started, err := h.client(r).SendBroadcast(r.Context(), b)
+	var conflict *onceflow.ConflictError
+	var invalid *onceflow.ValidationError
+	switch {
+	case errors.As(err, &conflict):
+		writeProblem(w, http.StatusUnprocessableEntity, Problem{Error: fmt.Sprintf("key %q is already used by a broadcast with a different payload; use a new key for a new broadcast", b.Key), Field: "Idempotency-Key"})
+		return
+	case errors.As(err, &invalid):
+		writeValidation(w, err)
+		return
+	case errors.Is(err, starter.ErrNoRecipientStore):
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API serves no broadcasts: it was started without REDIS_URL, where broadcasts keep their recipient lists"})
+		return
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	}
+	statusURL := "/v1/broadcasts/" + b.Key
+	w.Header().Set("Location", statusURL)
+	writeJSON(w, http.StatusAccepted, Accepted{Started: started, Key: b.Key, StatusURL: statusURL})
+}
+
+func (h *api) getBroadcast(w http.ResponseWriter, r *http.Request) {
+	var page starter.Page
+	var ok bool
+	if page.Cursor, ok = intParam(w, r, "cursor", onceflow.MaxRecipients); !ok {
+		return
+	}
+	if page.Limit, ok = intParam(w, r, "limit", starter.MaxPage); !ok {
+		return
+	}
+	if _, st, ok := h.broadcastStatus(w, r, page); ok {
+		writeJSON(w, http.StatusOK, st)
+	}
+}
+
+// intParam reads the query parameter name, a number from 0 to most; absent
+// is 0. On a bad value it has answered 400 and ok is false.
+func intParam(w http.ResponseWriter, r *http.Request, name string, most int) (n int, ok bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > most {
+		writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("%s %q is not a number from 0 to %d", name, v, most), Field: name})
+		return 0, false
+	}
+	return n, true
+}
+
+func (h *api) deleteBroadcast(w http.ResponseWriter, r *http.Request) {
+	key, st, ok := h.broadcastStatus(w, r, starter.Page{Limit: 1})
+	if !ok {
+		return
+	}
+	if st.Execution != "running" {
+		writeProblem(w, http.StatusConflict, Problem{Error: fmt.Sprintf("broadcast %q has already finished (%s); there is nothing to cancel", key, st.Execution)})
+		return
+	}
+	if err := h.client(r).CancelBroadcast(r.Context(), key); err != nil {
+		h.broadcastLookupFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"key": key, "status": "cancel requested"})
+}
+
+func (h *api) broadcastStatus(w http.ResponseWriter, r *http.Request, page starter.Page) (string, starter.BroadcastStatus, bool) {
+	key := r.PathValue("key")
+	if err := onceflow.ValidateKey(key); err != nil {
+		writeValidation(w, err)
+		return key, starter.BroadcastStatus{}, false
+	}
+	st, err := h.client(r).BroadcastStatus(r.Context(), key, page)
+	if err != nil {
+		h.broadcastLookupFailed(w, r, err)
+		return key, st, false
+	}
+	return key, st, true
+}
+
+func (h *api) broadcastLookupFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var nf *starter.BroadcastNotFoundError
+	if errors.As(err, &nf) {
+		writeProblem(w, http.StatusNotFound, Problem{Error: err.Error()})
+		return
+	}
+	h.fail(w, r, err)
+}
