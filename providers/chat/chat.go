@@ -124,7 +124,7 @@ type metadata struct {
 func (s *Sender) postMessage(ctx context.Context, m providers.Message, text string) (providers.Receipt, error) {
 	if s.cfg.BotToken == "" {
 		return providers.Receipt{}, &providers.Error{Permanent: true,
-			Err: fmt.Errorf("chat: recipient %q is a channel, which needs %s; or give an incoming webhook URL", m.To, EnvBotToken)}
+			Err: fmt.Errorf("chat: the recipient is a channel, which needs %s; or give an incoming webhook URL", EnvBotToken)}
 	}
 	req, err := jsonRequest(ctx, s.method("chat.postMessage"), postMessage{
 		Channel: m.To, Text: text,
