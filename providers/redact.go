@@ -1,7 +1,9 @@
 package providers
 
 import (
+	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 )
 
@@ -48,13 +50,29 @@ func redactText(s string, m Message) string {
 	if strings.HasPrefix(m.To, "+") && len(m.To) > minRedacted {
 		s = strings.ReplaceAll(s, m.To[1:], "[recipient]")
 	}
+	// A URL's path and query may hold a secret (a Slack incoming webhook's
+	// does), and a receiver may echo them without the host.
+	if u, err := url.Parse(m.To); err == nil && u.Host != "" {
+		for _, part := range []string{u.EscapedPath(), u.Path, u.RawQuery} {
+			if len(part) >= minRedacted {
+				s = strings.ReplaceAll(s, part, "[recipient]")
+			}
+		}
+	}
 	for _, text := range []struct{ value, placeholder string }{{m.Body, "[body]"}, {m.Subject, "[subject]"}} {
-		s = redactRuns(s, text.value, text.placeholder)
-		if clean := sanitize(text.value); clean != text.value {
-			s = redactRuns(s, clean, text.placeholder)
+		// The forms an echo takes, longest match first: as an Excerpt
+		// shows it (white space collapsed), as JSON quotes it, as sent.
+		for _, form := range []string{sanitize(text.value), jsonQuoted(text.value), text.value} {
+			s = redactRuns(s, form, text.placeholder)
 		}
 	}
 	return s
+}
+
+// jsonQuoted is s as it appears inside a JSON string.
+func jsonQuoted(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
 }
 
 // redactRuns replaces every run in s that is the whole of secret, or its

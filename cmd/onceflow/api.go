@@ -49,7 +49,7 @@ func (a *app) api(ctx context.Context, args []string) error {
 // serve serves h on l until ctx is done, then lets requests in flight
 // finish for up to 10s.
 func serve(ctx context.Context, l net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpapi.NewServer(h, httpapi.DefaultTimeouts())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	select {
