@@ -108,7 +108,6 @@ func TestComposePointsOnceflowAtTemporalAndRedis(t *testing.T) {
 	assert.Equal(t, "/data", r.Volumes[0].Target)
 }
 
-
 func TestComposeDependenciesWaitForHealthyServices(t *testing.T) {
 	p := loadCompose(t)
 	oneShot := map[string]bool{"temporal-schema": true, "temporal-setup": true}
