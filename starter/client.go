@@ -24,6 +24,8 @@ type Client struct {
 	taskQueue string
 	ledger    Ledger
 	log       *slog.Logger
+	// maxSendAhead bounds send_at (WithMaxSendAhead).
+	maxSendAhead time.Duration
 }
 
 // Ledger tells which payload a key was used for, after Temporal may have
@@ -92,7 +94,7 @@ func (e *NotFoundError) Error() string { return fmt.Sprintf("no notification wit
 // there first, which also catches a payload that differs from one whose
 // workflow Temporal has since deleted.
 func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, error) {
-	if err := n.Validate(); err != nil {
+	if err := c.validate(n); err != nil {
 		return Started{}, err
 	}
 	fp := n.Fingerprint()
