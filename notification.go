@@ -175,7 +175,7 @@ func (n Notification) Validate() error {
 	if len(n.Body) > MaxBodyBytes {
 		return &ValidationError{Field: "body", Reason: fmt.Sprintf("is %d bytes; at most %d are allowed", len(n.Body), MaxBodyBytes)}
 	}
-	return nil
+	return n.validateContent()
 }
 
 var templateName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
