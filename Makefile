@@ -1,5 +1,5 @@
 # Onceflow's tasks, as the Temporal Go samples keep them.
-.PHONY: test test-short lint bench build image
+.PHONY: test test-short lint fuzz bench build image
 
 # The whole suite, installing redis-server and chromium first if missing
 # (the README's test command).
@@ -16,6 +16,11 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	go vet ./...
 	bash scripts/lint.sh
+
+# Each fuzz target for FUZZTIME (default 10s): the notification decoder,
+# the Idempotency-Key parser and the API's POST handler.
+fuzz:
+	bash scripts/fuzz.sh
 
 # The benchmarks behind docs/benchmarks.md (each section there gives the
 # exact command and -benchtime used for its figures).

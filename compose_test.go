@@ -17,11 +17,15 @@ import (
 	"github.com/onceflow/onceflow/workflows"
 )
 
+// testDBPassword is the database password the tests set (the file
+// requires one).
+const testDBPassword = "test-db-password"
+
 // loadCompose loads docker-compose.yml as `docker compose` would, with a
-// webhook secret set (the file requires one).
+// database password set.
 func loadCompose(t *testing.T) *types.Project {
 	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"},
-		cli.WithEnv([]string{"ONCEFLOW_WEBHOOK_SECRET=whsec_dGVzdC1zZWNyZXQtdGVzdC1zZWNyZXQ="}),
+		cli.WithEnv([]string{"POSTGRES_PASSWORD=" + testDBPassword}),
 		cli.WithName("onceflow"))
 	require.NoError(t, err)
 	p, err := opts.LoadProject(context.Background())
@@ -66,6 +70,11 @@ func TestComposePublishesTheUsualPorts(t *testing.T) {
 		}
 		return out
 	}
+	for _, name := range []string{"temporal", "temporal-ui", "onceflow-api"} {
+		for _, port := range service(t, p, name).Ports {
+			assert.Equal(t, "127.0.0.1", port.HostIP, "%s publishes %s on loopback only", name, port.Published)
+		}
+	}
 	assert.Equal(t, map[string]uint32{"7233": 7233}, published("temporal"))
 	assert.Equal(t, map[string]uint32{"8233": 8080}, published("temporal-ui"))
 	assert.Equal(t, map[string]uint32{"8080": 8080}, published("onceflow-api"))
@@ -88,7 +97,6 @@ func TestComposePointsOnceflowAtTemporalAndRedis(t *testing.T) {
 		assert.Equal(t, "redis://redis:6379/0", *env["REDIS_URL"], name)
 	}
 	w := service(t, p, "onceflow-worker")
-	assert.NotEmpty(t, *w.Environment["ONCEFLOW_WEBHOOK_SECRET"])
 	require.NotNil(t, w.Deploy)
 	require.NotNil(t, w.Deploy.Replicas)
 	assert.GreaterOrEqual(t, *w.Deploy.Replicas, 2, "several workers share the task queue")
@@ -98,13 +106,6 @@ func TestComposePointsOnceflowAtTemporalAndRedis(t *testing.T) {
 	assert.Contains(t, strings.Join(r.Command, " "), "--appendonly yes", "dedup records must survive a Redis restart")
 	require.NotEmpty(t, r.Volumes)
 	assert.Equal(t, "/data", r.Volumes[0].Target)
-}
-
-func TestComposeRequiresAWebhookSecret(t *testing.T) {
-	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"}, cli.WithEnv([]string{"ONCEFLOW_WEBHOOK_SECRET="}), cli.WithName("onceflow"))
-	require.NoError(t, err)
-	_, err = opts.LoadProject(context.Background())
-	assert.ErrorContains(t, err, "ONCEFLOW_WEBHOOK_SECRET")
 }
 
 func TestComposeDependenciesWaitForHealthyServices(t *testing.T) {

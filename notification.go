@@ -110,11 +110,19 @@ func decodeError(err error) *ValidationError {
 	)
 	switch {
 	case errors.As(err, &typeErr):
-		return &ValidationError{Field: typeErr.Field, Reason: "must be a JSON " + typeErr.Type.Kind().String() + ", not " + typeErr.Value}
+		field := typeErr.Field
+		if field == "" {
+			// The document itself: a number or an array, say.
+			field = "notification"
+		}
+		return &ValidationError{Field: field, Reason: "must be a JSON " + typeErr.Type.Kind().String() + ", not " + typeErr.Value}
 	case errors.As(err, &parseErr):
 		return &ValidationError{Field: "send_at", Reason: "must be an RFC 3339 time such as 2026-12-01T09:00:00Z"}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if name == "" {
+			return &ValidationError{Field: "notification", Reason: `has a field named "", which is not a notification field`}
+		}
 		return &ValidationError{Field: name, Reason: "is not a notification field"}
 	case errors.Is(err, io.EOF):
 		return &ValidationError{Field: "notification", Reason: "is empty"}
@@ -180,7 +188,7 @@ func (n Notification) Validate() error {
 	if b, err := json.Marshal(n.Data); err != nil || len(b) > MaxBodyBytes {
 		return &ValidationError{Field: "data", Reason: fmt.Sprintf("must be a JSON object of at most %d bytes", MaxBodyBytes)}
 	}
-	return nil
+	return n.validateContent()
 }
 
 var templateName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)

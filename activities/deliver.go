@@ -346,6 +346,7 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history, i
 	sendCtx, cancel := context.WithDeadline(ctx, info.Deadline.Add(-sendReserve(time.Until(info.Deadline))))
 	receipt, err := provider.Send(sendCtx, msg)
 	cancel()
+	err = providers.Redact(err, msg)
 	if err != nil {
 		if providers.Classify(err).MaybeSent {
 			h.MaybeSent, h.InterruptedAt = true, time.Now()
@@ -412,7 +413,8 @@ func (a *Activities) lookup(ctx context.Context, r providers.Resolver, m provide
 	end := deadline.Add(-sendReserve(time.Until(deadline)))
 	lctx, cancel := context.WithDeadline(ctx, time.Now().Add(time.Until(end)/2))
 	defer cancel()
-	return r.Lookup(lctx, m, m.Timestamp.Add(-lookupMargin))
+	receipt, found, err := r.Lookup(lctx, m, m.Timestamp.Add(-lookupMargin))
+	return receipt, found, providers.Redact(err, m)
 }
 
 // confirmed commits a delivery that the provider confirmed an earlier,

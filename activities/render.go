@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/templates"
 )
 
@@ -23,6 +24,10 @@ type Renderer interface {
 type RenderInput struct {
 	Template string         `json:"template"`
 	Data     map[string]any `json:"data,omitempty"`
+	// Steps is the notification's deliveries and fallbacks, each of which
+	// carries the rendered text (onceflow.MaxContentBytes); inputs
+	// scheduled before it existed carry none and skip that check.
+	Steps int `json:"steps,omitempty"`
 }
 
 // Render renders a notification's template once, before any delivery, so
@@ -36,6 +41,16 @@ func (a *Activities) Render(_ context.Context, in RenderInput) (templates.Render
 	var te *templates.Error
 	if errors.As(err, &te) {
 		return templates.Rendered{}, temporal.NewNonRetryableApplicationError(te.Error(), TypeTemplate, nil)
+	}
+	if err == nil && in.Steps > 0 {
+		// What the largest step carries: e-mail takes the text and the
+		// HTML, the short channels the short text.
+		per := len(r.Subject) + max(len(r.Text)+len(r.HTML), len(r.Short))
+		if per*in.Steps > onceflow.MaxContentBytes {
+			return templates.Rendered{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"template %q renders %d bytes per delivery, carried by each of %d deliveries and fallbacks: more than the %d bytes a notification may carry in all; nothing was sent",
+				in.Template, per, in.Steps, onceflow.MaxContentBytes), TypeTemplate, nil)
+		}
 	}
 	return r, err
 }

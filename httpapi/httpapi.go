@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/onceflow/onceflow"
@@ -135,7 +134,7 @@ func (h *api) post(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	statusURL := "/v1/notifications/" + n.Key
+	statusURL := statusPath(n.Key)
 	w.Header().Set("Location", statusURL)
 	writeJSON(w, http.StatusAccepted, Accepted{Started: started, Key: n.Key, StatusURL: statusURL})
 }
@@ -185,32 +184,6 @@ func (h *api) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// idempotencyKey reads the Idempotency-Key header, a structured-field string
-// ("key") per the draft; a bare token is accepted too.
-func idempotencyKey(values []string) (string, error) {
-	switch len(values) {
-	case 0:
-		return "", errors.New("the Idempotency-Key header is required")
-	case 1:
-	default:
-		return "", errors.New("the Idempotency-Key header is given more than once")
-	}
-	key := strings.TrimSpace(values[0])
-	if strings.HasPrefix(key, `"`) {
-		unquoted, err := strconv.Unquote(key)
-		if err != nil {
-			return "", fmt.Errorf("the Idempotency-Key header %s is not a valid quoted string", key)
-		}
-		key = unquoted
-	}
-	if err := onceflow.ValidateKey(key); err != nil {
-		var ve *onceflow.ValidationError
-		errors.As(err, &ve)
-		return "", fmt.Errorf("the Idempotency-Key header %s", ve.Reason)
-	}
-	return key, nil
 }
 
 func (h *api) lookupFailed(w http.ResponseWriter, r *http.Request, err error) {

@@ -101,7 +101,7 @@ func TestKeyReusedAfterItsWorkflowWasDeletedIs422(t *testing.T) {
 	srv := httptest.NewServer(httpapi.Handler(c, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(srv.Close)
 	rcv := testenv.NewReceiver(t)
-	hdr := map[string]string{"Idempotency-Key": "api-deleted-1", "Content-Type": "application/json"}
+	hdr := map[string]string{"Idempotency-Key": `"api-deleted-1"`, "Content-Type": "application/json"}
 
 	first := call(t, "POST", srv.URL+"/v1/notifications", hdr, notificationJSON(rcv.URL))
 	require.Equal(t, http.StatusAccepted, first.code, first.body)
@@ -131,15 +131,16 @@ func TestBadRequestsNameTheProblemAndStartNothing(t *testing.T) {
 		{"no key", nil, good, 400, "Idempotency-Key"},
 		{"key with a space", map[string]string{"Idempotency-Key": "bad key"}, good, 400, "Idempotency-Key"},
 		{"broken quoting", map[string]string{"Idempotency-Key": `"bad\`}, good, 400, "Idempotency-Key"},
-		{"body key differs", map[string]string{"Idempotency-Key": "api-bad-1"}, `{"key":"other","body":"b","deliveries":[{"channel":"webhook","to":"https://x.example"}]}`, 400, "key"},
-		{"not JSON", map[string]string{"Idempotency-Key": "api-bad-2"}, `{"body":`, 400, "notification"},
-		{"unknown field", map[string]string{"Idempotency-Key": "api-bad-3"}, `{"body":"b","urgent":true}`, 400, "urgent"},
-		{"wrong type", map[string]string{"Idempotency-Key": "api-bad-4"}, `{"body":5}`, 400, "body"},
-		{"bad channel", map[string]string{"Idempotency-Key": "api-bad-5"}, `{"body":"b","deliveries":[{"channel":"fax","to":"1"}]}`, 400, "deliveries[0].channel"},
-		{"no deliveries", map[string]string{"Idempotency-Key": "api-bad-6"}, `{"body":"b"}`, 400, "deliveries"},
-		{"bad send_at", map[string]string{"Idempotency-Key": "api-bad-7"}, `{"body":"b","send_at":"soon"}`, 400, "send_at"},
-		{"not JSON content", map[string]string{"Idempotency-Key": "api-bad-8", "Content-Type": "text/plain"}, good, 415, "Content-Type"},
-		{"too large", map[string]string{"Idempotency-Key": "api-bad-9"}, `{"body":"` + strings.Repeat("x", 2<<20) + `"}`, 413, ""},
+		{"bare key", map[string]string{"Idempotency-Key": "api-bare-1"}, good, 400, "Idempotency-Key"},
+		{"body key differs", map[string]string{"Idempotency-Key": `"api-bad-1"`}, `{"key":"other","body":"b","deliveries":[{"channel":"webhook","to":"https://x.example"}]}`, 400, "key"},
+		{"not JSON", map[string]string{"Idempotency-Key": `"api-bad-2"`}, `{"body":`, 400, "notification"},
+		{"unknown field", map[string]string{"Idempotency-Key": `"api-bad-3"`}, `{"body":"b","urgent":true}`, 400, "urgent"},
+		{"wrong type", map[string]string{"Idempotency-Key": `"api-bad-4"`}, `{"body":5}`, 400, "body"},
+		{"bad channel", map[string]string{"Idempotency-Key": `"api-bad-5"`}, `{"body":"b","deliveries":[{"channel":"fax","to":"1"}]}`, 400, "deliveries[0].channel"},
+		{"no deliveries", map[string]string{"Idempotency-Key": `"api-bad-6"`}, `{"body":"b"}`, 400, "deliveries"},
+		{"bad send_at", map[string]string{"Idempotency-Key": `"api-bad-7"`}, `{"body":"b","send_at":"soon"}`, 400, "send_at"},
+		{"not JSON content", map[string]string{"Idempotency-Key": `"api-bad-8"`, "Content-Type": "text/plain"}, good, 415, "Content-Type"},
+		{"too large", map[string]string{"Idempotency-Key": `"api-bad-9"`}, `{"body":"` + strings.Repeat("x", 2<<20) + `"}`, 413, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -151,7 +152,7 @@ func TestBadRequestsNameTheProblemAndStartNothing(t *testing.T) {
 			assert.NotEmpty(t, a.body["error"])
 		})
 	}
-	for _, key := range []string{"api-bad-1", "other", "api-bad-2", "api-bad-5", "api-bad-9"} {
+	for _, key := range []string{"api-bare-1", "api-bad-1", "other", "api-bad-2", "api-bad-5", "api-bad-9"} {
 		_, err := s.Client.Status(teststack.Context(t), key)
 		var nf *starter.NotFoundError
 		assert.ErrorAs(t, err, &nf, "nothing started for %s", key)
@@ -165,7 +166,7 @@ func TestDeleteCancelsOnlyWhatIsNotDone(t *testing.T) {
 	rcv := testenv.NewReceiver(t)
 	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	body := `{"body":"Reminder","send_at":"` + later + `","deliveries":[{"channel":"webhook","to":"` + rcv.URL + `"}]}`
-	a := call(t, "POST", srv.URL+"/v1/notifications", map[string]string{"Idempotency-Key": "api-reminder"}, body)
+	a := call(t, "POST", srv.URL+"/v1/notifications", map[string]string{"Idempotency-Key": `"api-reminder"`}, body)
 	require.Equal(t, http.StatusAccepted, a.code, a.body)
 
 	a = call(t, "DELETE", srv.URL+"/v1/notifications/api-reminder", nil, "")

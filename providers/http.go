@@ -163,6 +163,19 @@ const MaxExcerpt = 200
 // what is left is cut to MaxExcerpt bytes, marked with "…" when cut.
 // Reasons are shown and logged; a body is the receiver's to fill.
 func Excerpt(s string) string {
+	out := sanitize(s)
+	if len(out) <= MaxExcerpt {
+		return out
+	}
+	cut := MaxExcerpt - len("…")
+	for !utf8.RuneStart(out[cut]) {
+		cut--
+	}
+	return out[:cut] + "…"
+}
+
+// sanitize is Excerpt without the cut.
+func sanitize(s string) string {
 	var b strings.Builder
 	space := false
 	for _, r := range s {
@@ -178,15 +191,7 @@ func Excerpt(s string) string {
 			b.WriteRune(r)
 		}
 	}
-	out := b.String()
-	if len(out) <= MaxExcerpt {
-		return out
-	}
-	cut := MaxExcerpt - len("…")
-	for !utf8.RuneStart(out[cut]) {
-		cut--
-	}
-	return out[:cut] + "…"
+	return b.String()
 }
 
 // wire follows one request through net/http's attempts (it re-tries on a

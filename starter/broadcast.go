@@ -84,6 +84,9 @@ func (c *Client) SendBroadcast(ctx context.Context, b onceflow.Broadcast) (Start
 	if err := b.Validate(); err != nil {
 		return Started{}, err
 	}
+	if err := b.ValidateSendAt(time.Now(), c.maxSendAhead); err != nil {
+		return Started{}, err
+	}
 	if c.broadcasts.store == nil {
 		return Started{}, ErrNoRecipientStore
 	}

@@ -131,6 +131,15 @@ func TestBroadcastValidationNamesTheField(t *testing.T) {
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "recipients[9].id", ve.Field)
 	assert.Contains(t, ve.Reason, "recipients[2].id")
+
+	// send_at is bounded as a notification's is (a year by default).
+	b = broadcastTo(t, "https://partner.example", 20)
+	tooLate := time.Now().Add(onceflow.DefaultMaxSendAhead + 24*time.Hour)
+	b.SendAt = &tooLate
+	_, err = c.SendBroadcast(teststack.Context(t), b)
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "send_at", ve.Field)
+
 	_, err = c.BroadcastStatus(teststack.Context(t), b.Key, starter.Page{})
 	var nf *starter.BroadcastNotFoundError
 	require.ErrorAs(t, err, &nf, "nothing was started")

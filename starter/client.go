@@ -30,6 +30,8 @@ type Client struct {
 	tenant string
 	// broadcasts is set by WithRecipientStore (broadcast.go).
 	broadcasts broadcasts
+	// maxSendAhead bounds send_at (WithMaxSendAhead).
+	maxSendAhead time.Duration
 }
 
 // Ledger tells which payload a key was used for, after Temporal may have
@@ -105,7 +107,7 @@ func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, er
 	if err := c.scope(&n); err != nil {
 		return Started{}, err
 	}
-	if err := n.Validate(); err != nil {
+	if err := c.validate(n); err != nil {
 		return Started{}, err
 	}
 	fp := n.Fingerprint()

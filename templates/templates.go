@@ -12,7 +12,6 @@
 package templates
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
@@ -89,6 +88,9 @@ func (d *Dir) Render(name string, data map[string]any) (Rendered, error) {
 	if strings.ContainsAny(r.Subject, "\r\n") {
 		return Rendered{}, &Error{Template: name, Reason: "subject.tmpl renders more than one line"}
 	}
+	if len(r.Subject) > onceflow.MaxSubjectLength {
+		return Rendered{}, &Error{Template: name, Reason: fmt.Sprintf("subject.tmpl renders %d bytes; at most %d are allowed", len(r.Subject), onceflow.MaxSubjectLength)}
+	}
 	if r.Short, err = renderText(folder, name, "short.tmpl", data, false); err != nil {
 		return Rendered{}, err
 	}
@@ -113,8 +115,11 @@ func renderText(folder, name, file string, data map[string]any, required bool) (
 	if err != nil {
 		return "", &Error{Template: name, Reason: err.Error()}
 	}
-	var b bytes.Buffer
+	var b limited
 	if err := t.Execute(&b, data); err != nil {
+		if errors.Is(err, errTooLarge) {
+			return "", tooLarge(name, file)
+		}
 		return "", execError(name, err)
 	}
 	return b.String(), nil
@@ -132,8 +137,11 @@ func renderHTML(folder, name string, data map[string]any) (string, error) {
 	if err != nil {
 		return "", &Error{Template: name, Reason: err.Error()}
 	}
-	var b bytes.Buffer
+	var b limited
 	if err := t.Execute(&b, data); err != nil {
+		if errors.Is(err, errTooLarge) {
+			return "", tooLarge(name, "html.tmpl")
+		}
 		return "", execError(name, err)
 	}
 	return b.String(), nil

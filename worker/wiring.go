@@ -27,9 +27,9 @@ func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	opts, err := ParseRedisURL(cfg.RedisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", EnvRedisURL, err)
+		return nil, nil, err
 	}
 	acts := &activities.Activities{Providers: ps, Ambiguity: ambiguityPolicies()}
 	if cfg.TemplatesDir != "" {
@@ -61,9 +61,9 @@ func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
 // reads give up at their context's deadline, so that a Redis that hangs
 // cannot stall a start. The caller closes the returned Redis client.
 func Ledger(redisURL string) (*dedup.Store, *redis.Client, error) {
-	opts, err := redis.ParseURL(redisURL)
+	opts, err := ParseRedisURL(redisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", EnvRedisURL, err)
+		return nil, nil, err
 	}
 	opts.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(opts)

@@ -299,7 +299,7 @@ func (r *notification) content(ctx workflow.Context) (Content, error) {
 		},
 	})
 	var rendered templates.Rendered
-	err := workflow.ExecuteActivity(actx, deliver.Render, activities.RenderInput{Template: r.n.Template, Data: r.n.Data}).Get(ctx, &rendered)
+	err := workflow.ExecuteActivity(actx, deliver.Render, activities.RenderInput{Template: r.n.Template, Data: r.n.Data, Steps: r.n.Steps()}).Get(ctx, &rendered)
 	return Content(rendered), err
 }
 

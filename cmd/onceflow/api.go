@@ -58,7 +58,7 @@ func (a *app) api(ctx context.Context, args []string) error {
 // serve serves h on l until ctx is done, then lets requests in flight
 // finish for up to 10s.
 func serve(ctx context.Context, l net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpapi.NewServer(h, httpapi.DefaultTimeouts())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	select {
@@ -77,22 +77,27 @@ func serve(ctx context.Context, l net.Listener, h http.Handler) error {
 	return nil
 }
 
-// ledger is how a command's starter reads the dedup ledger: when REDIS_URL
+// ledger returns the options of a command's starter: the send_at bound
+// (EnvMaxSendAhead), and how it reads the dedup ledger: when REDIS_URL
 // is set, Send refuses a key whose records hold another payload's
 // fingerprint, even after Temporal has deleted that notification. Without
 // it the workers' claims still refuse such a payload, later and without
 // a 422 or exit code 2 to show for it. The returned func closes the
 // connection.
 func (a *app) ledger() ([]starter.Option, func(), error) {
+	ahead, err := a.maxSendAhead()
+	if err != nil {
+		return nil, nil, err
+	}
 	url := a.getenv(worker.EnvRedisURL)
 	if url == "" {
-		return nil, func() {}, nil
+		return []starter.Option{ahead}, func() {}, nil
 	}
 	store, rdb, err := worker.Ledger(url)
 	if err != nil {
 		return nil, nil, inputError{err}
 	}
-	return []starter.Option{starter.WithLedger(store), starter.WithLogger(a.logger), a.recipientStore(rdb)}, func() { _ = rdb.Close() }, nil
+	return []starter.Option{ahead, starter.WithLedger(store), starter.WithLogger(a.logger), a.recipientStore(rdb)}, func() { _ = rdb.Close() }, nil
 }
 
 func envOr(v, fallback string) string {

@@ -62,7 +62,7 @@ func (a *app) dev(ctx context.Context, args []string) error {
 			fmt.Fprintf(a.stdout, "  Codec endpoint %s/codec  (the Web UI decodes payloads through it)\n", stack.APIURL)
 		}
 	}
-	fmt.Fprintf(a.stdout, "  Redis          %s (%s)\n", stack.RedisURL, stack.RedisKind)
+	fmt.Fprintf(a.stdout, "  Redis          %s (%s)\n", worker.RedactRedisURL(stack.RedisURL), stack.RedisKind)
 	fmt.Fprintf(a.stdout, "  Workers        %d on task queue %q\n", cfg.Workers, cfg.Worker.TaskQueue)
 	fmt.Fprintf(a.stdout, "  Data           %s\n", cfg.DataDir)
 	<-ctx.Done()

@@ -91,7 +91,11 @@ func (a *app) run(ctx context.Context, args []string) int {
 		fmt.Fprint(a.stderr, usage)
 		return exitInput
 	}
-	var err error
+	env, err := secretFiles(a.env)
+	if err != nil {
+		return a.exit(inputError{err})
+	}
+	a.env = env
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "worker":
 		err = a.worker(ctx, rest)

@@ -43,9 +43,9 @@ func (a *app) ping(ctx context.Context, args []string) error {
 		return err
 	}
 	tc.Close()
-	opts, err := redis.ParseURL(envOr(a.getenv(worker.EnvRedisURL), worker.DefaultRedisURL))
+	opts, err := worker.ParseRedisURL(envOr(a.getenv(worker.EnvRedisURL), worker.DefaultRedisURL))
 	if err != nil {
-		return inputErrorf("%s: %v", worker.EnvRedisURL, err)
+		return inputError{err}
 	}
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()

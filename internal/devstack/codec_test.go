@@ -173,7 +173,7 @@ func postJSON(t *testing.T, apiURL, key, body string) {
 	req, err := http.NewRequest("POST", apiURL+"/v1/notifications", strings.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Idempotency-Key", `"`+key+`"`)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	out, _ := io.ReadAll(resp.Body)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/onceflow/onceflow/providers/webhook"
 )
@@ -16,7 +17,7 @@ const DemoWebhookPath = "/dev/webhook"
 // demoReceiver verifies a webhook's Standard Webhooks signature, as a
 // partner's receiver would, and logs what arrived.
 func demoReceiver(secret string, log *slog.Logger) http.Handler {
-	key, err := webhook.ParseSecret(secret)
+	keys, err := webhook.ParseSecrets(secret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, rerr := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if rerr != nil {
@@ -24,7 +25,7 @@ func demoReceiver(secret string, log *slog.Logger) http.Handler {
 			return
 		}
 		id := r.Header.Get("webhook-id")
-		if err != nil || !webhook.Verify(key, r.Header, body) {
+		if err != nil || !slices.ContainsFunc(keys, func(key []byte) bool { return webhook.Verify(key, r.Header, body) }) {
 			log.Warn("Demo receiver: bad webhook signature", "webhook_id", id)
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return

@@ -258,7 +258,7 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, tokens *httpapi.Tokens,
 	if s.codec != nil {
 		mux.Handle("/codec/", s.codec)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpapi.NewServer(mux, httpapi.DefaultTimeouts())
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("API stopped", "error", err)

@@ -85,9 +85,11 @@ const EventType = "onceflow_delivery"
 // Send posts m to the recipient in m.To. Every failure is a
 // *providers.Error.
 func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Receipt, error) {
-	text := m.Body
+	// The text is the caller's: escaped, so that it cannot mention
+	// @channel or anyone (escapeText).
+	text := escapeText(m.Body)
 	if m.Subject != "" {
-		text = "*" + m.Subject + "*\n" + m.Body
+		text = "*" + escapeText(m.Subject) + "*\n" + text
 	}
 	if isWebhook(m.To) {
 		return s.incomingWebhook(ctx, m.To, text)
@@ -100,7 +102,7 @@ func isWebhook(to string) bool {
 }
 
 func (s *Sender) incomingWebhook(ctx context.Context, hook, text string) (providers.Receipt, error) {
-	req, err := jsonRequest(ctx, hook, map[string]string{"text": text})
+	req, err := jsonRequest(ctx, hook, map[string]any{"text": text, "link_names": false})
 	if err != nil {
 		return providers.Receipt{}, err
 	}
@@ -111,9 +113,11 @@ func (s *Sender) incomingWebhook(ctx context.Context, hook, text string) (provid
 }
 
 type postMessage struct {
-	Channel  string   `json:"channel"`
-	Text     string   `json:"text"`
-	Metadata metadata `json:"metadata"`
+	Channel string `json:"channel"`
+	Text    string `json:"text"`
+	// LinkNames false: "@channel" and names in the text are not linked.
+	LinkNames bool     `json:"link_names"`
+	Metadata  metadata `json:"metadata"`
 }
 
 type metadata struct {
@@ -124,7 +128,7 @@ type metadata struct {
 func (s *Sender) postMessage(ctx context.Context, m providers.Message, text string) (providers.Receipt, error) {
 	if s.cfg.BotToken == "" {
 		return providers.Receipt{}, &providers.Error{Permanent: true,
-			Err: fmt.Errorf("chat: recipient %q is a channel, which needs %s; or give an incoming webhook URL", m.To, EnvBotToken)}
+			Err: fmt.Errorf("chat: the recipient is a channel, which needs %s; or give an incoming webhook URL", EnvBotToken)}
 	}
 	req, err := jsonRequest(ctx, s.method("chat.postMessage"), postMessage{
 		Channel: m.To, Text: text,

@@ -46,12 +46,13 @@ type Data struct {
 // Sender posts webhooks.
 type Sender struct {
 	client *http.Client
-	key    []byte
+	keys   [][]byte
 	now    func() time.Time
 }
 
 // New returns a Sender that signs with secret, given as Standard Webhooks
-// secrets are: base64, optionally behind a "whsec_" prefix. Webhook URLs
+// secrets are: base64, optionally behind a "whsec_" prefix; or with
+// several, comma-separated, while rotating (ParseSecrets). Webhook URLs
 // are the callers', so every address the Sender connects to must pass
 // guard; the zero Guard refuses loopback, private, link-local and the
 // other internal networks. Redirects are never followed.
@@ -59,11 +60,11 @@ func New(secret string, guard egress.Guard) (*Sender, error) {
 	if secret == "" {
 		return nil, fmt.Errorf("webhook: %s is empty; set it to a signing secret such as whsec_%s", SecretEnv, base64.StdEncoding.EncodeToString([]byte("change-me-to-24-random-bytes")))
 	}
-	key, err := ParseSecret(secret)
+	keys, err := ParseSecrets(secret)
 	if err != nil {
 		return nil, err
 	}
-	return &Sender{client: providers.NewGuardedHTTPClient(guard), key: key, now: time.Now}, nil
+	return &Sender{client: providers.NewGuardedHTTPClient(guard), keys: keys, now: time.Now}, nil
 }
 
 // ParseSecret decodes a Standard Webhooks secret: base64, optionally behind
@@ -133,7 +134,7 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	req.Header.Set("Idempotency-Key", m.DeliveryID)
 	req.Header.Set("webhook-id", m.DeliveryID)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", Sign(s.key, m.DeliveryID, now, body))
+	req.Header.Set("webhook-signature", SignAll(s.keys, m.DeliveryID, now, body))
 
 	resp, err := providers.DoHTTP(s.client, req, api)
 	if err != nil {

@@ -1,0 +1,20 @@
+# Sourced by test.sh and fuzz.sh: installs what the tests need when it is
+# missing (as root, with apt), or says what to install and exits.
+#
+# The tests start their own redis-server processes on free loopback ports
+# and open the Temporal Web UI in headless Chromium, so both must be on the
+# PATH; no system service needs to run.
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "scripts: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "scripts: the tests need ${need[*]}; install them (Debian: sudo apt-get install -y ${need[*]}) and run this again" >&2
+    exit 1
+  fi
+fi
