@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func TestRequestsWithoutAValidTokenAre401AndStartNothing(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			key := "auth-401-" + string(rune('a'+i))
-			hdr := map[string]string{"Idempotency-Key": key}
+			hdr := map[string]string{"Idempotency-Key": strconv.Quote(key)}
 			if c.authorization != "" {
 				hdr["Authorization"] = c.authorization
 			}
@@ -122,7 +123,7 @@ func TestTenantsAreIsolated(t *testing.T) {
 	s, srv := newTenantAPI(t)
 	rcv := testenv.NewReceiver(t)
 	post := func(token, key, body string) answer {
-		return call(t, "POST", srv.URL+"/v1/notifications", bearer(token, map[string]string{"Idempotency-Key": key, "Content-Type": "application/json"}), body)
+		return call(t, "POST", srv.URL+"/v1/notifications", bearer(token, map[string]string{"Idempotency-Key": strconv.Quote(key), "Content-Type": "application/json"}), body)
 	}
 	acme, globex := s.Client.ForTenant("acme"), s.Client.ForTenant("globex")
 
@@ -188,7 +189,7 @@ func TestATenantsKeyIsNotTheSingleTenantsKey(t *testing.T) {
 	_, err = single.Wait(ctx, "tenant-legacy-1")
 	require.NoError(t, err)
 
-	a := call(t, "POST", srv.URL+"/v1/notifications", bearer(acmeToken, map[string]string{"Idempotency-Key": "tenant-legacy-1"}),
+	a := call(t, "POST", srv.URL+"/v1/notifications", bearer(acmeToken, map[string]string{"Idempotency-Key": `"tenant-legacy-1"`}),
 		`{"body":"acme's own","deliveries":[{"channel":"webhook","to":"`+rcv.URL+`"}]}`)
 	require.Equal(t, http.StatusAccepted, a.code, "the single tenant's ledger entry is not acme's: %v", a.body)
 	res, err := s.Client.ForTenant("acme").Wait(ctx, "tenant-legacy-1")
@@ -200,7 +201,7 @@ func TestATenantsKeyIsNotTheSingleTenantsKey(t *testing.T) {
 func TestTheBodyCannotChooseTheTenant(t *testing.T) {
 	s, srv := newTenantAPI(t)
 	for _, token := range []string{acmeToken, globexToken} {
-		a := call(t, "POST", srv.URL+"/v1/notifications", bearer(token, map[string]string{"Idempotency-Key": "tenant-forged"}),
+		a := call(t, "POST", srv.URL+"/v1/notifications", bearer(token, map[string]string{"Idempotency-Key": `"tenant-forged"`}),
 			`{"tenant":"acme","body":"b","deliveries":[{"channel":"webhook","to":"https://partner.example/hooks"}]}`)
 		assert.Equal(t, http.StatusBadRequest, a.code, a.body)
 		assert.Equal(t, "tenant", a.body["field"])
@@ -212,7 +213,7 @@ func TestTheBodyCannotChooseTheTenant(t *testing.T) {
 	}
 	// Nor without tokens, where every caller is the single tenant.
 	_, open := newAPI(t)
-	a := call(t, "POST", open.URL+"/v1/notifications", map[string]string{"Idempotency-Key": "tenant-forged"},
+	a := call(t, "POST", open.URL+"/v1/notifications", map[string]string{"Idempotency-Key": `"tenant-forged"`},
 		`{"tenant":"acme","body":"b","deliveries":[{"channel":"webhook","to":"https://partner.example/hooks"}]}`)
 	assert.Equal(t, http.StatusBadRequest, a.code, a.body)
 	assert.Equal(t, "tenant", a.body["field"])

@@ -64,7 +64,7 @@ func TestBroadcastAPIStartsJoinsAndReports(t *testing.T) {
 		rcv.ServeHTTP(w, r)
 	}))
 	t.Cleanup(failing.Close)
-	hdr := map[string]string{"Idempotency-Key": "api-sale-1", "Content-Type": "application/json"}
+	hdr := map[string]string{"Idempotency-Key": `"api-sale-1"`, "Content-Type": "application/json"}
 	body := broadcastJSON(failing.URL, 120, "")
 
 	first := call(t, "POST", srv.URL+"/v1/broadcasts", hdr, body)
@@ -110,7 +110,7 @@ func TestBroadcastAPIStartsJoinsAndReports(t *testing.T) {
 
 func TestBroadcastAPIRefusesBadInput(t *testing.T) {
 	srv := newBroadcastAPI(t)
-	hdr := map[string]string{"Idempotency-Key": "api-bad-sale", "Content-Type": "application/json"}
+	hdr := map[string]string{"Idempotency-Key": `"api-bad-sale"`, "Content-Type": "application/json"}
 	body := strings.Replace(broadcastJSON("https://partner.example", 3, ""), `"to":"https://partner.example/hooks/1"`, `"to":"partner.example"`, 1)
 	a := call(t, "POST", srv.URL+"/v1/broadcasts", hdr, body)
 	assert.Equal(t, http.StatusBadRequest, a.code)
@@ -133,7 +133,7 @@ func TestBroadcastAPICancelsBeforeSendAt(t *testing.T) {
 	srv := newBroadcastAPI(t)
 	rcv := testenv.NewReceiver(t)
 	later, _ := json.Marshal(time.Now().Add(time.Hour).UTC())
-	hdr := map[string]string{"Idempotency-Key": "api-later-sale"}
+	hdr := map[string]string{"Idempotency-Key": `"api-later-sale"`}
 	a := call(t, "POST", srv.URL+"/v1/broadcasts", hdr, broadcastJSON(rcv.URL, 80, `"send_at":`+string(later)+`,`))
 	require.Equal(t, http.StatusAccepted, a.code, a.body)
 
@@ -149,7 +149,7 @@ func TestBroadcastAPIWithoutRedisSaysSo(t *testing.T) {
 	s := servers.New(t, servers.WorkerConfig(), nil)
 	srv := httptest.NewServer(httpapi.Handler(s.Client, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(srv.Close)
-	a := call(t, "POST", srv.URL+"/v1/broadcasts", map[string]string{"Idempotency-Key": "api-no-redis"}, broadcastJSON("https://partner.example", 2, ""))
+	a := call(t, "POST", srv.URL+"/v1/broadcasts", map[string]string{"Idempotency-Key": `"api-no-redis"`}, broadcastJSON("https://partner.example", 2, ""))
 	assert.Equal(t, http.StatusServiceUnavailable, a.code)
 	assert.Contains(t, a.body["error"], "REDIS_URL")
 }

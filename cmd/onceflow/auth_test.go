@@ -135,9 +135,9 @@ func TestAPIRequiresTokensAndReloadsThemOnSIGHUP(t *testing.T) {
 	}
 	notification := `{"body":"hi","deliveries":[{"channel":"webhook","to":"` + rcv.URL + `"}]}`
 	require.Eventually(t, func() bool {
-		return do("POST", "/v1/notifications", "", notification, "Idempotency-Key", "cli-auth-1") == http.StatusUnauthorized
+		return do("POST", "/v1/notifications", "", notification, "Idempotency-Key", `"cli-auth-1"`) == http.StatusUnauthorized
 	}, 10*time.Second, 50*time.Millisecond)
-	require.Equal(t, http.StatusAccepted, do("POST", "/v1/notifications", oldToken, notification, "Idempotency-Key", "cli-auth-1"))
+	require.Equal(t, http.StatusAccepted, do("POST", "/v1/notifications", oldToken, notification, "Idempotency-Key", `"cli-auth-1"`))
 	require.Eventually(t, func() bool { return len(rcv.Headers()) == 1 }, 20*time.Second, 50*time.Millisecond)
 	assert.Equal(t, 1, rcv.AppliedFor("cli-auth-1"), "the receiver sees the caller's key")
 
