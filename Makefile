@@ -1,10 +1,14 @@
 # Onceflow's tasks, as the Temporal Go samples keep them.
-.PHONY: test test-short lint fuzz bench build image
+.PHONY: test test-short test-race lint fuzz bench build image
 
 # The whole suite, installing redis-server and chromium first if missing
 # (the README's test command).
 test:
 	bash scripts/test.sh
+
+# The suite under the race detector, as CI runs it after `make test`.
+test-race:
+	bash scripts/test.sh -race
 
 # The quick loop: skips the chaos run, the Web UI in Chromium and the long
 # end-to-end runs.
