@@ -21,9 +21,9 @@ func (n Notification) Steps() int {
 	return steps
 }
 
-// validateContent checks n's subject and body against MaxContentBytes.
+// validateContentTimesSteps checks n's subject and body, times its steps, against MaxContentBytes.
 // A template's rendered text is checked when it is rendered.
-func (n Notification) validateContent() error {
+func (n Notification) validateContentTimesSteps() error {
 	per := len(n.Subject) + len(n.Body)
 	if steps := n.Steps(); per*steps > MaxContentBytes {
 		return &ValidationError{Field: "body", Reason: fmt.Sprintf(

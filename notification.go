@@ -183,12 +183,12 @@ func (n Notification) Validate() error {
 		if n.Data != nil {
 			return &ValidationError{Field: "data", Reason: "is only used with a template"}
 		}
-		return nil
+		return n.validateContentTimesSteps()
 	}
 	if b, err := json.Marshal(n.Data); err != nil || len(b) > MaxBodyBytes {
 		return &ValidationError{Field: "data", Reason: fmt.Sprintf("must be a JSON object of at most %d bytes", MaxBodyBytes)}
 	}
-	return n.validateContent()
+	return n.validateContentTimesSteps()
 }
 
 var templateName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
