@@ -194,6 +194,9 @@ func (s *Server) URL(db string) string {
 	return (&url.URL{Scheme: "postgres", User: url.UserPassword(User, s.password), Host: s.Addr, Path: "/" + db}).String()
 }
 
+// PID is the postmaster's process ID; the backends are its children.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // Password is User's password, which tests look for where it must not be.
 func (s *Server) Password() string { return s.password }
 
