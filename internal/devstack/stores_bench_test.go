@@ -26,23 +26,32 @@ import (
 // and on PostgreSQL (a local server with its default settings, fsync on)
 // with 1 and 4 shards, one worker in the process each time. Beside the
 // throughput it reports the CPU the test process (Temporal server, worker,
-// clients) and PostgreSQL used per second of the run, in cores.
+// clients) and PostgreSQL used per second of the run, in cores. The
+// "nosync" runs use a second PostgreSQL with synchronous_commit=off (a
+// commit returns before its WAL is flushed), which shows how much of the
+// time commits spend waiting for the disk.
 //
 //	go test -run '^$' -bench Stores -benchtime 600x -timeout 30m ./internal/devstack
 func BenchmarkStores(b *testing.B) {
 	pg, err := pgproc.Start()
 	require.NoError(b, err)
 	defer pg.Stop()
+	nosync, err := pgproc.Start("synchronous_commit=off")
+	require.NoError(b, err)
+	defer nosync.Stop()
 	rcv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer rcv.Close()
 	for _, tc := range []struct {
 		name   string
+		pg     *pgproc.Server
 		db     string
 		shards int32
 	}{
-		{"sqlite-shards-1", "", 1},
-		{"postgres-shards-1", pg.URL("bench_shards_1"), 1},
-		{"postgres-shards-4", pg.URL("bench_shards_4"), 4},
+		{"sqlite-shards-1", pg, "", 1},
+		{"postgres-shards-1", pg, pg.URL("bench_shards_1"), 1},
+		{"postgres-shards-4", pg, pg.URL("bench_shards_4"), 4},
+		{"postgres-nosync-shards-1", nosync, nosync.URL("bench_shards_1"), 1},
+		{"postgres-nosync-shards-4", nosync, nosync.URL("bench_shards_4"), 4},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var logs testenv.Buffer
@@ -74,7 +83,7 @@ func BenchmarkStores(b *testing.B) {
 					}
 				}()
 			}
-			self, pgCPU := cpuSeconds(b, os.Getpid(), false), cpuSeconds(b, pg.PID(), true)
+			self, pgCPU := cpuSeconds(b, os.Getpid(), false), cpuSeconds(b, tc.pg.PID(), true)
 			t0 := time.Now()
 			for i := range b.N {
 				ids <- i
@@ -84,7 +93,7 @@ func BenchmarkStores(b *testing.B) {
 			elapsed := time.Since(t0).Seconds()
 			b.ReportMetric(float64(b.N)/elapsed, "notifications/s")
 			b.ReportMetric((cpuSeconds(b, os.Getpid(), false)-self)/elapsed, "process-cores")
-			b.ReportMetric((cpuSeconds(b, pg.PID(), true)-pgCPU)/elapsed, "postgres-cores")
+			b.ReportMetric((cpuSeconds(b, tc.pg.PID(), true)-pgCPU)/elapsed, "postgres-cores")
 		})
 	}
 }
