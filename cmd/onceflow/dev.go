@@ -52,6 +52,11 @@ func (a *app) dev(ctx context.Context, args []string) error {
 		return inputErrorf("--history-shards must be positive, got %d", *shards)
 	}
 	cfg.HistoryShards = int32(*shards)
+	if cfg.DB != "" {
+		if err := devstack.CheckDB(cfg.DB); err != nil {
+			return inputError{err}
+		}
+	}
 	stack, err := devstack.Start(ctx, cfg)
 	if err != nil {
 		return err

@@ -100,6 +100,13 @@ func postgresStore(raw string) (store, error) {
 	return st, nil
 }
 
+// CheckDB reports what is wrong with a --db URL, without connecting, so
+// that a command can refuse it as bad input before anything starts.
+func CheckDB(raw string) error {
+	_, err := postgresStore(raw)
+	return err
+}
+
 // sqlState is what lib/pq's and pgx's errors have in common.
 type sqlState interface{ SQLState() string }
 
