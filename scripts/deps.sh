@@ -1,12 +1,14 @@
 # Sourced by test.sh and fuzz.sh: installs what the tests need when it is
 # missing (as root, with apt), or says what to install and exits.
 #
-# The tests start their own redis-server processes on free loopback ports
-# and open the Temporal Web UI in headless Chromium, so both must be on the
-# PATH; no system service needs to run.
+# The tests start their own redis-server and PostgreSQL processes on free
+# loopback ports (internal/redisproc, internal/pgproc) and open the Temporal
+# Web UI in headless Chromium, so those must be installed; no system service
+# needs to run. Debian keeps PostgreSQL's initdb off the PATH.
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "scripts: installing ${need[*]}" >&2

@@ -41,6 +41,20 @@ func TestAPIRefusesAPublicAddressWithoutTokens(t *testing.T) {
 	assert.Contains(t, r.stderr, "refusing to serve the API on 0.0.0.0:0")
 }
 
+func TestDevRefusesABadDatabaseWithoutShowingItsPassword(t *testing.T) {
+	for _, r := range []result{
+		run(context.Background(), mapEnv{}, "dev", "--data-dir", t.TempDir(), "--db", "mysql://temporal:hunter2@db/temporal"),
+		run(context.Background(), mapEnv{"ONCEFLOW_DEV_DB": "mysql://temporal:hunter2@db/temporal"}, "dev", "--data-dir", t.TempDir()),
+	} {
+		assert.Equal(t, exitInput, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "--db mysql://temporal:xxxxx@db/temporal: the scheme must be postgres://")
+		assert.NotContains(t, r.stderr+r.stdout, "hunter2")
+	}
+	r := run(context.Background(), mapEnv{}, "dev", "--data-dir", t.TempDir(), "--history-shards", "-2")
+	assert.Equal(t, exitInput, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "--history-shards must be positive, got -2")
+}
+
 func TestLoopbackAddresses(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "127.3.2.1", "::1", "localhost", "::ffff:127.0.0.1"} {
 		assert.True(t, isLoopback(host), host)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 
 	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/internal/devstack"
@@ -28,6 +29,8 @@ func (a *app) dev(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.UIPort, "ui-port", 8233, "Temporal Web UI port (0: no UI)")
 	fs.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:8080", "HTTP API listen address")
 	fs.IntVar(&cfg.Workers, "workers", 1, "number of workers in this process (0: none; run onceflow worker separately)")
+	fs.StringVar(&cfg.DB, "db", a.getenv(devstack.EnvDB), "postgres://user:password@host:port/database for the Temporal server's data instead of SQLite in --data-dir; visibility goes to <database>"+devstack.VisibilitySuffix+"; both are created when missing ("+devstack.EnvDB+")")
+	shards := fs.Int("history-shards", 0, fmt.Sprintf("Temporal history shards, fixed when the database is created (default %d on SQLite, %d on PostgreSQL)", devstack.DefaultShardsSQLite, devstack.DefaultShardsPostgres))
 	fs.StringVar(&cfg.RedisURL, "redis-url", a.getenv(worker.EnvRedisURL), "use this Redis instead of starting one ("+worker.EnvRedisURL+")")
 	tokensFile := a.tokensFlag(fs)
 	if err := a.parse(fs, args); err != nil {
@@ -45,12 +48,22 @@ func (a *app) dev(ctx context.Context, args []string) error {
 	if cfg.Workers < 0 {
 		return inputErrorf("--workers must not be negative, got %d", cfg.Workers)
 	}
+	if *shards < 0 || *shards > math.MaxInt32 {
+		return inputErrorf("--history-shards must be positive, got %d", *shards)
+	}
+	cfg.HistoryShards = int32(*shards)
+	if cfg.DB != "" {
+		if err := devstack.CheckDB(cfg.DB); err != nil {
+			return inputError{err}
+		}
+	}
 	stack, err := devstack.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "Onceflow dev stack is running. Ctrl-C stops it.\n")
 	fmt.Fprintf(a.stdout, "  Temporal gRPC  %s (namespace %s)\n", stack.TemporalAddress, devstack.Namespace)
+	fmt.Fprintf(a.stdout, "  Temporal data  %s, %d history shards\n", stack.TemporalStore, stack.HistoryShards)
 	fmt.Fprintf(a.stdout, "  Web UI         %s\n", orDash(stack.UIURL))
 	if stack.APIURL != "" {
 		fmt.Fprintf(a.stdout, "  HTTP API       %s/v1/notifications  (OpenAPI: %s/v1/openapi.yaml)\n", stack.APIURL, stack.APIURL)

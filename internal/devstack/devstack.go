@@ -1,11 +1,12 @@
 // Package devstack runs all of Onceflow in one process for local use, in
 // this order: an embedded Temporal server persisting to SQLite under the
-// data directory, Redis, the workers, the HTTP API (with the codec endpoint
+// data directory (or to PostgreSQL, with several history shards), Redis, the workers, the HTTP API (with the codec endpoint
 // when payloads are encrypted) and the Temporal Web UI. Stop stops them in
 // reverse order.
 package devstack
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -45,10 +46,18 @@ const Namespace = "default"
 type Config struct {
 	// DataDir holds the Temporal database, Redis's append-only file, the
 	// generated webhook secret and the server's log.
-	DataDir      string
-	TemporalPort int
-	UIPort       int // 0: no Web UI
-	APIAddr      string
+	DataDir string
+	// DB, when set, is a postgres:// URL: the Temporal server keeps its
+	// data there (and visibility in the database of the same name with
+	// VisibilitySuffix) instead of in SQLite under DataDir.
+	DB string
+	// HistoryShards is the Temporal cluster's number of history shards,
+	// fixed when its database is created; 0 means DefaultShardsSQLite or
+	// DefaultShardsPostgres.
+	HistoryShards int32
+	TemporalPort  int
+	UIPort        int // 0: no Web UI
+	APIAddr       string
 	// Workers is how many workers run in the process; 0 runs none, for
 	// workers started separately (onceflow worker).
 	Workers int
@@ -77,9 +86,13 @@ const (
 // Stack is a running dev stack.
 type Stack struct {
 	TemporalAddress string
-	UIURL           string
-	APIURL          string
-	RedisURL        string
+	// TemporalStore says where the Temporal server keeps its data, without
+	// credentials; HistoryShards is its number of history shards.
+	TemporalStore string
+	HistoryShards int32
+	UIURL         string
+	APIURL        string
+	RedisURL      string
 	// RedisKind is RedisExternal, RedisServer or RedisInMemory.
 	RedisKind string
 	// Client is connected to the embedded server's namespace.
@@ -98,10 +111,14 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if cfg.Workers < 0 {
 		return nil, fmt.Errorf("--workers must not be negative, got %d", cfg.Workers)
 	}
+	st, shards, err := temporalStore(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	s = &Stack{TemporalAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.TemporalPort))}
+	s = &Stack{TemporalAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.TemporalPort)), TemporalStore: st.where, HistoryShards: shards}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -109,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	}()
 	log := cfg.Logger
 
-	srv, err := temporalServer(cfg.TemporalPort, filepath.Join(cfg.DataDir, "temporal.db"), filepath.Join(cfg.DataDir, "temporal.log"),
+	srv, err := temporalServer(cfg.TemporalPort, st, shards, filepath.Join(cfg.DataDir, "temporal.log"),
 		Namespace, workflows.SearchAttributeTypes, devDynamicConfig())
 	if err != nil {
 		return s, err
@@ -169,6 +186,19 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		}
 	}
 	return s, nil
+}
+
+// temporalStore reads where the Temporal server keeps its data, and with
+// how many history shards, before anything starts.
+func temporalStore(cfg Config) (store, int32, error) {
+	if cfg.HistoryShards < 0 {
+		return store{}, 0, fmt.Errorf("--history-shards must be positive, got %d", cfg.HistoryShards)
+	}
+	if cfg.DB == "" {
+		return sqliteStore(filepath.Join(cfg.DataDir, "temporal.db")), cmp.Or(cfg.HistoryShards, DefaultShardsSQLite), nil
+	}
+	st, err := postgresStore(cfg.DB)
+	return st, cmp.Or(cfg.HistoryShards, DefaultShardsPostgres), err
 }
 
 // Stop stops everything Start started, in reverse order.

@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/membership/static"
-	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
@@ -25,27 +24,29 @@ import (
 const clusterName = "onceflow-dev"
 
 // temporalServer builds a single-process Temporal server (frontend,
-// history, matching and worker services) on 127.0.0.1:port, persisting in
-// the SQLite file dbFile, with namespace registered and searchAttributes
-// defined. Its own log goes to logFile.
-func temporalServer(port int, dbFile, logFile, namespace string, searchAttributes map[string]enumspb.IndexedValueType, dynamic map[dynamicconfig.Key]any) (temporal.Server, error) {
-	sqlConf := &config.SQL{
-		PluginName:   sqliteplugin.PluginName,
-		DatabaseName: dbFile,
-		// WAL lets readers (visibility, the Web UI) run beside the writer.
-		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal"},
+// history, matching and worker services) on 127.0.0.1:port with shards
+// history shards, persisting in st (whose databases and schemas it creates
+// when missing), with namespace registered and searchAttributes defined.
+// Its own log goes to logFile.
+func temporalServer(port int, st store, shards int32, logFile, namespace string, searchAttributes map[string]enumspb.IndexedValueType, dynamic map[dynamicconfig.Key]any) (temporal.Server, error) {
+	if err := os.MkdirAll(filepath.Dir(logFile), 0o700); err != nil {
+		return nil, err
 	}
-	if _, err := os.Stat(dbFile); os.IsNotExist(err) {
-		if err := sqliteschema.SetupSchema(sqlConf); err != nil {
-			return nil, fmt.Errorf("create Temporal database %s: %w", dbFile, err)
-		}
+	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "info", Format: "json", OutputFile: logFile}))
+	if err := st.setup(logger); err != nil {
+		return nil, err
+	}
+	if err := st.checkShards(shards, logger); err != nil {
+		return nil, err
 	}
 	ns, err := sqliteschema.NewNamespaceConfig(clusterName, namespace, false, searchAttributes)
 	if err != nil {
 		return nil, fmt.Errorf("namespace %q: %w", namespace, err)
 	}
-	if err := sqliteschema.CreateNamespaces(sqlConf, ns); err != nil {
-		return nil, fmt.Errorf("namespace %q: %w", namespace, err)
+	// Despite its package, CreateNamespaces writes through whichever SQL
+	// plugin the configuration names.
+	if err := sqliteschema.CreateNamespaces(st.main, ns); err != nil {
+		return nil, fmt.Errorf("namespace %q in %s: %w", namespace, st.where, err)
 	}
 
 	ip := "127.0.0.1"
@@ -64,10 +65,10 @@ func temporalServer(port int, dbFile, logFile, namespace string, searchAttribute
 
 	conf := &config.Config{}
 	conf.Global.Membership.BroadcastAddress = ip
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
-	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	conf.Persistence.DefaultStore = "default"
+	conf.Persistence.VisibilityStore = "visibility"
+	conf.Persistence.NumHistoryShards = shards
+	conf.Persistence.DataStores = map[string]config.DataStore{"default": {SQL: st.main}, "visibility": {SQL: st.visibility}}
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        clusterName,
@@ -96,10 +97,6 @@ func temporalServer(port int, dbFile, logFile, namespace string, searchAttribute
 	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
 	conf.PublicClient.HostPort = frontend
 
-	if err := os.MkdirAll(filepath.Dir(logFile), 0o700); err != nil {
-		return nil, err
-	}
-	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "info", Format: "json", OutputFile: logFile}))
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
 		return nil, err
