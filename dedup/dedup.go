@@ -6,7 +6,8 @@
 //	onceflow:{<notification key>}:<delivery ID>
 //
 // so that all records of a notification share one hash tag (one Redis
-// Cluster slot). Its fields:
+// Cluster slot; a key that starts with "}" gets a space before it inside
+// the braces, see hashTag). Its fields:
 //
 //	s  state: "l" leased to an attempt, "f" free, "s" sent
 //	t  fencing token of the attempt that last leased or committed it (a
@@ -56,6 +57,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -168,14 +170,28 @@ type Record struct {
 }
 
 func (r Record) redisKey() string {
-	return "onceflow:{" + r.Key + "}:" + r.DeliveryID
+	return "onceflow:{" + hashTag(r.Key) + "}:" + r.DeliveryID
 }
 
 // fingerprintKey is the notification-level key that holds the fingerprint
 // of the payload that claimed the key's deliveries, under the same hash tag
 // as the records.
 func fingerprintKey(key string) string {
-	return "onceflow:{" + key + "}:fp"
+	return "onceflow:{" + hashTag(key) + "}:fp"
+}
+
+// hashTag is what goes between the braces of a notification's keys: the
+// key itself, so that they all hash to one slot. A key that starts with
+// "}" would close the braces at once, and Redis hashes a key whose tag is
+// empty as a whole: the record and the fp key would fall in different
+// slots, and every script, which touches both, would fail with CROSSSLOT
+// on a cluster. Such a key gets a space before it, which no key may
+// contain (onceflow.ValidateKey), so that it names no other key's records.
+func hashTag(key string) string {
+	if strings.HasPrefix(key, "}") {
+		return " " + key
+	}
+	return key
 }
 
 // keys are the Redis keys every script touches: the record, then its

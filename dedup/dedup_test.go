@@ -18,11 +18,13 @@ import (
 	"github.com/onceflow/onceflow/internal/testenv"
 )
 
-var server *testenv.Redis
+// server is the Redis under test: the tests run once on a single server,
+// then again on a Redis Cluster.
+var server *testenv.Backend
 
-func TestMain(m *testing.M) { testenv.RunWithRedis(m, &server) }
+func TestMain(m *testing.M) { testenv.RunOnBoth(m, &server) }
 
-func newStore(t testing.TB, window time.Duration) (*dedup.Store, *redis.Client) {
+func newStore(t testing.TB, window time.Duration) (*dedup.Store, redis.UniversalClient) {
 	rdb := server.Client(t)
 	return dedup.New(rdb, window), rdb
 }
@@ -212,7 +214,7 @@ func TestEveryWriteSetsTheWindowTTL(t *testing.T) {
 	require.NoError(t, store.Commit(ctx, rec, "attempt-2", "HTTP 200", dedup.Clean))
 	assertTTL("after commit")
 
-	keys, err := rdb.Keys(ctx, "onceflow:{"+rec.Key+"}*").Result()
+	keys, err := testenv.Keys(ctx, rdb, "onceflow:{"+rec.Key+"}*")
 	require.NoError(t, err)
 	assert.Equal(t, []string{redisKey(rec)}, keys, "one record per delivery, under the notification's hash tag")
 }
@@ -331,7 +333,7 @@ func TestFingerprintLivesAsLongAsTheRecords(t *testing.T) {
 	require.NoError(t, store.Commit(ctx, rec, "attempt-2", "HTTP 200", dedup.Clean))
 	assertTTL("after commit")
 
-	keys, err := rdb.Keys(ctx, "onceflow:{"+rec.Key+"}*").Result()
+	keys, err := testenv.Keys(ctx, rdb, "onceflow:{"+rec.Key+"}*")
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{redisKey(rec), fingerprintKey(rec.Key)}, keys, "under the notification's hash tag")
 }
@@ -344,6 +346,7 @@ func TestUnreachableLedgerIsAnError(t *testing.T) {
 }
 
 func TestRecordSurvivesRedisRestart(t *testing.T) {
+	server.OnlyOnce(t)
 	for _, c := range []struct {
 		name string
 		down func(*testenv.Redis)

@@ -116,3 +116,13 @@ func RunOnBoth(m *testing.M, b **Backend) {
 	c.Cleanup()
 	os.Exit(code)
 }
+
+// OnlyOnce skips, on the cluster pass of RunOnBoth, a test that does not
+// use the shared backend (it starts servers of its own): it already ran
+// in the single-server pass.
+func (b *Backend) OnlyOnce(t testing.TB) {
+	t.Helper()
+	if b.Cluster != nil {
+		t.Skip("uses servers of its own, not the shared backend: ran in the single-server pass")
+	}
+}
