@@ -2,6 +2,7 @@ package dedup_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/internal/testenv"
 )
@@ -33,13 +35,20 @@ func TestRecordsOfANotificationShareOneSlot(t *testing.T) {
 	store := dedup.New(rdb, time.Hour)
 	// A key that starts with "}" would leave the hash tag empty, and Redis
 	// would hash each key whole.
-	for _, key := range []string{t.Name(), "}" + t.Name(), "}{x}", "tenant-a@order-1"} {
-		for _, id := range []string{"dlv_a", "dlv_b", "dlv_c", "dlv_d"} {
+	bcast := onceflow.BroadcastLedgerKey(onceflow.ScopedKey("tenant-a", "sale"))
+	for _, key := range []string{t.Name(), "}" + t.Name(), "}{x}", "tenant-a@order-1", bcast} {
+		ids := []string{"dlv_a", "dlv_b", "dlv_c", "dlv_d"}
+		if key == bcast { // the records of a broadcast's recipients
+			for i := range ids {
+				ids[i] = onceflow.RecipientDeliveryID("tenant-a@sale", "u"+strconv.Itoa(i))
+			}
+		}
+		for i, id := range ids {
 			rec := dedup.Record{Key: key, DeliveryID: id, Fingerprint: "fp1"}
 			c, err := store.Claim(ctx, rec, "attempt-1", time.Minute)
 			require.NoError(t, err, key)
 			require.Equal(t, dedup.Granted, c.State, key)
-			if id == "dlv_d" {
+			if i == len(ids)-1 {
 				require.NoError(t, store.Release(ctx, rec, "attempt-1", true), key)
 				continue
 			}
