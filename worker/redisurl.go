@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -74,10 +75,11 @@ func ParseClusterURL(raw string) (*redis.ClusterOptions, error) {
 		if h == "" {
 			return nil, bad("host %d is empty", i+1)
 		}
-		if _, _, err := net.SplitHostPort(h); err != nil {
-			h = net.JoinHostPort(strings.Trim(h, "[]"), "6379")
+		if !strings.Contains(h, ":") || strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+			h += ":6379"
 		}
-		if host, port, err := net.SplitHostPort(h); err != nil || host == "" || port == "" {
+		host, port, err := net.SplitHostPort(h)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
 			return nil, bad("host %d (%s) is not host:port", i+1, h)
 		}
 		addrs = append(addrs, h)

@@ -3,6 +3,8 @@ package redisproc
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -25,18 +27,26 @@ const ClusterNodeTimeout = time.Second
 type Cluster struct {
 	// Nodes are every node, primaries and replicas, in the order started.
 	Nodes []*Server
+	// Password is the nodes' requirepass, "" for none.
+	Password string
 }
 
 // StartCluster starts primaries*(1+replicas) nodes with their files under
 // dir and joins them into one cluster with redis-cli --cluster create
 // (slots spread evenly over the primaries, each with its replicas), and
 // returns once every node sees the cluster as ok and every replica has
-// synchronised. It takes a second or two.
-func StartCluster(dir string, primaries, replicas int) (*Cluster, error) {
+// synchronised. It takes a second or two. A password other than "" is
+// required of clients (requirepass) and used between the nodes
+// (masterauth).
+func StartCluster(dir string, primaries, replicas int, password string) (*Cluster, error) {
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		return nil, fmt.Errorf("redis-cli is not on the PATH (apt-get install -y redis-tools)")
 	}
-	c := &Cluster{}
+	c := &Cluster{Password: password}
+	var auth []string
+	if password != "" {
+		auth = []string{"--requirepass", password, "--masterauth", password}
+	}
 	for i := range primaries * (1 + replicas) {
 		port, err := freeport.Get()
 		if err != nil {
@@ -50,10 +60,10 @@ func StartCluster(dir string, primaries, replicas int) (*Cluster, error) {
 			c.Stop()
 			return nil, err
 		}
-		s, err := Start(filepath.Join(dir, "node"+strconv.Itoa(i)), port,
+		s, err := Start(filepath.Join(dir, "node"+strconv.Itoa(i)), port, append([]string{
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-port", strconv.Itoa(bus),
-			"--cluster-node-timeout", strconv.FormatInt(ClusterNodeTimeout.Milliseconds(), 10))
+			"--cluster-node-timeout", strconv.FormatInt(ClusterNodeTimeout.Milliseconds(), 10)}, auth...)...)
 		if err != nil {
 			c.Stop()
 			return nil, err
@@ -63,7 +73,12 @@ func StartCluster(dir string, primaries, replicas int) (*Cluster, error) {
 	args := []string{"--cluster", "create"}
 	args = append(args, c.Addrs()...)
 	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
-	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+	cli := exec.Command("redis-cli", args...)
+	if password != "" {
+		// Through the environment, not -a, which ps would show.
+		cli.Env = append(os.Environ(), "REDISCLI_AUTH="+password)
+	}
+	if out, err := cli.CombinedOutput(); err != nil {
 		c.Stop()
 		return nil, fmt.Errorf("redis-cli --cluster create: %v: %s", err, out)
 	}
@@ -85,9 +100,14 @@ func (c *Cluster) Addrs() []string {
 	return addrs
 }
 
-// URL is the redis+cluster:// URL of the cluster, as REDIS_URL takes it.
+// URL is the redis+cluster:// URL of the cluster, as REDIS_URL takes it,
+// with the password if there is one.
 func (c *Cluster) URL() string {
-	return "redis+cluster://" + strings.Join(c.Addrs(), ",")
+	auth := ""
+	if c.Password != "" {
+		auth = ":" + url.QueryEscape(c.Password) + "@"
+	}
+	return "redis+cluster://" + auth + strings.Join(c.Addrs(), ",")
 }
 
 // Node returns the node listening on addr, or nil.
@@ -111,7 +131,7 @@ func (c *Cluster) WaitHealthy(ctx context.Context, live int) error {
 			if n.cmd == nil {
 				continue
 			}
-			why := n.clusterHealth(ctx)
+			why := n.clusterHealth(ctx, c.Password)
 			if why == "" {
 				ok++
 			} else {
@@ -141,8 +161,8 @@ func (c *Cluster) running() int {
 
 // clusterHealth is "" when the node sees the cluster as ok and, if it is a
 // replica, is linked to its primary; otherwise what is not yet so.
-func (s *Server) clusterHealth(ctx context.Context) string {
-	rdb := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+func (s *Server) clusterHealth(ctx context.Context, password string) string {
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr, Password: password, MaxRetries: -1})
 	defer rdb.Close()
 	info, err := rdb.ClusterInfo(ctx).Result()
 	if err != nil {

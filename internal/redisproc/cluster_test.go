@@ -17,7 +17,7 @@ import (
 // different primaries.
 func TestClusterHasThreePrimariesEachWithAReplica(t *testing.T) {
 	ctx := context.Background()
-	c, err := redisproc.StartCluster(t.TempDir(), 3, 1)
+	c, err := redisproc.StartCluster(t.TempDir(), 3, 1, "")
 	require.NoError(t, err)
 	t.Cleanup(c.Stop)
 	require.Len(t, c.Nodes, 6)

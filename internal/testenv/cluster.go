@@ -20,9 +20,10 @@ type Cluster struct {
 }
 
 // StartCluster starts a 3-primary cluster with one replica per primary,
-// its files in dir. Stop it with Stop.
-func StartCluster(dir string) (*Cluster, error) {
-	c, err := redisproc.StartCluster(dir, 3, 1)
+// its files in dir, that requires password unless it is "". Stop it with
+// Stop.
+func StartCluster(dir, password string) (*Cluster, error) {
+	c, err := redisproc.StartCluster(dir, 3, 1, password)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +39,7 @@ func (c *Cluster) Cleanup() {
 // Client returns a go-redis cluster client, closed with the test.
 func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
 	t.Helper()
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), Password: c.Password})
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -102,7 +103,7 @@ func RunOnBoth(m *testing.M, b **Backend) {
 	dir, err := os.MkdirTemp("", "onceflow-redis-cluster-")
 	var c *Cluster
 	if err == nil {
-		c, err = StartCluster(dir)
+		c, err = StartCluster(dir, "")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
