@@ -227,5 +227,12 @@ func (s *Store) claimAndWait(ctx context.Context, keys []string, args ...any) (r
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
 		res, acked, waitErr, err = run(func(p redis.Pipeliner) *redis.Cmd { return claimScript.Eval(ctx, p, keys, args...) })
 	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok && (err != nil || waitErr != nil) {
+		// The claim bypassed the cluster client, which therefore saw
+		// neither the dead primary nor the MOVED: have it look again, or
+		// every retry would go to the same node until its next periodic
+		// reload.
+		cc.ReloadState(ctx)
+	}
 	return res, acked, waitErr, err
 }
