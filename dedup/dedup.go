@@ -264,6 +264,13 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 	)
 	if s.waitReplicas > 0 {
 		res, acked, waitErr, err = s.claimAndWait(ctx, keys, args...)
+		if err != nil && ctx.Err() != nil {
+			// The wait outlasted the attempt's context, and the claim may
+			// have been granted: nothing was sent on it, so let it go
+			// rather than leave a lease the next attempt would wait out
+			// and then report as ambiguous.
+			_ = s.releaseUnsent(ctx, rec, token)
+		}
 	} else {
 		res, err = claimScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	}
@@ -301,11 +308,20 @@ func (s *Store) unreplicated(ctx context.Context, rec Record, token string, acke
 		why = fmt.Sprintf("WAIT failed: %v", waitErr)
 	}
 	released := "the lease was released"
-	if err := s.Release(ctx, rec, token, false); err != nil {
+	if err := s.releaseUnsent(ctx, rec, token); err != nil {
 		released = fmt.Sprintf("the lease could not be released (%v) and runs out by itself", err)
 	}
 	return fmt.Errorf("claim %s (%s=%d): %s; nothing was sent and %s: %w",
 		rec.DeliveryID, EnvWaitReplicas, s.waitReplicas, why, released, ErrNotReplicated)
+}
+
+// releaseUnsent releases token's lease on rec, on which nothing was sent,
+// even when the wait for replicas used up ctx's time: ctx's deadline is
+// replaced by the wait's timeout.
+func (s *Store) releaseUnsent(ctx context.Context, rec Record, token string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.waitTimeout)
+	defer cancel()
+	return s.Release(ctx, rec, token, false)
 }
 
 // ErrTakenOver is returned by Commit when another attempt claimed the record

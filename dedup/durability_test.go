@@ -139,6 +139,28 @@ func TestClaimWaitsForReplicas(t *testing.T) {
 	assert.Equal(t, dedup.AlreadySent, c.State)
 }
 
+// The wait for replicas may use up the attempt's context; the lease of the
+// unreplicated claim is released all the same, or the next attempt would
+// wait for it to run out and then report the delivery as ambiguous,
+// although nothing was sent.
+func TestUnreplicatedClaimIsReleasedWhenTheWaitUsedUpTheContext(t *testing.T) {
+	server.OnlyOnce(t)
+	rdb := connect(t, startRedis(t), "")
+	rec := record(t)
+	// Cache the script, so that the claim goes in one EVALSHA.
+	_, err := dedup.New(rdb, time.Hour).Claim(context.Background(), dedup.Record{Key: "other", DeliveryID: "dlv_other"}, "t", time.Minute)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = dedup.New(rdb, time.Hour, dedup.WaitReplicas(1, 200*time.Millisecond)).Claim(ctx, rec, "attempt-1", time.Minute)
+	require.Error(t, err, "no replica, and no time left")
+
+	c, err := dedup.New(rdb, time.Hour).Claim(context.Background(), rec, "attempt-2", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Granted, c.State, "no lease left behind")
+	assert.False(t, c.Ambiguous)
+}
+
 func TestClaimWithoutEnoughReplicasFails(t *testing.T) {
 	server.OnlyOnce(t)
 	ctx := context.Background()

@@ -22,14 +22,14 @@ import (
 // failoverRun is what became of a run of deliveries across a primary's
 // failover.
 type failoverRun struct {
-	statuses          map[onceflow.Status]int
-	duplicates        int // deliveries the receiver got more than once
-	silentDuplicates  int // ... without the result saying ambiguous
-	lost              int // delivered or suppressed, yet never received
-	unfinished        int
-	redisErrors       int // claims and commits that failed, most while the primary was down
-	notReplicated     int // claims refused because no replica acknowledged them
-	ambiguousGrants   int // claims that found an earlier attempt's lease run out
+	statuses         map[onceflow.Status]int
+	duplicates       int // deliveries the receiver got more than once
+	silentDuplicates int // ... without the result saying ambiguous
+	lost             int // delivered or suppressed, yet never received
+	unfinished       int
+	redisErrors      int // claims and commits that failed, most while the primary was down
+	notReplicated    int // claims refused because no replica acknowledged them
+	ambiguousGrants  int // claims that found an earlier attempt's lease run out
 }
 
 // countingStore counts what the dedup store answered during the run.
@@ -74,7 +74,7 @@ func TestDeliveriesSurviveARedisPrimaryFailover(t *testing.T) {
 	}
 	for _, wait := range []int{1, 0} {
 		t.Run(fmt.Sprintf("wait=%d", wait), func(t *testing.T) {
-			r := runAcrossFailover(t, wait, 150)
+			r := runAcrossFailover(t, wait, 300)
 			t.Logf("WAIT %d: %v; %d received twice (%d silently), %d lost; %d Redis errors, %d claims unreplicated, %d ambiguous claims",
 				wait, r.statuses, r.duplicates, r.silentDuplicates, r.lost, r.redisErrors, r.notReplicated, r.ambiguousGrants)
 			assert.Positive(t, r.redisErrors+r.notReplicated, "the failover hit deliveries under way")
