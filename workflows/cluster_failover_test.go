@@ -27,9 +27,10 @@ type failoverRun struct {
 	silentDuplicates int // ... without the result saying ambiguous
 	lost             int // delivered or suppressed, yet never received
 	unfinished       int
-	redisErrors      int // claims and commits that failed, most while the primary was down
-	notReplicated    int // claims refused because no replica acknowledged them
-	ambiguousGrants  int // claims that found an earlier attempt's lease run out
+	redisErrors      int            // claims and commits that failed, most while the primary was down
+	notReplicated    int            // claims refused because no replica acknowledged them
+	ambiguousGrants  int            // claims that found an earlier attempt's lease run out
+	reasons          map[string]int // why deliveries ended ambiguous
 }
 
 // countingStore counts what the dedup store answered during the run.
@@ -77,6 +78,9 @@ func TestDeliveriesSurviveARedisPrimaryFailover(t *testing.T) {
 			r := runAcrossFailover(t, wait, 300)
 			t.Logf("WAIT %d: %v; %d received twice (%d silently), %d lost; %d Redis errors, %d claims unreplicated, %d ambiguous claims",
 				wait, r.statuses, r.duplicates, r.silentDuplicates, r.lost, r.redisErrors, r.notReplicated, r.ambiguousGrants)
+			for why, n := range r.reasons {
+				t.Logf("  %d ambiguous: %s", n, why)
+			}
 			assert.Positive(t, r.redisErrors+r.notReplicated, "the failover hit deliveries under way")
 			assert.Zero(t, r.unfinished, "every notification finished")
 			assert.Zero(t, r.lost, "no delivery reported done was never received")
@@ -144,7 +148,7 @@ func runAcrossFailover(t *testing.T, wait, n int) failoverRun {
 	wg.Wait()
 	close(started)
 
-	r := failoverRun{statuses: map[onceflow.Status]int{}}
+	r := failoverRun{statuses: map[onceflow.Status]int{}, reasons: map[string]int{}}
 	for st := range started {
 		res, err := s.Client.WaitRun(ctx, st)
 		if !assert.NoError(t, err) {
@@ -153,6 +157,9 @@ func runAcrossFailover(t *testing.T, wait, n int) failoverRun {
 		}
 		d := res.Deliveries[0]
 		r.statuses[d.Status]++
+		if d.Status == onceflow.Ambiguous {
+			r.reasons[d.Reason]++
+		}
 		got := rcv.Raw(d.DeliveryID)
 		switch {
 		case got > 1 && d.Status != onceflow.Ambiguous:
