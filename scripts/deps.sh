@@ -2,10 +2,12 @@
 # missing (as root, with apt), or says what to install and exits.
 #
 # The tests start their own redis-server processes on free loopback ports
-# and open the Temporal Web UI in headless Chromium, so both must be on the
-# PATH; no system service needs to run.
+# (redis-cli joins some into a Redis Cluster) and open the Temporal Web UI
+# in headless Chromium, so all three must be on the PATH; no system service
+# needs to run.
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
