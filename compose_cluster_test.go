@@ -1,37 +1,22 @@
 package onceflow_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/cli"
-	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow/worker"
 )
 
-// loadClusterCompose loads docker-compose.yml with the Redis Cluster file
-// on top, as `docker compose -f ... -f ...` would.
-func loadClusterCompose(t *testing.T) *types.Project {
-	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml", "docker-compose.redis-cluster.yml"},
-		cli.WithEnv([]string{"POSTGRES_PASSWORD=" + testDBPassword}),
-		cli.WithName("onceflow"))
-	require.NoError(t, err)
-	p, err := opts.LoadProject(context.Background())
-	require.NoError(t, err)
-	return p
-}
-
 // The cluster file adds six durable cluster nodes and a one-shot that
 // joins them as three primaries with a replica each, and points workers
 // and the API at all six, after the cluster is formed.
 func TestComposeRedisClusterFile(t *testing.T) {
-	p := loadClusterCompose(t)
+	p := loadComposeFiles(t, "docker-compose.yml", "docker-compose.redis-cluster.yml")
 	var nodes []string
 	for i := 1; i <= 6; i++ {
 		name := fmt.Sprintf("redis-node-%d", i)
