@@ -23,8 +23,12 @@ const testDBPassword = "test-db-password"
 
 // loadCompose loads docker-compose.yml as `docker compose` would, with a
 // database password set.
-func loadCompose(t *testing.T) *types.Project {
-	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"},
+func loadCompose(t *testing.T) *types.Project { return loadComposeFiles(t, "docker-compose.yml") }
+
+// loadComposeFiles loads compose files, each on top of the ones before, as
+// `docker compose -f ... -f ...` would, with a database password set.
+func loadComposeFiles(t *testing.T, files ...string) *types.Project {
+	opts, err := cli.NewProjectOptions(files,
 		cli.WithEnv([]string{"POSTGRES_PASSWORD=" + testDBPassword}),
 		cli.WithName("onceflow"))
 	require.NoError(t, err)

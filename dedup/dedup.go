@@ -6,7 +6,8 @@
 //	onceflow:{<notification key>}:<delivery ID>
 //
 // so that all records of a notification share one hash tag (one Redis
-// Cluster slot). Its fields:
+// Cluster slot; a key that starts with "}" gets a space before it inside
+// the braces, see hashTag). Its fields:
 //
 //	s  state: "l" leased to an attempt, "f" free, "s" sent
 //	t  fencing token of the attempt that last leased or committed it (a
@@ -56,6 +57,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -134,7 +136,9 @@ func fence(token string) string {
 
 // Store keeps dedup records in Redis or Redis Cluster.
 type Store struct {
-	rdb          redis.Scripter
+	rdb redis.Scripter
+	// cluster: rdb is a Redis Cluster, whose hash tags need hashTag.
+	cluster      bool
 	window       time.Duration
 	waitReplicas int
 	waitTimeout  time.Duration
@@ -147,6 +151,7 @@ func New(rdb redis.Scripter, window time.Duration, opts ...Option) *Store {
 		window = DefaultWindow
 	}
 	s := &Store{rdb: rdb, window: window}
+	_, s.cluster = rdb.(*redis.ClusterClient)
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -167,21 +172,39 @@ type Record struct {
 	Fingerprint string
 }
 
-func (r Record) redisKey() string {
-	return "onceflow:{" + r.Key + "}:" + r.DeliveryID
+// recordKey is the Redis key of r's record.
+func (s *Store) recordKey(r Record) string {
+	return "onceflow:{" + s.hashTag(r.Key) + "}:" + r.DeliveryID
 }
 
 // fingerprintKey is the notification-level key that holds the fingerprint
 // of the payload that claimed the key's deliveries, under the same hash tag
 // as the records.
-func fingerprintKey(key string) string {
-	return "onceflow:{" + key + "}:fp"
+func (s *Store) fingerprintKey(key string) string {
+	return "onceflow:{" + s.hashTag(key) + "}:fp"
+}
+
+// hashTag is what goes between the braces of a notification's keys: the
+// key itself, so that they all hash to one slot. A key that starts with
+// "}" would close the braces at once, and Redis hashes a key whose tag is
+// empty as a whole: on a cluster the record and the fp key would fall in
+// different slots, and every script, which touches both, would fail with
+// CROSSSLOT. There such a key gets a space before it, which no key may
+// contain (onceflow.ValidateKey), so that it names no other key's records.
+// A single server keeps the key as it always has, so that records written
+// before clusters were supported are still found (a record not found is a
+// second send).
+func (s *Store) hashTag(key string) string {
+	if s.cluster && strings.HasPrefix(key, "}") {
+		return " " + key
+	}
+	return key
 }
 
 // keys are the Redis keys every script touches: the record, then its
 // notification's fingerprint key.
-func (r Record) keys() []string {
-	return []string{r.redisKey(), fingerprintKey(r.Key)}
+func (s *Store) keys(r Record) []string {
+	return []string{s.recordKey(r), s.fingerprintKey(r.Key)}
 }
 
 // ClaimState is what a claim found.
@@ -239,7 +262,7 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 	if lease < time.Millisecond {
 		return Claim{}, fmt.Errorf("dedup: claim %s: lease %v is shorter than 1ms", rec.DeliveryID, lease)
 	}
-	keys, args := rec.keys(), []any{fence(token), lease.Milliseconds(), s.window.Milliseconds(), rec.Fingerprint}
+	keys, args := s.keys(rec), []any{fence(token), lease.Milliseconds(), s.window.Milliseconds(), rec.Fingerprint}
 	var (
 		res     []string
 		acked   int64
@@ -248,6 +271,13 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 	)
 	if s.waitReplicas > 0 {
 		res, acked, waitErr, err = s.claimAndWait(ctx, keys, args...)
+		if err != nil && ctx.Err() != nil {
+			// The wait outlasted the attempt's context, and the claim may
+			// have been granted: nothing was sent on it, so let it go
+			// rather than leave a lease the next attempt would wait out
+			// and then report as ambiguous.
+			_ = s.releaseUnsent(ctx, rec, token)
+		}
 	} else {
 		res, err = claimScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	}
@@ -285,11 +315,20 @@ func (s *Store) unreplicated(ctx context.Context, rec Record, token string, acke
 		why = fmt.Sprintf("WAIT failed: %v", waitErr)
 	}
 	released := "the lease was released"
-	if err := s.Release(ctx, rec, token, false); err != nil {
+	if err := s.releaseUnsent(ctx, rec, token); err != nil {
 		released = fmt.Sprintf("the lease could not be released (%v) and runs out by itself", err)
 	}
 	return fmt.Errorf("claim %s (%s=%d): %s; nothing was sent and %s: %w",
 		rec.DeliveryID, EnvWaitReplicas, s.waitReplicas, why, released, ErrNotReplicated)
+}
+
+// releaseUnsent releases token's lease on rec, on which nothing was sent,
+// even when the wait for replicas used up ctx's time: ctx's deadline is
+// replaced by the wait's timeout.
+func (s *Store) releaseUnsent(ctx context.Context, rec Record, token string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.waitTimeout)
+	defer cancel()
+	return s.Release(ctx, rec, token, false)
 }
 
 // ErrTakenOver is returned by Commit when another attempt claimed the record
@@ -301,7 +340,7 @@ var ErrTakenOver = errors.New("dedup: another attempt took over the delivery; it
 // knew about duplicates, and drops the lease. Committing twice with the same
 // token is harmless. A takeover is recorded as Unconfirmed.
 func (s *Store) Commit(ctx context.Context, rec Record, token, receipt string, outcome Outcome) error {
-	res, err := commitScript.Run(ctx, s.rdb, rec.keys(), fence(token), receipt, s.window.Milliseconds(), string(outcome)).Text()
+	res, err := commitScript.Run(ctx, s.rdb, s.keys(rec), fence(token), receipt, s.window.Milliseconds(), string(outcome)).Text()
 	if err != nil {
 		return fmt.Errorf("dedup: commit %s: %w", rec.DeliveryID, err)
 	}
@@ -324,7 +363,7 @@ func (s *Store) Release(ctx context.Context, rec Record, token string, maybeSent
 	if maybeSent {
 		flag = "1"
 	}
-	res, err := releaseScript.Run(ctx, s.rdb, rec.keys(), fence(token), flag, s.window.Milliseconds()).Text()
+	res, err := releaseScript.Run(ctx, s.rdb, s.keys(rec), fence(token), flag, s.window.Milliseconds()).Text()
 	if err != nil {
 		return fmt.Errorf("dedup: release %s: %w", rec.DeliveryID, err)
 	}
@@ -340,7 +379,7 @@ func (s *Store) Release(ctx context.Context, rec Record, token string, maybeSent
 // no fingerprint. It is one read, for a starter to refuse a conflicting
 // payload before it starts anything.
 func (s *Store) Fingerprint(ctx context.Context, key string) (string, error) {
-	fp, err := fingerprintScript.Run(ctx, s.rdb, []string{fingerprintKey(key)}).Text()
+	fp, err := fingerprintScript.Run(ctx, s.rdb, []string{s.fingerprintKey(key)}).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}

@@ -18,11 +18,13 @@ import (
 	"github.com/onceflow/onceflow/internal/testenv"
 )
 
-var server *testenv.Redis
+// server is the Redis under test: the tests run once on a single server,
+// then again on a Redis Cluster.
+var server *testenv.Backend
 
-func TestMain(m *testing.M) { testenv.RunWithRedis(m, &server) }
+func TestMain(m *testing.M) { testenv.RunOnBoth(m, &server) }
 
-func newStore(t testing.TB, window time.Duration) (*dedup.Store, *redis.Client) {
+func newStore(t testing.TB, window time.Duration) (*dedup.Store, redis.UniversalClient) {
 	rdb := server.Client(t)
 	return dedup.New(rdb, window), rdb
 }
@@ -212,7 +214,7 @@ func TestEveryWriteSetsTheWindowTTL(t *testing.T) {
 	require.NoError(t, store.Commit(ctx, rec, "attempt-2", "HTTP 200", dedup.Clean))
 	assertTTL("after commit")
 
-	keys, err := rdb.Keys(ctx, "onceflow:{"+rec.Key+"}*").Result()
+	keys, err := testenv.Keys(ctx, rdb, "onceflow:{"+rec.Key+"}*")
 	require.NoError(t, err)
 	assert.Equal(t, []string{redisKey(rec)}, keys, "one record per delivery, under the notification's hash tag")
 }
@@ -331,7 +333,7 @@ func TestFingerprintLivesAsLongAsTheRecords(t *testing.T) {
 	require.NoError(t, store.Commit(ctx, rec, "attempt-2", "HTTP 200", dedup.Clean))
 	assertTTL("after commit")
 
-	keys, err := rdb.Keys(ctx, "onceflow:{"+rec.Key+"}*").Result()
+	keys, err := testenv.Keys(ctx, rdb, "onceflow:{"+rec.Key+"}*")
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{redisKey(rec), fingerprintKey(rec.Key)}, keys, "under the notification's hash tag")
 }
@@ -344,6 +346,7 @@ func TestUnreachableLedgerIsAnError(t *testing.T) {
 }
 
 func TestRecordSurvivesRedisRestart(t *testing.T) {
+	server.OnlyOnce(t)
 	for _, c := range []struct {
 		name string
 		down func(*testenv.Redis)
@@ -434,4 +437,24 @@ func BenchmarkSetNX(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A key that starts with "}" keeps the Redis keys it has always had on a
+// single server, so that records written before clusters were supported
+// are found: a record not found would mean a second send. (A cluster
+// needs another form; TestRecordsOfANotificationShareOneSlot.)
+func TestKeysStartingWithABraceKeepTheirFormatOnOneServer(t *testing.T) {
+	ctx := context.Background()
+	store, rdb := newStore(t, time.Hour)
+	if _, cluster := rdb.(*redis.ClusterClient); cluster {
+		return // the single server's format is what this test is about
+	}
+	rec := dedup.Record{Key: "}" + t.Name(), DeliveryID: "dlv_legacy", Fingerprint: "fp1"}
+	// A record as an earlier version wrote it: committed, under the bare key.
+	_, err := store.Claim(ctx, rec, "attempt-1", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", dedup.Clean))
+	keys, err := testenv.Keys(ctx, rdb, "onceflow:{"+rec.Key+"}*")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"onceflow:{" + rec.Key + "}:dlv_legacy", "onceflow:{" + rec.Key + "}:fp"}, keys)
 }

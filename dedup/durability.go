@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,9 +31,36 @@ import (
 // some managed services), one with neither an append-only file nor a
 // connected replica, or fewer connected replicas than waitReplicas (see
 // EnvWaitReplicas). Messages carry only what Redis replied, never
-// credentials. On Redis Cluster, call it for each master
-// (ClusterClient.ForEachMaster).
+// credentials. On a Redis Cluster (a *redis.ClusterClient) it checks
+// every primary, and its messages name the primary.
 func CheckDurability(ctx context.Context, rdb redis.Cmdable, waitReplicas int) (warnings []string, err error) {
+	c, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return checkNode(ctx, rdb, waitReplicas)
+	}
+	var mu sync.Mutex
+	err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		addr := n.Options().Addr
+		w, err := checkNode(ctx, n, waitReplicas)
+		if err != nil {
+			return fmt.Errorf("cluster primary %s: %w", addr, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range w {
+			warnings = append(warnings, "cluster primary "+addr+": "+m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(warnings)
+	return warnings, nil
+}
+
+// checkNode is CheckDurability on one server.
+func checkNode(ctx context.Context, rdb redis.Cmdable, waitReplicas int) (warnings []string, err error) {
 	policy, err := rdb.ConfigGet(ctx, "maxmemory-policy").Result()
 	switch {
 	case isReply(err):
@@ -140,8 +169,10 @@ type Option func(*Store)
 // a silent duplicate; waiting there would cost a second replica round trip
 // per delivery after the side effect, when nothing can be undone. It needs
 // rdb to be a *redis.Client (one server or a Sentinel failover client),
-// whose pipelines keep the claim and its WAIT on one connection, with a
-// ReadTimeout longer than timeout.
+// whose pipelines keep the claim and its WAIT on one connection, or a
+// *redis.ClusterClient, whose claim and WAIT then go on one connection to
+// the primary of the record's slot (WAIT counts that primary's replicas),
+// with a ReadTimeout longer than timeout.
 func WaitReplicas(n int, timeout time.Duration) Option {
 	return func(s *Store) {
 		if timeout <= 0 {
@@ -162,9 +193,20 @@ var ErrNotReplicated = errors.New("dedup: too few Redis replicas acknowledged th
 // the claim was granted (a claim that finds the record sent or busy writes
 // nothing).
 func (s *Store) claimAndWait(ctx context.Context, keys []string, args ...any) (res []string, acked int64, waitErr, err error) {
-	c, ok := s.rdb.(*redis.Client)
-	if !ok {
-		return nil, 0, nil, fmt.Errorf("%s needs a single Redis client (*redis.Client), not %T", EnvWaitReplicas, s.rdb)
+	var c *redis.Client
+	switch rdb := s.rdb.(type) {
+	case *redis.Client:
+		c = rdb
+	case *redis.ClusterClient:
+		// WAIT has no key: a cluster client would send it to any node.
+		// The claim goes to the record's primary directly instead; if
+		// the slot moved since the client last looked, the claim fails
+		// with MOVED, writes nothing, and is retried like any Redis error.
+		if c, err = rdb.MasterForKey(ctx, keys[0]); err != nil {
+			return nil, 0, nil, fmt.Errorf("find the cluster primary of %s: %w", keys[0], err)
+		}
+	default:
+		return nil, 0, nil, fmt.Errorf("%s needs a Redis client (*redis.Client) or a cluster client (*redis.ClusterClient), not %T", EnvWaitReplicas, s.rdb)
 	}
 	if rt := c.Options().ReadTimeout; rt > 0 && s.waitTimeout >= rt {
 		return nil, 0, nil, fmt.Errorf("%s: the wait of %v must be shorter than the Redis client's read timeout of %v", EnvWaitReplicas, s.waitTimeout, rt)
@@ -184,6 +226,13 @@ func (s *Store) claimAndWait(ctx context.Context, keys []string, args ...any) (r
 	res, acked, waitErr, err = run(func(p redis.Pipeliner) *redis.Cmd { return claimScript.EvalSha(ctx, p, keys, args...) })
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
 		res, acked, waitErr, err = run(func(p redis.Pipeliner) *redis.Cmd { return claimScript.Eval(ctx, p, keys, args...) })
+	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok && (err != nil || waitErr != nil) {
+		// The claim bypassed the cluster client, which therefore saw
+		// neither the dead primary nor the MOVED: have it look again, or
+		// every retry would go to the same node until its next periodic
+		// reload.
+		cc.ReloadState(ctx)
 	}
 	return res, acked, waitErr, err
 }

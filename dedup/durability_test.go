@@ -45,6 +45,7 @@ func connect(t testing.TB, s *redisproc.Server, password string) *redis.Client {
 }
 
 func TestEvictingRedisIsRefused(t *testing.T) {
+	server.OnlyOnce(t)
 	ctx := context.Background()
 	rdb := connect(t, startRedis(t, "--maxmemory-policy", "allkeys-lru"), "")
 	for _, policy := range []string{"allkeys-lru", "volatile-lru", "volatile-ttl", "allkeys-random"} {
@@ -62,6 +63,7 @@ func TestEvictingRedisIsRefused(t *testing.T) {
 }
 
 func TestRedisThatHidesItsPolicyIsWarnedAbout(t *testing.T) {
+	server.OnlyOnce(t)
 	ctx := context.Background()
 	const password = "s3cret-pa55"
 	rdb := connect(t, startRedis(t, "--rename-command", "CONFIG", "", "--requirepass", password), password)
@@ -74,6 +76,7 @@ func TestRedisThatHidesItsPolicyIsWarnedAbout(t *testing.T) {
 }
 
 func TestRedisThatMayForgetOnRestartIsWarnedAbout(t *testing.T) {
+	server.OnlyOnce(t)
 	ctx := context.Background()
 	primary := startRedis(t, "--appendonly", "no")
 	rdb := connect(t, primary, "")
@@ -95,6 +98,7 @@ func TestRedisThatMayForgetOnRestartIsWarnedAbout(t *testing.T) {
 }
 
 func TestInMemoryDevRedisIsWarnedAboutNotRefused(t *testing.T) {
+	server.OnlyOnce(t)
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -104,6 +108,7 @@ func TestInMemoryDevRedisIsWarnedAboutNotRefused(t *testing.T) {
 }
 
 func TestUnreachableRedisFailsTheCheck(t *testing.T) {
+	server.OnlyOnce(t)
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
 	_, err := dedup.CheckDurability(context.Background(), rdb, 0)
@@ -111,6 +116,7 @@ func TestUnreachableRedisFailsTheCheck(t *testing.T) {
 }
 
 func TestClaimWaitsForReplicas(t *testing.T) {
+	server.OnlyOnce(t)
 	ctx := context.Background()
 	primary := startRedis(t)
 	replica := connect(t, startReplica(t, primary), "")
@@ -133,7 +139,30 @@ func TestClaimWaitsForReplicas(t *testing.T) {
 	assert.Equal(t, dedup.AlreadySent, c.State)
 }
 
+// The wait for replicas may use up the attempt's context; the lease of the
+// unreplicated claim is released all the same, or the next attempt would
+// wait for it to run out and then report the delivery as ambiguous,
+// although nothing was sent.
+func TestUnreplicatedClaimIsReleasedWhenTheWaitUsedUpTheContext(t *testing.T) {
+	server.OnlyOnce(t)
+	rdb := connect(t, startRedis(t), "")
+	rec := record(t)
+	// Cache the script, so that the claim goes in one EVALSHA.
+	_, err := dedup.New(rdb, time.Hour).Claim(context.Background(), dedup.Record{Key: "other", DeliveryID: "dlv_other"}, "t", time.Minute)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = dedup.New(rdb, time.Hour, dedup.WaitReplicas(1, 200*time.Millisecond)).Claim(ctx, rec, "attempt-1", time.Minute)
+	require.Error(t, err, "no replica, and no time left")
+
+	c, err := dedup.New(rdb, time.Hour).Claim(context.Background(), rec, "attempt-2", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Granted, c.State, "no lease left behind")
+	assert.False(t, c.Ambiguous)
+}
+
 func TestClaimWithoutEnoughReplicasFails(t *testing.T) {
+	server.OnlyOnce(t)
 	ctx := context.Background()
 	rdb := connect(t, startRedis(t), "")
 	store := dedup.New(rdb, time.Hour, dedup.WaitReplicas(1, 100*time.Millisecond))
@@ -155,6 +184,7 @@ func TestClaimWithoutEnoughReplicasFails(t *testing.T) {
 }
 
 func TestWaitNeedsAReadTimeoutLongerThanTheWait(t *testing.T) {
+	server.OnlyOnce(t)
 	s := startRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: s.Addr, ReadTimeout: time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -164,6 +194,7 @@ func TestWaitNeedsAReadTimeoutLongerThanTheWait(t *testing.T) {
 }
 
 func TestWaitReplicasFromEnv(t *testing.T) {
+	server.OnlyOnce(t)
 	for v, want := range map[string]int{"": 0, "0": 0, "2": 2} {
 		n, err := dedup.WaitReplicasFromEnv(func(string) string { return v })
 		require.NoError(t, err, v)

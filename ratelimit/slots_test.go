@@ -18,9 +18,11 @@ import (
 // assert the schedule itself, whatever the machine's load does to the
 // callers.
 
-var server *testenv.Redis
+// server is the Redis under test: the tests run once on a single server,
+// then again on a Redis Cluster.
+var server *testenv.Backend
 
-func TestMain(m *testing.M) { testenv.RunWithRedis(m, &server) }
+func TestMain(m *testing.M) { testenv.RunOnBoth(m, &server) }
 
 // assertEvenlySpaced checks the schedule GCRA promises: no two slots
 // closer than interval, and a slot that had to wait for an earlier one

@@ -15,9 +15,11 @@ import (
 	"github.com/onceflow/onceflow/recipients"
 )
 
-var rds *testenv.Redis
+// rds is the Redis under test: the tests run once on a single server, then
+// again on a Redis Cluster.
+var rds *testenv.Backend
 
-func TestMain(m *testing.M) { testenv.RunWithRedis(m, &rds) }
+func TestMain(m *testing.M) { testenv.RunOnBoth(m, &rds) }
 
 func list(n int) (recipients.List, onceflow.Broadcast) {
 	b := onceflow.Broadcast{Key: "sale", Channel: onceflow.Webhook, Subject: "Sale", Body: "Now"}
@@ -46,7 +48,7 @@ func TestAListComesBackInChunksAndExpires(t *testing.T) {
 	}
 	assert.Equal(t, b.Recipients, got)
 
-	keys, err := rdb.Keys(ctx, "onceflow:{bcast:sale/*").Result()
+	keys, err := testenv.Keys(ctx, rdb, "onceflow:{bcast:sale/*")
 	require.NoError(t, err)
 	assert.Len(t, keys, 4, "a head and three chunks: %v", keys)
 	for _, k := range keys {
@@ -90,4 +92,39 @@ func TestProblemsArePagedInOrderAndReplacedByARerun(t *testing.T) {
 	page, _, err = s.Problems(ctx, l, 0, 10)
 	require.NoError(t, err)
 	assert.Equal(t, []recipients.Problem{problem(3), problem(17)}, page)
+}
+
+// On a cluster, the keys a broadcast's problems are recorded in together
+// (one MULTI) share a slot with its head, and its chunks, each under its
+// own hash tag, spread over the primaries.
+func TestAListsKeysOnACluster(t *testing.T) {
+	if rds.Cluster == nil {
+		t.Skip("slots exist only on a cluster: runs in the cluster pass")
+	}
+	ctx := context.Background()
+	rdb := rds.Cluster.Client(t)
+	s := recipients.New(rdb)
+	l, b := list(64)
+	require.NoError(t, s.Put(ctx, l, b, 2, time.Hour))
+	require.NoError(t, s.Record(ctx, l, 0, 4, []recipients.Problem{{Index: 1, ID: "u1", Status: onceflow.Failed}}))
+	keys, err := testenv.Keys(ctx, rdb, "onceflow:{bcast:sale/"+l.Fingerprint[:16]+"*")
+	require.NoError(t, err)
+	require.Len(t, keys, 32+3, "32 chunks, the head, the problems' index and details")
+	listSlots, chunkPrimaries := map[int64]bool{}, map[string]bool{}
+	for _, k := range keys {
+		slot, err := rdb.ClusterKeySlot(ctx, k).Result()
+		require.NoError(t, err)
+		if strings.HasSuffix(k, ":r") {
+			n, err := rdb.MasterForKey(ctx, k)
+			require.NoError(t, err)
+			chunkPrimaries[n.Options().Addr] = true
+			continue
+		}
+		listSlots[slot] = true
+	}
+	assert.Len(t, listSlots, 1, "head, pz and ph in one slot")
+	assert.Len(t, chunkPrimaries, 3, "chunks spread over the three primaries")
+	got, _, err := s.Problems(ctx, l, 0, 10)
+	require.NoError(t, err)
+	assert.Equal(t, []recipients.Problem{{Index: 1, ID: "u1", Status: onceflow.Failed}}, got)
 }

@@ -2,11 +2,13 @@
 # missing (as root, with apt), or says what to install and exits.
 #
 # The tests start their own redis-server and PostgreSQL processes on free
-# loopback ports (internal/redisproc, internal/pgproc) and open the Temporal
-# Web UI in headless Chromium, so those must be installed; no system service
-# needs to run. Debian keeps PostgreSQL's initdb off the PATH.
+# loopback ports (internal/redisproc, internal/pgproc; redis-cli joins some
+# redis-servers into a Redis Cluster) and open the Temporal Web UI in
+# headless Chromium, so those must be installed; no system service needs to
+# run. Debian keeps PostgreSQL's initdb off the PATH.
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

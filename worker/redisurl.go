@@ -2,10 +2,115 @@ package worker
 
 import (
 	"fmt"
+	"net"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// The schemes of a Redis Cluster's REDIS_URL, without and with TLS. A
+// cluster is named by its scheme rather than guessed from the number of
+// hosts: one seed node is a valid cluster URL, and a single server must
+// never be driven as a cluster (or the other way round) because a host was
+// added or removed.
+const (
+	clusterScheme    = "redis+cluster"
+	clusterTLSScheme = "rediss+cluster"
+)
+
+// IsClusterURL reports whether raw names a Redis Cluster
+// (redis+cluster:// or rediss+cluster://).
+func IsClusterURL(raw string) bool {
+	return strings.HasPrefix(raw, clusterScheme+"://") || strings.HasPrefix(raw, clusterTLSScheme+"://")
+}
+
+// NewRedis connects a client to the Redis at REDIS_URL raw: one server
+// (redis://, rediss://, as ParseRedisURL reads them) or a Redis Cluster
+// (redis+cluster://, rediss+cluster://, as ParseClusterURL reads them).
+// contextTimeout makes every command give up at its context's deadline.
+func NewRedis(raw string, contextTimeout bool) (redis.UniversalClient, error) {
+	if IsClusterURL(raw) {
+		opts, err := ParseClusterURL(raw)
+		if err != nil {
+			return nil, err
+		}
+		opts.ContextTimeoutEnabled = contextTimeout
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := ParseRedisURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	opts.ContextTimeoutEnabled = contextTimeout
+	return redis.NewClient(opts), nil
+}
+
+// ParseClusterURL reads a Redis Cluster's REDIS_URL,
+//
+//	redis+cluster://[user:password@]host1:port1,host2:port2,.../[?option=value...]
+//
+// (rediss+cluster:// for TLS, verified against the first host's name):
+// the hosts are seed nodes, from which the client learns the others; the
+// options are redis.ParseClusterURL's. A cluster has only database 0, so
+// the path may be empty, / or /0. Its errors never hold the password.
+func ParseClusterURL(raw string) (*redis.ClusterOptions, error) {
+	const form = "redis+cluster://[user:password@]host:port,host:port/"
+	scheme, rest, _ := strings.Cut(raw, "://")
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	userinfo, hosts := "", authority
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		userinfo, hosts = authority[:at+1], authority[at+1:]
+	}
+	bad := func(why string, args ...any) error {
+		return fmt.Errorf("%s=%s is not a valid Redis Cluster URL (%s): %s", EnvRedisURL, RedactRedisURL(raw), form, fmt.Sprintf(why, args...))
+	}
+	var addrs []string
+	for i, h := range strings.Split(hosts, ",") {
+		if h == "" {
+			return nil, bad("host %d is empty", i+1)
+		}
+		if !strings.Contains(h, ":") || strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+			h += ":6379"
+		}
+		host, port, err := net.SplitHostPort(h)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			return nil, bad("host %d (%s) is not host:port", i+1, h)
+		}
+		addrs = append(addrs, h)
+	}
+	path, query, _ := strings.Cut(strings.SplitN(tail, "#", 2)[0], "?")
+	if path != "" && path != "/" && path != "/0" {
+		return nil, bad("database %s: a Redis Cluster has only database 0", strings.TrimPrefix(path, "/"))
+	}
+	single := "redis"
+	if scheme == clusterTLSScheme {
+		single = "rediss"
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, bad("its options do not parse: %v", err)
+	}
+	for _, a := range addrs[1:] {
+		q.Add("addr", a)
+	}
+	opts, err := redis.ParseClusterURL(single + "://" + userinfo + addrs[0] + "/?" + q.Encode())
+	if err == nil {
+		return opts, nil
+	}
+	// go-redis's own errors quote the URL, password included, when the
+	// fault is in the user or password; say which part is at fault
+	// without them.
+	if _, serr := redis.ParseClusterURL(single + "://" + addrs[0] + "/?" + q.Encode()); serr != nil {
+		return nil, bad("%s", strings.TrimPrefix(serr.Error(), "redis: "))
+	}
+	return nil, fmt.Errorf("%s is not a valid Redis Cluster URL: its user or password does not parse (not shown; %%-escape reserved characters)", EnvRedisURL)
+}
 
 // ParseRedisURL reads a REDIS_URL as redis.ParseURL does, with an error
 // that never holds its password: url.Parse quotes the whole URL in its
@@ -22,7 +127,7 @@ func ParseRedisURL(raw string) (*redis.Options, error) {
 		// redacted URL.
 		msg := strings.ReplaceAll(serr.Error(), fmt.Sprintf("%q", safe), "")
 		msg = strings.TrimPrefix(strings.TrimPrefix(msg, "parse : "), "redis: ")
-		return nil, fmt.Errorf("%s=%s is not a valid Redis URL (redis://[user:password@]host:port/db): %s", EnvRedisURL, safe, msg)
+		return nil, fmt.Errorf("%s=%s is not a valid Redis URL (redis://[user:password@]host:port/db, or %s://host:port,host:port/ for a cluster): %s", EnvRedisURL, safe, clusterScheme, msg)
 	}
 	return nil, fmt.Errorf("%s is not a valid Redis URL: its user or password does not parse (not shown; %%-escape reserved characters)", EnvRedisURL)
 }

@@ -2,6 +2,9 @@ package worker
 
 import (
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,4 +42,56 @@ func TestBadRedisURLErrorsKeepThePasswordOut(t *testing.T) {
 	assert.Equal(t, "s3cret", opts.Password)
 	assert.Equal(t, "redis://user:xxxxx@host:6380/2", RedactRedisURL("redis://user:s3cret@host:6380/2"))
 	assert.Equal(t, "redis://host:6380/2", RedactRedisURL("redis://host:6380/2"))
+}
+
+// A cluster's REDIS_URL lists its seed nodes after the credentials; the
+// options are go-redis's, the TLS scheme verifies the first host's name,
+// and a cluster has no database but 0.
+func TestClusterURL(t *testing.T) {
+	opts, err := ParseClusterURL("rediss+cluster://user:s3cret@redis-a.internal:7000,redis-b.internal:7001,[::1]:7002/?dial_timeout=3s")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"redis-a.internal:7000", "redis-b.internal:7001", "[::1]:7002"}, opts.Addrs)
+	assert.Equal(t, "user", opts.Username)
+	assert.Equal(t, "s3cret", opts.Password)
+	require.NotNil(t, opts.TLSConfig)
+	assert.Equal(t, "redis-a.internal", opts.TLSConfig.ServerName)
+	assert.Equal(t, 3*time.Second, opts.DialTimeout)
+
+	opts, err = ParseClusterURL("redis+cluster://:p%40ss@h1,h2:7001/0")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"h1:6379", "h2:7001"}, opts.Addrs, "the port defaults to 6379")
+	assert.Equal(t, "p@ss", opts.Password)
+	assert.Nil(t, opts.TLSConfig)
+
+	rdb, err := NewRedis("redis+cluster://h1:7000", false)
+	require.NoError(t, err)
+	assert.IsType(t, &redis.ClusterClient{}, rdb)
+	_ = rdb.Close()
+	rdb, err = NewRedis("redis://h1:7000/0", false)
+	require.NoError(t, err)
+	assert.IsType(t, &redis.Client{}, rdb, "one server stays one server")
+	_ = rdb.Close()
+
+	for raw, says := range map[string]string{
+		"redis+cluster://user:s3cret@h1:7000,,h2:7001":           "host 2 is empty",
+		"redis+cluster://user:s3cret@h1:7000/3":                  "only database 0",
+		"redis+cluster://user:s3cret@h1:7000,h2:x:y":             "host 2 (h2:x:y) is not host:port",
+		"redis+cluster://user:s3cret@h1:7000/?dial_timeout=soon": "dial_timeout",
+		"redis+cluster://user:s3cret@h1:7000/?db=2":              "unexpected option: db",
+		"redis+cluster://user:s3%zzcret@h1:7000":                 "user or password does not parse",
+	} {
+		_, err := ParseClusterURL(raw)
+		require.Error(t, err, raw)
+		assert.Contains(t, err.Error(), says, raw)
+		assert.Contains(t, err.Error(), EnvRedisURL, raw)
+		assert.NotContains(t, err.Error(), "cret", raw)
+		_, _, err = Ledger(raw)
+		require.Error(t, err, raw)
+		assert.NotContains(t, err.Error(), "cret", raw)
+		_, _, err = Activities(Config{RedisURL: raw, WebhookSecret: "whsec_MDEyMzQ1Njc4OWFiY2RlZg=="})
+		require.Error(t, err, raw)
+		assert.NotContains(t, err.Error(), "cret", raw)
+	}
+	assert.Equal(t, "redis+cluster://user:xxxxx@h1:7000,h2:7001/", RedactRedisURL("redis+cluster://user:s3cret@h1:7000,h2:7001/"))
+	assert.Equal(t, "cluster seeded by h1:7000,h2:7001", redactRedisURL("redis+cluster://user:s3cret@h1:7000,h2:7001/"))
 }

@@ -20,14 +20,15 @@ import (
 	"github.com/onceflow/onceflow/templates"
 )
 
-// Activities wires the Deliver activity to Redis at cfg.RedisURL and to the
-// providers cfg configures. The caller closes the returned Redis client.
-func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
+// Activities wires the Deliver activity to Redis (one server or a cluster)
+// at cfg.RedisURL and to the providers cfg configures. The caller closes
+// the returned Redis client.
+func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, error) {
 	ps, err := Providers(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	opts, err := ParseRedisURL(cfg.RedisURL)
+	rdb, err := NewRedis(cfg.RedisURL, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -35,11 +36,11 @@ func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
 	if cfg.TemplatesDir != "" {
 		dir, err := templates.NewDir(cfg.TemplatesDir)
 		if err != nil {
+			_ = rdb.Close()
 			return nil, nil, err
 		}
 		acts.Templates = dir
 	}
-	rdb := redis.NewClient(opts)
 	acts.Store = dedup.New(rdb, cfg.DedupWindow, dedup.WaitReplicas(cfg.WaitReplicas, 0))
 	acts.Lists = recipients.New(rdb)
 	for ch, rate := range cfg.Rates {
@@ -60,13 +61,11 @@ func Activities(cfg Config) (*activities.Activities, *redis.Client, error) {
 // starter.WithLedger does to refuse a key reused with another payload. Its
 // reads give up at their context's deadline, so that a Redis that hangs
 // cannot stall a start. The caller closes the returned Redis client.
-func Ledger(redisURL string) (*dedup.Store, *redis.Client, error) {
-	opts, err := ParseRedisURL(redisURL)
+func Ledger(redisURL string) (*dedup.Store, redis.UniversalClient, error) {
+	rdb, err := NewRedis(redisURL, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	opts.ContextTimeoutEnabled = true
-	rdb := redis.NewClient(opts)
 	return dedup.New(rdb, 0), rdb, nil
 }
 

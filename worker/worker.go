@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,7 +46,7 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 	defer rdb.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := rdb.Ping(pingCtx).Err(); err != nil {
+	if err := PingRedis(pingCtx, rdb); err != nil {
 		return fmt.Errorf("redis at %s (%s): %w", redactRedisURL(cfg.RedisURL), EnvRedisURL, err)
 	}
 	// Redis is the ledger: one that may evict records is refused, one that
@@ -87,9 +88,30 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 
 // redactRedisURL drops the password from a Redis URL for logs and errors.
 func redactRedisURL(raw string) string {
+	if IsClusterURL(raw) {
+		opts, err := ParseClusterURL(raw)
+		if err != nil {
+			return "(unparsable URL)"
+		}
+		return fmt.Sprintf("cluster seeded by %s", strings.Join(opts.Addrs, ","))
+	}
 	opts, err := redis.ParseURL(raw)
 	if err != nil {
 		return "(unparsable URL)"
 	}
 	return fmt.Sprintf("%s db %d", opts.Addr, opts.DB)
+}
+
+// PingRedis checks that Redis answers; on a cluster, that every primary
+// does, so that every slot can be written.
+func PingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+			if err := n.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("primary %s: %w", n.Options().Addr, err)
+			}
+			return nil
+		})
+	}
+	return rdb.Ping(ctx).Err()
 }

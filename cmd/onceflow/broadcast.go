@@ -32,7 +32,7 @@ const (
 // recipientStore lets a starter keep broadcasts' recipient lists in the
 // Redis at rdb, for the workers' dedup window (ONCEFLOW_DEDUP_WINDOW) past
 // their send_at. It is part of every starter that has the ledger.
-func (a *app) recipientStore(rdb *redis.Client) starter.Option {
+func (a *app) recipientStore(rdb redis.UniversalClient) starter.Option {
 	// Only the one variable: reading the whole worker configuration
 	// would read the providers' credentials files too.
 	keep, err := time.ParseDuration(a.getenv(worker.EnvDedupWindow))

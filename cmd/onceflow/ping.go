@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/onceflow/onceflow/worker"
 )
 
@@ -43,14 +41,14 @@ func (a *app) ping(ctx context.Context, args []string) error {
 		return err
 	}
 	tc.Close()
-	opts, err := worker.ParseRedisURL(envOr(a.getenv(worker.EnvRedisURL), worker.DefaultRedisURL))
+	url := envOr(a.getenv(worker.EnvRedisURL), worker.DefaultRedisURL)
+	rdb, err := worker.NewRedis(url, true)
 	if err != nil {
 		return inputError{err}
 	}
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis at %s (%s): %w", opts.Addr, worker.EnvRedisURL, err)
+	if err := worker.PingRedis(ctx, rdb); err != nil {
+		return fmt.Errorf("redis at %s (%s): %w", worker.RedactRedisURL(url), worker.EnvRedisURL, err)
 	}
 	fmt.Fprintln(a.stdout, "temporal ok, redis ok")
 	return nil
