@@ -138,7 +138,15 @@ func (r *Registry) Handler() http.Handler {
 // Delivery counts one delivery step's final status on h, the workflow's
 // (replay-safe) metrics handler.
 func Delivery(h client.MetricsHandler, ch onceflow.Channel, s onceflow.Status) {
-	h.WithTags(map[string]string{"channel": string(ch), "status": string(s)}).Counter(deliveries).Inc(1)
+	Deliveries(h, ch, s, 1)
+}
+
+// Deliveries counts n deliveries of a broadcast that settled with status s;
+// n of zero counts nothing.
+func Deliveries(h client.MetricsHandler, ch onceflow.Channel, s onceflow.Status, n int) {
+	if n > 0 {
+		h.WithTags(map[string]string{"channel": string(ch), "status": string(s)}).Counter(deliveries).Inc(int64(n))
+	}
 }
 
 // AmbiguousClaim counts a claim that found a possible earlier send.

@@ -1,0 +1,124 @@
+package devstack_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/workflows"
+)
+
+// scrape is one GET /metrics of the stack: the text, and its samples.
+type scrape struct {
+	text string
+	fams map[string]*dto.MetricFamily
+}
+
+func scrapeMetrics(t *testing.T, apiURL string) scrape {
+	t.Helper()
+	resp, err := http.Get(apiURL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(strings.NewReader(string(b)))
+	require.NoError(t, err)
+	return scrape{text: string(b), fams: fams}
+}
+
+// value is the counter's value, or the histogram's count, of the series of
+// name with labels; 0 when it does not exist.
+func (s scrape) value(name string, labels map[string]string) float64 {
+	f, ok := s.fams[name]
+	if !ok {
+		return 0
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range labels {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return 0
+}
+
+func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
+	var logs testenv.Buffer
+	cfg := config(t, t.TempDir(), &logs)
+	cfg.UIPort, cfg.Workers = 0, 1
+	s := start(t, cfg)
+	defer s.Stop()
+	ok := testenv.NewReceiver(t)
+	refusing := testenv.NewReceiver(t, testenv.Statuses(http.StatusBadRequest))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	before := scrapeMetrics(t, s.APIURL)
+	post(t, s.APIURL, "metrics-delivered", ok.URL)
+	post(t, s.APIURL, "metrics-refused", refusing.URL)
+	c := starter.New(s.Client, "")
+	res, err := c.Wait(ctx, "metrics-delivered")
+	require.NoError(t, err)
+	require.Equal(t, onceflow.Delivered, res.Deliveries[0].Status)
+	res, err = c.Wait(ctx, "metrics-refused")
+	require.NoError(t, err)
+	require.Equal(t, onceflow.Failed, res.Deliveries[0].Status)
+	// A new run of a delivered key finds its dedup record: suppressed.
+	run, err := s.Client.ExecuteWorkflow(ctx, clientOptionsForNewRun("metrics-delivered"), workflows.Name, onceflow.Notification{
+		Key: "metrics-delivered", Subject: "Hi", Body: "Hello from the dev stack",
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: ok.URL}},
+	})
+	require.NoError(t, err)
+	var again onceflow.Result
+	require.NoError(t, run.Get(ctx, &again))
+	require.Equal(t, onceflow.Suppressed, again.Deliveries[0].Status)
+
+	after := scrapeMetrics(t, s.APIURL)
+	moved := func(name string, labels map[string]string) float64 {
+		return after.value(name, labels) - before.value(name, labels)
+	}
+	webhook := func(status string) map[string]string { return map[string]string{"channel": "webhook", "status": status} }
+	assert.Equal(t, 1.0, moved("onceflow_deliveries_total", webhook("delivered")))
+	assert.Equal(t, 1.0, moved("onceflow_deliveries_total", webhook("failed")))
+	assert.Equal(t, 1.0, moved("onceflow_deliveries_total", webhook("suppressed")))
+	assert.Equal(t, 0.0, moved("onceflow_deliveries_total", webhook("ambiguous")))
+	assert.Equal(t, 0.0, after.value("onceflow_deliveries_total", webhook("ambiguous")), "the series exists at zero")
+	assert.Contains(t, after.text, `onceflow_deliveries_total{channel="webhook",status="ambiguous"} 0`)
+	assert.Equal(t, 1.0, moved("onceflow_provider_request_duration_seconds", map[string]string{"channel": "webhook", "outcome": "ok"}))
+	assert.Equal(t, 1.0, moved("onceflow_provider_request_duration_seconds", map[string]string{"channel": "webhook", "outcome": "rejected"}))
+	assert.Equal(t, 3.0, moved("onceflow_dedup_operation_duration_seconds", map[string]string{"op": "claim"}), "one claim per attempt")
+	assert.Equal(t, 1.0, moved("onceflow_dedup_operation_duration_seconds", map[string]string{"op": "commit"}), "only the delivered one commits")
+	assert.Equal(t, 2.0, moved("onceflow_api_requests_total", map[string]string{"route": "POST /v1/notifications", "code": "202"}))
+	assert.Positive(t, after.value("temporal_workflow_completed_total", nil), "the Temporal SDK's own metrics are exported")
+
+	// No key and no recipient in any label.
+	for _, secret := range []string{"metrics-delivered", "metrics-refused", ok.URL, refusing.URL} {
+		assert.NotContains(t, after.text, secret)
+	}
+	testenv.Promtool(t, []byte(after.text), "check", "metrics")
+}
