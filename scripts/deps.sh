@@ -2,11 +2,13 @@
 # missing (as root, with apt), or says what to install and exits.
 #
 # The tests start their own redis-server processes on free loopback ports
-# and open the Temporal Web UI in headless Chromium, so both must be on the
-# PATH; no system service needs to run.
+# and open the Temporal Web UI in headless Chromium, and check the exported
+# metrics and alert rules with promtool (Debian package prometheus), so all
+# three must be on the PATH; no system service needs to run.
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "scripts: installing ${need[*]}" >&2

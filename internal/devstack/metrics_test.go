@@ -102,7 +102,9 @@ func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
 	moved := func(name string, labels map[string]string) float64 {
 		return after.value(name, labels) - before.value(name, labels)
 	}
-	webhook := func(status string) map[string]string { return map[string]string{"channel": "webhook", "status": status} }
+	webhook := func(status string) map[string]string {
+		return map[string]string{"channel": "webhook", "status": status}
+	}
 	assert.Equal(t, 1.0, moved("onceflow_deliveries_total", webhook("delivered")))
 	assert.Equal(t, 1.0, moved("onceflow_deliveries_total", webhook("failed")))
 	assert.Equal(t, 1.0, moved("onceflow_deliveries_total", webhook("suppressed")))
