@@ -37,6 +37,8 @@ func (a *app) api(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeLedger()
+	ctx, stop := context.WithCancel(ctx) // stops the metrics server on return
+	defer stop()
 	reg, err := a.serveMetrics(ctx)
 	if err != nil {
 		return err

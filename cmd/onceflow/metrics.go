@@ -13,7 +13,8 @@ import (
 // allowed: restrict who reaches it as for any Prometheus target.
 const EnvMetricsAddr = "ONCEFLOW_METRICS_ADDR"
 
-// serveMetrics serves /metrics on ONCEFLOW_METRICS_ADDR until ctx is done,
+// serveMetrics serves /metrics on ONCEFLOW_METRICS_ADDR until ctx is done
+// (the command's: a command that returns early cancels it),
 // and makes the clients a.dial connects report the Temporal SDK's metrics
 // there. It returns nil, serving nothing, when the variable is unset.
 func (a *app) serveMetrics(ctx context.Context) (*metrics.Registry, error) {

@@ -16,7 +16,6 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/starter"
-	"github.com/onceflow/onceflow/workflows"
 )
 
 // scrape is one GET /metrics of the stack: the text, and its samples.
@@ -89,14 +88,7 @@ func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, onceflow.Failed, res.Deliveries[0].Status)
 	// A new run of a delivered key finds its dedup record: suppressed.
-	run, err := s.Client.ExecuteWorkflow(ctx, clientOptionsForNewRun("metrics-delivered"), workflows.Name, onceflow.Notification{
-		Key: "metrics-delivered", Subject: "Hi", Body: "Hello from the dev stack",
-		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: ok.URL}},
-	})
-	require.NoError(t, err)
-	var again onceflow.Result
-	require.NoError(t, run.Get(ctx, &again))
-	require.Equal(t, onceflow.Suppressed, again.Deliveries[0].Status)
+	require.Equal(t, onceflow.Suppressed, newRun(ctx, t, s, "metrics-delivered", ok.URL).Deliveries[0].Status)
 
 	after := scrapeMetrics(t, s.APIURL)
 	moved := func(name string, labels map[string]string) float64 {
