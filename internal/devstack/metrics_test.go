@@ -10,11 +10,13 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
 )
 
@@ -89,6 +91,21 @@ func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
 	require.Equal(t, onceflow.Failed, res.Deliveries[0].Status)
 	// A new run of a delivered key finds its dedup record: suppressed.
 	require.Equal(t, onceflow.Suppressed, newRun(ctx, t, s, "metrics-delivered", ok.URL).Deliveries[0].Status)
+	// A broadcast counts each recipient: two delivered, one refused.
+	ropts, err := redis.ParseURL(s.RedisURL)
+	require.NoError(t, err)
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	bc := onceflow.Broadcast{Key: "metrics-broadcast", Channel: onceflow.Webhook, Body: "Sale", Recipients: []onceflow.Recipient{
+		{ID: "u1", To: ok.URL + "/u1"}, {ID: "u2", To: ok.URL + "/u2"}, {ID: "u3", To: refusing.URL + "/u3"},
+	}}
+	bcc := starter.New(s.Client, "", starter.WithRecipientStore(recipients.New(rdb), time.Hour))
+	_, err = bcc.SendBroadcast(ctx, bc)
+	require.NoError(t, err)
+	st, err := bcc.WaitBroadcast(ctx, bc.Key, 50*time.Millisecond, nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Delivered, st.Progress())
+	require.Equal(t, 1, st.Failed, st.Progress())
 
 	after := scrapeMetrics(t, s.APIURL)
 	moved := func(name string, labels map[string]string) float64 {
@@ -97,21 +114,21 @@ func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
 	webhook := func(status string) map[string]string {
 		return map[string]string{"channel": "webhook", "status": status}
 	}
-	assert.Equal(t, 1.0, moved("onceflow_deliveries_total", webhook("delivered")))
-	assert.Equal(t, 1.0, moved("onceflow_deliveries_total", webhook("failed")))
+	assert.Equal(t, 3.0, moved("onceflow_deliveries_total", webhook("delivered")), "one notification, two broadcast recipients")
+	assert.Equal(t, 2.0, moved("onceflow_deliveries_total", webhook("failed")), "one notification, one broadcast recipient")
 	assert.Equal(t, 1.0, moved("onceflow_deliveries_total", webhook("suppressed")))
 	assert.Equal(t, 0.0, moved("onceflow_deliveries_total", webhook("ambiguous")))
 	assert.Equal(t, 0.0, after.value("onceflow_deliveries_total", webhook("ambiguous")), "the series exists at zero")
 	assert.Contains(t, after.text, `onceflow_deliveries_total{channel="webhook",status="ambiguous"} 0`)
-	assert.Equal(t, 1.0, moved("onceflow_provider_request_duration_seconds", map[string]string{"channel": "webhook", "outcome": "ok"}))
-	assert.Equal(t, 1.0, moved("onceflow_provider_request_duration_seconds", map[string]string{"channel": "webhook", "outcome": "rejected"}))
-	assert.Equal(t, 3.0, moved("onceflow_dedup_operation_duration_seconds", map[string]string{"op": "claim"}), "one claim per attempt")
-	assert.Equal(t, 1.0, moved("onceflow_dedup_operation_duration_seconds", map[string]string{"op": "commit"}), "only the delivered one commits")
+	assert.Equal(t, 3.0, moved("onceflow_provider_request_duration_seconds", map[string]string{"channel": "webhook", "outcome": "ok"}))
+	assert.Equal(t, 2.0, moved("onceflow_provider_request_duration_seconds", map[string]string{"channel": "webhook", "outcome": "rejected"}))
+	assert.Equal(t, 6.0, moved("onceflow_dedup_operation_duration_seconds", map[string]string{"op": "claim"}), "one claim per attempt")
+	assert.Equal(t, 3.0, moved("onceflow_dedup_operation_duration_seconds", map[string]string{"op": "commit"}), "only the delivered ones commit")
 	assert.Equal(t, 2.0, moved("onceflow_api_requests_total", map[string]string{"route": "POST /v1/notifications", "code": "202"}))
 	assert.Positive(t, after.value("temporal_workflow_completed_total", nil), "the Temporal SDK's own metrics are exported")
 
 	// No key and no recipient in any label.
-	for _, secret := range []string{"metrics-delivered", "metrics-refused", ok.URL, refusing.URL} {
+	for _, secret := range []string{"metrics-delivered", "metrics-refused", "metrics-broadcast", ok.URL, refusing.URL} {
 		assert.NotContains(t, after.text, secret)
 	}
 	testenv.Promtool(t, []byte(after.text), "check", "metrics")
