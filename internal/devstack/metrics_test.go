@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +14,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/workflows"
 )
 
 // scrape is one GET /metrics of the stack: the text, and its samples.
@@ -132,4 +136,64 @@ func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
 		assert.NotContains(t, after.text, secret)
 	}
 	testenv.Promtool(t, []byte(after.text), "check", "metrics")
+}
+
+// TestDevStackCountsADeliveryOnceAcrossReplays drops the worker's cached
+// workflow between a notification's two deliveries, so that the worker
+// rebuilds it by replaying its history, the first delivery's settlement
+// included: that delivery must still count once.
+func TestDevStackCountsADeliveryOnceAcrossReplays(t *testing.T) {
+	var logs testenv.Buffer
+	cfg := config(t, t.TempDir(), &logs)
+	cfg.UIPort, cfg.Workers = 0, 1
+	s := start(t, cfg)
+	defer s.Stop()
+	ok := testenv.NewReceiver(t)
+	release := make(chan struct{})
+	held := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer held.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	before := scrapeMetrics(t, s.APIURL)
+	postJSON(t, s.APIURL, "metrics-replay", `{"body":"hi","deliveries":[{"channel":"webhook","to":"`+ok.URL+`"},{"channel":"webhook","to":"`+held.URL+`"}]}`)
+	// Once a workflow task has completed after the first delivery's
+	// activity, the workflow has settled (and counted) it.
+	require.Eventually(t, func() bool {
+		it := s.Client.GetWorkflowHistory(ctx, workflows.ID("metrics-replay"), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		activityDone := false
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				return false
+			}
+			switch e.GetEventType() {
+			case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+				activityDone = true
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+				if activityDone {
+					return true
+				}
+			}
+		}
+		return false
+	}, time.Minute, 50*time.Millisecond)
+	sdkworker.PurgeStickyWorkflowCache()
+	close(release)
+	res, err := starter.New(s.Client, "").Wait(ctx, "metrics-replay")
+	require.NoError(t, err)
+	require.Equal(t, onceflow.Delivered, res.Deliveries[0].Status)
+	require.Equal(t, onceflow.Delivered, res.Deliveries[1].Status)
+
+	after := scrapeMetrics(t, s.APIURL)
+	assert.Positive(t, after.value("temporal_sticky_cache_miss_total", nil)-before.value("temporal_sticky_cache_miss_total", nil),
+		"the worker replayed the workflow")
+	delivered := map[string]string{"channel": "webhook", "status": "delivered"}
+	assert.Equal(t, 2.0, after.value("onceflow_deliveries_total", delivered)-before.value("onceflow_deliveries_total", delivered),
+		"two deliveries, each counted once although the first one's settlement was replayed")
 }
