@@ -96,3 +96,15 @@ func TestAPIRequestsAreLabelledByRoutePatternNotPath(t *testing.T) {
 	assert.True(t, strings.Contains(out, `onceflow_api_request_duration_seconds_count{route="POST /v1/notifications"} 1`))
 	testenv.Promtool(t, []byte(out), "check", "metrics")
 }
+
+func TestAnSDKMetricWhoseNameIsTakenIsDroppedNotFatal(t *testing.T) {
+	r := metrics.New()
+	h := r.SDKHandler()
+	// A gauge under a counter's name: Prometheus refuses to register it.
+	h.Gauge("onceflow_deliveries_total").Update(5)
+	h.Gauge("go_goroutines").Update(-1)
+	out := scrape(t, r)
+	assert.NotContains(t, out, "onceflow_deliveries_total 5")
+	assert.NotContains(t, out, "go_goroutines -1")
+	testenv.Promtool(t, []byte(out), "check", "metrics")
+}
