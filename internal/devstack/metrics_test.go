@@ -18,6 +18,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/internal/devstack"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
@@ -72,12 +73,19 @@ next:
 	return 0
 }
 
-func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
+// metricsStack starts a dev stack with one worker and no Web UI, stopped
+// when t ends.
+func metricsStack(t *testing.T) *devstack.Stack {
 	var logs testenv.Buffer
 	cfg := config(t, t.TempDir(), &logs)
 	cfg.UIPort, cfg.Workers = 0, 1
 	s := start(t, cfg)
-	defer s.Stop()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
+	s := metricsStack(t)
 	ok := testenv.NewReceiver(t)
 	refusing := testenv.NewReceiver(t, testenv.Statuses(http.StatusBadRequest))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -143,11 +151,7 @@ func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
 // rebuilds it by replaying its history, the first delivery's settlement
 // included: that delivery must still count once.
 func TestDevStackCountsADeliveryOnceAcrossReplays(t *testing.T) {
-	var logs testenv.Buffer
-	cfg := config(t, t.TempDir(), &logs)
-	cfg.UIPort, cfg.Workers = 0, 1
-	s := start(t, cfg)
-	defer s.Stop()
+	s := metricsStack(t)
 	ok := testenv.NewReceiver(t)
 	release := make(chan struct{})
 	held := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
