@@ -16,6 +16,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/metrics"
 	"github.com/onceflow/onceflow/providers"
 )
 
@@ -258,7 +259,9 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history, i
 	// The lease outlives this attempt's deadline; the send ends before it.
 	lease := time.Until(info.Deadline) + margin
 
+	claimStart := time.Now()
 	claim, err := a.Store.Claim(ctx, rec, token, lease)
+	metrics.DedupOperation(activity.GetMetricsHandler(ctx), metrics.OpClaim, time.Since(claimStart))
 	if err != nil {
 		msg := "could not claim the delivery; nothing was sent"
 		if h.details().MaybeSent {
@@ -295,7 +298,7 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history, i
 	// this attempt's send is the only one.
 	absent := false
 	if claim.Ambiguous {
-		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"channel": string(in.Delivery.Channel)}).Counter("onceflow_ambiguous_claims").Inc(1)
+		metrics.AmbiguousClaim(activity.GetMetricsHandler(ctx), in.Delivery.Channel)
 		log.Warn("Earlier attempt may have sent this delivery", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
 		if a.Ambiguity[in.Delivery.Channel] != Resend || isChain(provider) {
 			hold := func(reason string) (DeliverOutput, error) {
@@ -344,8 +347,10 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history, i
 	}
 
 	sendCtx, cancel := context.WithDeadline(ctx, info.Deadline.Add(-sendReserve(time.Until(info.Deadline))))
+	sendStart := time.Now()
 	receipt, err := provider.Send(sendCtx, msg)
 	cancel()
+	metrics.ProviderRequest(activity.GetMetricsHandler(ctx), in.Delivery.Channel, outcomeClass(err), time.Since(sendStart))
 	err = providers.Redact(err, msg)
 	if err != nil {
 		if providers.Classify(err).MaybeSent {
@@ -377,9 +382,6 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history, i
 	case claim.Ambiguous:
 		out.Status = onceflow.Ambiguous
 		out.Reason = "an earlier attempt may have sent it (it timed out, was cut off, or got a server error, which a receiver may answer after applying it); re-sent with the same idempotency key, which the receiver did not confirm as a repeat"
-	}
-	if out.Status == onceflow.Ambiguous {
-		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"channel": string(in.Delivery.Channel)}).Counter("onceflow_ambiguous_deliveries").Inc(1)
 	}
 	log.Info("Delivery settled", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
 	return out, nil
@@ -460,9 +462,11 @@ func (a *Activities) awaitSlot(ctx context.Context, ch onceflow.Channel, deadlin
 		return temporal.NewApplicationErrorWithCause("could not reserve a send slot; this attempt sent nothing", TypeDedupUnavailable, err, details)
 	}
 	if !reserved {
+		metrics.RateLimitDeferral(activity.GetMetricsHandler(ctx), ch)
 		return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("channel %s is at its rate limit; next slot in %v", ch, wait.Round(time.Millisecond)),
 			TypeRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: wait, Details: []any{details}})
 	}
+	metrics.RateLimitWait(activity.GetMetricsHandler(ctx), ch, wait)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -492,7 +496,9 @@ func (a *Activities) sendFailed(ctx context.Context, rec dedup.Record, token str
 func (a *Activities) commit(ctx context.Context, rec dedup.Record, token, receipt string, outcome dedup.Outcome) error {
 	wait := 100 * time.Millisecond
 	for {
+		start := time.Now()
 		err := a.Store.Commit(ctx, rec, token, receipt, outcome)
+		metrics.DedupOperation(activity.GetMetricsHandler(ctx), metrics.OpCommit, time.Since(start))
 		if err == nil || errors.Is(err, dedup.ErrTakenOver) {
 			return err
 		}
@@ -503,6 +509,21 @@ func (a *Activities) commit(ctx context.Context, rec dedup.Record, token, receip
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// outcomeClass is the outcome label of a provider request that ended with
+// err.
+func outcomeClass(err error) string {
+	if err == nil {
+		return metrics.OutcomeOK
+	}
+	switch pe := providers.Classify(err); {
+	case pe.MaybeSent:
+		return metrics.OutcomeMaybeSent
+	case pe.Permanent:
+		return metrics.OutcomeRejected
+	}
+	return metrics.OutcomeRetryable
 }
 
 // suppressed reports a delivery an earlier attempt or notification

@@ -3,14 +3,16 @@
 #
 # The tests start their own redis-server and PostgreSQL processes on free
 # loopback ports (internal/redisproc, internal/pgproc; redis-cli joins some
-# redis-servers into a Redis Cluster) and open the Temporal Web UI in
-# headless Chromium, so those must be installed; no system service needs to
-# run. Debian keeps PostgreSQL's initdb off the PATH.
+# redis-servers into a Redis Cluster), open the Temporal Web UI in headless
+# Chromium, and check the exported metrics and alert rules with promtool
+# (Debian package prometheus), so those must be installed; no system service
+# needs to run. Debian keeps PostgreSQL's initdb off the PATH.
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "scripts: installing ${need[*]}" >&2

@@ -26,6 +26,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/metrics"
 	"github.com/onceflow/onceflow/recipients"
 )
 
@@ -148,7 +149,7 @@ func (b *broadcast) run(ctx workflow.Context) (onceflow.BroadcastResult, error) 
 	if b.in.SendAt != nil {
 		if wait := b.in.SendAt.Sub(workflow.Now(ctx)); wait > 0 {
 			if err := workflow.Sleep(ctx, wait); err != nil {
-				b.cancelRest(0)
+				b.cancelRest(ctx, 0)
 				return b.result, errors.Join(err, b.publish(ctx))
 			}
 		}
@@ -174,7 +175,7 @@ func (b *broadcast) run(ctx workflow.Context) (onceflow.BroadcastResult, error) 
 		sel.Select(ctx)
 	}
 	if ctx.Err() != nil {
-		b.cancelRest(next)
+		b.cancelRest(ctx, next)
 		return b.result, errors.Join(temporal.NewCanceledError(), b.publish(ctx))
 	}
 	return b.result, b.publish(ctx)
@@ -208,6 +209,7 @@ func (b *broadcast) deliverChunk(ctx workflow.Context, i int, due time.Time) wor
 
 // settle counts chunk i's outcome.
 func (b *broadcast) settle(ctx workflow.Context, i int, f workflow.Future) {
+	defer b.count(ctx, b.result)
 	n := b.in.chunkLen(i)
 	b.result.Pending -= n
 	b.result.ChunksDone++
@@ -238,12 +240,25 @@ func (b *broadcast) settle(ctx workflow.Context, i int, f workflow.Future) {
 }
 
 // cancelRest counts the chunks from next on, never started, as cancelled.
-func (b *broadcast) cancelRest(next int) {
+func (b *broadcast) cancelRest(ctx workflow.Context, next int) {
+	defer b.count(ctx, b.result)
 	for i := next; i < b.result.Chunks; i++ {
 		n := b.in.chunkLen(i)
 		b.result.Cancelled += n
 		b.result.Pending -= n
 	}
+}
+
+// count adds to onceflow_deliveries_total the recipients settled since
+// the result was before; the workflow's metrics handler drops what a
+// replay emits.
+func (b *broadcast) count(ctx workflow.Context, before onceflow.BroadcastResult) {
+	h := workflow.GetMetricsHandler(ctx)
+	metrics.Deliveries(h, b.in.Channel, onceflow.Delivered, b.result.Delivered-before.Delivered)
+	metrics.Deliveries(h, b.in.Channel, onceflow.Suppressed, b.result.Suppressed-before.Suppressed)
+	metrics.Deliveries(h, b.in.Channel, onceflow.Failed, b.result.Failed-before.Failed)
+	metrics.Deliveries(h, b.in.Channel, onceflow.Ambiguous, b.result.Ambiguous-before.Ambiguous)
+	metrics.Deliveries(h, b.in.Channel, onceflow.Cancelled, b.result.Cancelled-before.Cancelled)
 }
 
 // publish keeps the OnceflowStatus search attribute current.

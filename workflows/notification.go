@@ -19,6 +19,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/metrics"
 	"github.com/onceflow/onceflow/templates"
 )
 
@@ -190,7 +191,7 @@ func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
 	if r.n.SendAt != nil {
 		if wait := r.n.SendAt.Sub(workflow.Now(ctx)); wait > 0 {
 			if err := workflow.Sleep(ctx, wait); err != nil {
-				r.settleUnfinished(onceflow.Cancelled, "cancelled before send_at; nothing was sent")
+				r.settleUnfinished(ctx, onceflow.Cancelled, "cancelled before send_at; nothing was sent")
 				return r.result, errors.Join(err, r.publishStatus(ctx))
 			}
 		}
@@ -199,10 +200,10 @@ func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
 	content, err := r.content(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			r.settleUnfinished(onceflow.Cancelled, "cancelled before it was sent")
+			r.settleUnfinished(ctx, onceflow.Cancelled, "cancelled before it was sent")
 			return r.result, errors.Join(temporal.NewCanceledError(), r.publishStatus(ctx))
 		}
-		r.settleUnfinished(onceflow.Failed, "not sent: "+r.failureReason(err))
+		r.settleUnfinished(ctx, onceflow.Failed, "not sent: "+r.failureReason(err))
 		return r.result, r.publishStatus(ctx)
 	}
 
@@ -312,6 +313,9 @@ func (c Content) For(ch onceflow.Channel) (body, html string) {
 }
 
 func (r *notification) settle(ctx workflow.Context, dr *onceflow.DeliveryResult, f workflow.Future) {
+	// Counted once: the SDK's workflow metrics handler drops what a replay
+	// emits.
+	defer func() { metrics.Delivery(workflow.GetMetricsHandler(ctx), dr.Channel, dr.Status) }()
 	var out activities.DeliverOutput
 	err := f.Get(ctx, &out)
 	if err == nil {
@@ -366,10 +370,11 @@ func (r *notification) failureReason(err error) string {
 	return msg
 }
 
-func (r *notification) settleUnfinished(s onceflow.Status, reason string) {
+func (r *notification) settleUnfinished(ctx workflow.Context, s onceflow.Status, reason string) {
 	for i := range r.result.Deliveries {
 		if dr := &r.result.Deliveries[i]; !dr.Status.Final() {
 			dr.Status, dr.Reason = s, reason
+			metrics.Delivery(workflow.GetMetricsHandler(ctx), dr.Channel, s)
 		}
 	}
 }

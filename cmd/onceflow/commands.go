@@ -26,6 +26,11 @@ func (a *app) worker(ctx context.Context, args []string) error {
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
+	ctx, stop := context.WithCancel(ctx) // stops the metrics server on return
+	defer stop()
+	if _, err := a.serveMetrics(ctx); err != nil {
+		return err
+	}
 	tc, namespace, err := a.dial(ctx)
 	if err != nil {
 		return err

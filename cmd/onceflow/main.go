@@ -37,6 +37,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/metrics"
 )
 
 // Exit codes.
@@ -75,6 +76,9 @@ type app struct {
 	stdout, stderr io.Writer
 	env            envconfig.EnvLookup
 	logger         *slog.Logger
+	// metrics, when set (serveMetrics), receives the SDK's metrics of
+	// the clients dial connects.
+	metrics *metrics.Registry
 }
 
 func newApp(stdout, stderr io.Writer, env envconfig.EnvLookup) *app {
@@ -168,6 +172,9 @@ func (a *app) dial(ctx context.Context) (client.Client, string, error) {
 		opts.Namespace = "default"
 	}
 	opts.Logger = sdklog.NewStructuredLogger(a.logger)
+	if a.metrics != nil {
+		opts.MetricsHandler = a.metrics.SDKHandler()
+	}
 	if err := a.useCodec(&opts); err != nil {
 		return nil, "", err
 	}

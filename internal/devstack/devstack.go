@@ -32,6 +32,7 @@ import (
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/redisproc"
+	"github.com/onceflow/onceflow/metrics"
 	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
@@ -100,7 +101,9 @@ type Stack struct {
 
 	// codec serves the remote codec protocol when payloads are encrypted.
 	codec http.Handler
-	stops []func()
+	// metrics are the stack's, served on the API's address.
+	metrics *metrics.Registry
+	stops   []func()
 }
 
 // Start starts the stack. On error, what had started is stopped again.
@@ -118,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	s = &Stack{TemporalAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.TemporalPort)), TemporalStore: st.where, HistoryShards: shards}
+	s = &Stack{TemporalAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.TemporalPort)), TemporalStore: st.where, HistoryShards: shards, metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -137,7 +140,8 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	s.stops = append(s.stops, func() { _ = srv.Stop() })
 	s.Client, err = client.DialContext(ctx, withCodec(client.Options{
 		HostPort: s.TemporalAddress, Namespace: Namespace,
-		Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client")),
+		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-client")),
+		MetricsHandler: s.metrics.SDKHandler(),
 	}, cfg.CodecKeys))
 	if err != nil {
 		return s, fmt.Errorf("connect to the embedded Temporal server: %w", err)
@@ -282,8 +286,11 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, tokens *httpapi.Tokens,
 	}
 	s.stops = append(s.stops, func() { _ = rdb.Close() })
 	mux := http.NewServeMux()
-	mux.Handle("/", httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log),
-		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow)), log, httpapi.WithTokens(tokens)))
+	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log),
+		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow)), log, httpapi.WithTokens(tokens))))
+	// Metrics carry no personal data; like the API, the address is
+	// loopback unless --api-addr says otherwise.
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.Handle("POST "+DemoWebhookPath, demoReceiver(secret, log))
 	if s.codec != nil {
 		mux.Handle("/codec/", s.codec)

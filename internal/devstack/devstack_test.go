@@ -133,14 +133,7 @@ func deliverRestartAndSuppress(t *testing.T, stop func(*devstack.Stack)) {
 	st, err := starter.New(s.Client, "").Status(ctx, "dev-order-1")
 	require.NoError(t, err)
 	assert.Equal(t, "completed", st.Execution)
-	run, err := s.Client.ExecuteWorkflow(ctx, clientOptionsForNewRun("dev-order-1"), workflows.Name, onceflow.Notification{
-		Key: "dev-order-1", Subject: "Hi", Body: "Hello from the dev stack",
-		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}},
-	})
-	require.NoError(t, err)
-	var again onceflow.Result
-	require.NoError(t, run.Get(ctx, &again))
-	require.Len(t, again.Deliveries, 1)
+	again := newRun(ctx, t, s, "dev-order-1", rcv.URL)
 	assert.Equal(t, onceflow.Suppressed, again.Deliveries[0].Status, "the dedup record survived in Redis's append-only file")
 	assert.Len(t, rcv.Headers(), 1)
 }
@@ -319,6 +312,22 @@ func TestSendAtIsKeptAcrossARestartOfTheDevStack(t *testing.T) {
 	defer mu.Unlock()
 	require.Len(t, arrivals, 1, "delivered once")
 	assert.False(t, arrivals[0].Before(due), "delivered at %v, before its send_at %v", arrivals[0], due)
+}
+
+// newRun starts a new run of the notification post sent under key to
+// webhook URL to, as happens once retention has deleted the earlier run,
+// and returns its result.
+func newRun(ctx context.Context, t *testing.T, s *devstack.Stack, key, to string) onceflow.Result {
+	t.Helper()
+	run, err := s.Client.ExecuteWorkflow(ctx, clientOptionsForNewRun(key), workflows.Name, onceflow.Notification{
+		Key: key, Subject: "Hi", Body: "Hello from the dev stack",
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: to}},
+	})
+	require.NoError(t, err)
+	var res onceflow.Result
+	require.NoError(t, run.Get(ctx, &res))
+	require.Len(t, res.Deliveries, 1)
+	return res
 }
 
 // clientOptionsForNewRun starts a new run for a used key, as happens once
