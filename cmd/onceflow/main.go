@@ -37,6 +37,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/tracing"
 )
 
 // Exit codes.
@@ -75,6 +76,8 @@ type app struct {
 	stdout, stderr io.Writer
 	env            envconfig.EnvLookup
 	logger         *slog.Logger
+	// tracing is on when the OTEL_* variables say so (tracing.go).
+	tracing *tracing.Tracing
 }
 
 func newApp(stdout, stderr io.Writer, env envconfig.EnvLookup) *app {
@@ -96,6 +99,11 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return a.exit(inputError{err})
 	}
 	a.env = env
+	stopTracing, err := a.startTracing(ctx)
+	if err != nil {
+		return a.exit(err)
+	}
+	defer stopTracing()
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "worker":
 		err = a.worker(ctx, rest)
@@ -168,6 +176,7 @@ func (a *app) dial(ctx context.Context) (client.Client, string, error) {
 		opts.Namespace = "default"
 	}
 	opts.Logger = sdklog.NewStructuredLogger(a.logger)
+	opts.Interceptors = append(opts.Interceptors, a.tracing.Interceptors()...)
 	if err := a.useCodec(&opts); err != nil {
 		return nil, "", err
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/tracing"
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
 )
@@ -65,6 +66,9 @@ type Config struct {
 	// endpoint require; without them the API serves the single tenant to
 	// whoever reaches it.
 	APITokens *httpapi.Tokens
+	// Tracing, when set, traces the API's requests, the stack's client
+	// and its workers (nil: off).
+	Tracing *tracing.Tracing
 }
 
 // Redis kinds Start may choose.
@@ -86,8 +90,9 @@ type Stack struct {
 	Client client.Client
 
 	// codec serves the remote codec protocol when payloads are encrypted.
-	codec http.Handler
-	stops []func()
+	codec   http.Handler
+	tracing *tracing.Tracing
+	stops   []func()
 }
 
 // Start starts the stack. On error, what had started is stopped again.
@@ -101,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	s = &Stack{TemporalAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.TemporalPort))}
+	s = &Stack{TemporalAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.TemporalPort)), tracing: cfg.Tracing}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -120,7 +125,8 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	s.stops = append(s.stops, func() { _ = srv.Stop() })
 	s.Client, err = client.DialContext(ctx, withCodec(client.Options{
 		HostPort: s.TemporalAddress, Namespace: Namespace,
-		Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-client")),
+		Logger:       sdklog.NewStructuredLogger(log.With("component", "temporal-client")),
+		Interceptors: cfg.Tracing.Interceptors(),
 	}, cfg.CodecKeys))
 	if err != nil {
 		return s, fmt.Errorf("connect to the embedded Temporal server: %w", err)
@@ -258,7 +264,7 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, tokens *httpapi.Tokens,
 	if s.codec != nil {
 		mux.Handle("/codec/", s.codec)
 	}
-	srv := httpapi.NewServer(mux, httpapi.DefaultTimeouts())
+	srv := httpapi.NewServer(s.tracing.Handler(mux), httpapi.DefaultTimeouts())
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("API stopped", "error", err)
