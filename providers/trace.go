@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"context"
 	"net/http"
 
 	"go.opentelemetry.io/otel"
@@ -13,34 +14,44 @@ import (
 // traceScope names the tracer of provider requests.
 const traceScope = "github.com/onceflow/onceflow/providers"
 
-// startSpan starts the client span of one provider request under the
-// span in req's context (the Deliver attempt's), through OpenTelemetry's
-// global provider, which the tracing package installs (a no-op one
-// otherwise). With api.TraceContext it writes the span's traceparent into
-// req's headers. The span holds the API's name, the method, the status and
-// the outcome: never the URL, which is a recipient or carries credentials,
-// nor a body. Call end with DoHTTP's result.
-func startSpan(req *http.Request, api API) (*http.Request, func(Response, error)) {
-	ctx, span := otel.Tracer(traceScope).Start(req.Context(), api.Name+" "+req.Method,
+// StartSpan starts the client span of one request to a provider (its
+// API's name, such as "webhook" or "email") under the span in ctx, the
+// Deliver attempt's, through OpenTelemetry's global provider, which the
+// tracing package installs (a no-op one otherwise). The span is named
+// "<provider> <operation>" ("webhook POST", "email SMTP"); attrs must not
+// carry a recipient, a URL or a body. End it with EndSpan.
+func StartSpan(ctx context.Context, provider, operation string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	return otel.Tracer(traceScope).Start(ctx, provider+" "+operation,
 		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
-			attribute.String("onceflow.provider", api.Name),
-			attribute.String("http.request.method", req.Method)))
+		trace.WithAttributes(append([]attribute.KeyValue{attribute.String("onceflow.provider", provider)}, attrs...)...))
+}
+
+// EndSpan records the outcome of a provider request, err, on span and
+// ends it.
+func EndSpan(span trace.Span, err error) {
+	outcome := outcomeOf(err)
+	span.SetAttributes(attribute.String("onceflow.outcome", outcome))
+	if err != nil {
+		// The outcome, not the message: an error quotes what the
+		// receiver answered.
+		span.SetStatus(codes.Error, outcome)
+	}
+	span.End()
+}
+
+// startSpan is StartSpan for DoHTTP. With api.TraceContext it writes the
+// span's traceparent into req's headers. The span holds the method and the
+// status: never the URL, which is a recipient or carries credentials.
+func startSpan(req *http.Request, api API) (*http.Request, func(Response, error)) {
+	ctx, span := StartSpan(req.Context(), api.Name, req.Method, attribute.String("http.request.method", req.Method))
 	if api.TraceContext {
 		otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	return req.WithContext(ctx), func(resp Response, err error) {
-		defer span.End()
 		if resp.Status != 0 {
 			span.SetAttributes(attribute.Int("http.response.status_code", resp.Status))
 		}
-		outcome := outcomeOf(err)
-		span.SetAttributes(attribute.String("onceflow.outcome", outcome))
-		if err != nil {
-			// The outcome, not the message: an error quotes what the
-			// receiver answered.
-			span.SetStatus(codes.Error, outcome)
-		}
+		EndSpan(span, err)
 	}
 }
 
