@@ -15,9 +15,11 @@
 package tracing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"go.opentelemetry.io/otel"
@@ -109,11 +111,31 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Tracing, error) 
 	if err != nil || !on {
 		return nil, err
 	}
+	// The endpoint that turned tracing on is the one exported to, also
+	// when getenv is not the process's environment (tests).
+	traces, base := getenv(EnvTracesEndpoint), strings.TrimRight(getenv(EnvEndpoint), "/")
+	for name, v := range map[string]string{EnvTracesEndpoint: traces, EnvEndpoint: base} {
+		// The exporter would ignore a bad URL and send to localhost.
+		if u, perr := url.Parse(v); v != "" && (perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			return nil, fmt.Errorf("%s=%q is not an http:// or https:// URL", name, v)
+		}
+	}
 	var exp sdktrace.SpanExporter
 	if protocol == "grpc" {
-		exp, err = otlptracegrpc.New(ctx)
+		var opts []otlptracegrpc.Option
+		if url := cmp.Or(traces, base); url != "" {
+			opts = append(opts, otlptracegrpc.WithEndpointURL(url))
+		}
+		exp, err = otlptracegrpc.New(ctx, opts...)
 	} else {
-		exp, err = otlptracehttp.New(ctx)
+		var opts []otlptracehttp.Option
+		switch {
+		case traces != "":
+			opts = append(opts, otlptracehttp.WithEndpointURL(traces))
+		case base != "":
+			opts = append(opts, otlptracehttp.WithEndpointURL(base+"/v1/traces"))
+		}
+		exp, err = otlptracehttp.New(ctx, opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("OTLP trace exporter (%s): %w", protocol, err)

@@ -48,6 +48,19 @@ func TestEnabled(t *testing.T) {
 	}
 }
 
+func TestFromEnvRefusesABadEndpoint(t *testing.T) {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		_, err := tracing.FromEnv(t.Context(), func(k string) string {
+			if k == name {
+				return "collector:4318"
+			}
+			return ""
+		})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), name)
+	}
+}
+
 func TestOffChangesNothing(t *testing.T) {
 	var off *tracing.Tracing
 	h := http.RedirectHandler("/elsewhere", http.StatusFound)
