@@ -50,7 +50,7 @@ func TestDoHTTPSpanAndTraceparent(t *testing.T) {
 	assert.Empty(t, got[1], "no traceparent to an API that did not ask for it")
 	attrs := map[string]string{}
 	for _, kv := range hook.Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	assert.Equal(t, map[string]string{"onceflow.provider": "webhook", "http.request.method": "POST", "http.response.status_code": "400", "onceflow.outcome": "permanent"}, attrs)
 }

@@ -109,3 +109,9 @@ func TestSendAndWorkerExportOneTrace(t *testing.T) {
 		assert.Equal(t, "onceflow", s.service, "span %s", s.name)
 	}
 }
+
+func TestBadTracingSettingsNameTheVariable(t *testing.T) {
+	r := run(context.Background(), mapEnv{"OTEL_TRACES_EXPORTER": "zipkin"}, "send", "--key", "k", "--channel", "webhook", "--to", "https://x.example", "--body", "b")
+	assert.Equal(t, exitInput, r.code)
+	assert.Contains(t, r.stderr, `OTEL_TRACES_EXPORTER="zipkin"`)
+}

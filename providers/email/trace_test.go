@@ -28,7 +28,7 @@ func TestSendIsASpan(t *testing.T) {
 	assert.Equal(t, "email SMTP", spans[0].Name())
 	attrs := map[string]string{}
 	for _, kv := range spans[0].Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	assert.Equal(t, map[string]string{"onceflow.provider": "email", "onceflow.outcome": "sent"}, attrs)
 }
