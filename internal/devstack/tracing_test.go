@@ -2,7 +2,10 @@ package devstack_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/devstack"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/tracing"
@@ -59,4 +63,54 @@ func TestDevStackTracesIntoItsDemoReceiver(t *testing.T) {
 		"POST /dev/webhook", "webhook POST", "RunActivity:Deliver", "StartActivity:Deliver",
 		"RunWorkflow:NotificationWorkflow", "StartWorkflow:NotificationWorkflow", "POST /v1/notifications",
 	}, path)
+}
+
+// discard is an exporter that drops what it is given: the benchmark
+// measures what tracing costs the process, not a collector.
+type discard struct{}
+
+func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discard) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkTracingLatency is BenchmarkLatency's same-process webhook
+// notification on a dev stack with tracing off, then on (every span
+// sampled, batched to an exporter that drops them).
+//
+//	go test -run '^$' -bench TracingLatency -benchtime 200x ./internal/devstack
+func BenchmarkTracingLatency(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[on], func(b *testing.B) {
+			cfg := config(b, b.TempDir(), io.Discard)
+			cfg.UIPort, cfg.APIAddr, cfg.Workers = 0, "", 1
+			if on {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discard{}))
+				defer func() { _ = tp.Shutdown(context.Background()) }()
+				cfg.Tracing = tracing.Install(tp)
+			}
+			s := start(b, cfg)
+			defer s.Stop()
+			seen := make(chan struct{}, 1)
+			rcv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { seen <- struct{}{} }))
+			defer rcv.Close()
+			c := starter.New(s.Client, "")
+			ctx := context.Background()
+			var started starter.Started
+			measure(b, func(i int) {
+				var err error
+				started, err = c.Send(ctx, onceflow.Notification{
+					Key:        fmt.Sprintf("traced-%t-%d-%d", on, b.N, i),
+					Body:       "latency probe",
+					Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-seen
+			}, func(int) {
+				if _, err := c.WaitRun(ctx, started); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
 }
