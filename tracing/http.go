@@ -12,7 +12,8 @@ import (
 
 // Handler wraps h, the API, so that every request is a server span: the
 // parent of the notification's workflow when the request starts one. A
-// request that carries a W3C traceparent continues the caller's trace.
+// request that carries a W3C traceparent continues the caller's trace;
+// its tracestate is dropped.
 // The span is named by the method and the route's pattern
 // ("POST /v1/notifications"), never by the path, which holds a key; its
 // attributes are the method, the route and the status. h is returned
@@ -23,7 +24,9 @@ func (t *Tracing) Handler(h http.Handler) http.Handler {
 	}
 	tracer := t.provider.Tracer(Scope)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := t.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		// The caller's traceparent only: its tracestate, like its
+		// baggage, is the caller's data, not relayed to receivers.
+		ctx := t.propagator.Extract(r.Context(), propagation.MapCarrier{"traceparent": r.Header.Get("traceparent")})
 		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("http.request.method", r.Method)))
 		defer span.End()

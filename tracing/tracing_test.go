@@ -83,6 +83,7 @@ func TestHandlerContinuesTheCallersTrace(t *testing.T) {
 	require.NoError(t, err)
 	const caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	req.Header.Set("traceparent", caller)
+	req.Header.Set("tracestate", "caller=private-data")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
@@ -95,6 +96,7 @@ func TestHandlerContinuesTheCallersTrace(t *testing.T) {
 	assert.Equal(t, trace.SpanKindServer, s.SpanKind())
 	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", s.SpanContext().TraceID().String())
 	assert.Equal(t, "00f067aa0ba902b7", s.Parent().SpanID().String())
+	assert.Empty(t, s.SpanContext().TraceState().String(), "the caller's tracestate is not carried on")
 	attrs := map[string]string{}
 	for _, kv := range s.Attributes() {
 		attrs[string(kv.Key)] = kv.Value.String()
