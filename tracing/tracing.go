@@ -123,8 +123,8 @@ func FromEnv(ctx context.Context, getenv func(string) string) (*Tracing, error) 
 	var exp sdktrace.SpanExporter
 	if protocol == "grpc" {
 		var opts []otlptracegrpc.Option
-		if url := cmp.Or(traces, base); url != "" {
-			opts = append(opts, otlptracegrpc.WithEndpointURL(url))
+		if endpoint := cmp.Or(traces, base); endpoint != "" {
+			opts = append(opts, otlptracegrpc.WithEndpointURL(endpoint))
 		}
 		exp, err = otlptracegrpc.New(ctx, opts...)
 	} else {
