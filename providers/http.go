@@ -83,6 +83,10 @@ type API struct {
 	// DefaultMaxBody. Destinations that callers supply get a few KiB
 	// (CallerMaxBody): nothing of theirs is needed but an error's gist.
 	MaxBody int64
+	// TraceContext sends the W3C traceparent header of the request's
+	// span, so that a receiver can continue the trace: for receivers that
+	// Onceflow's users run (webhooks), not third parties' APIs.
+	TraceContext bool
 }
 
 // Response body limits (API.MaxBody).
@@ -107,7 +111,16 @@ type Response struct {
 // for api.Receiver, its message completed by an Excerpt of api.Detail. A
 // dial that an egress.Guard refused is permanent and not sent. Request
 // URLs, which may carry credentials, are kept out of errors.
+//
+// Each call is a client span when tracing is on (trace.go).
 func DoHTTP(c *http.Client, req *http.Request, api API) (Response, error) {
+	req, end := startSpan(req, api)
+	resp, err := doHTTP(c, req, api)
+	end(resp, err)
+	return resp, err
+}
+
+func doHTTP(c *http.Client, req *http.Request, api API) (Response, error) {
 	w := &wire{}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), w.trace()))
 	resp, err := c.Do(req)

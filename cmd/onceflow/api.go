@@ -58,7 +58,7 @@ func (a *app) api(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, l, h)
+	return serve(ctx, l, a.tracing.Handler(h))
 }
 
 // serve serves h on l until ctx is done, then lets requests in flight

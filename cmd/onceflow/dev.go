@@ -22,7 +22,7 @@ func (a *app) dev(ctx context.Context, args []string) error {
 	if err != nil {
 		return inputError{err}
 	}
-	cfg := devstack.Config{Worker: wcfg, Logger: a.logger, CodecKeys: keys}
+	cfg := devstack.Config{Worker: wcfg, Logger: a.logger, CodecKeys: keys, Tracing: a.tracing}
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.StringVar(&cfg.DataDir, "data-dir", ".onceflow", "where the Temporal database, Redis's append-only file and the webhook secret are kept")
 	fs.IntVar(&cfg.TemporalPort, "temporal-port", 7233, "Temporal gRPC port")

@@ -38,6 +38,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/metrics"
+	"github.com/onceflow/onceflow/tracing"
 )
 
 // Exit codes.
@@ -79,6 +80,8 @@ type app struct {
 	// metrics, when set (serveMetrics), receives the SDK's metrics of
 	// the clients dial connects.
 	metrics *metrics.Registry
+	// tracing is on when the OTEL_* variables say so (tracing.go).
+	tracing *tracing.Tracing
 }
 
 func newApp(stdout, stderr io.Writer, env envconfig.EnvLookup) *app {
@@ -100,6 +103,11 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return a.exit(inputError{err})
 	}
 	a.env = env
+	stopTracing, err := a.startTracing(ctx)
+	if err != nil {
+		return a.exit(err)
+	}
+	defer stopTracing()
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "worker":
 		err = a.worker(ctx, rest)
@@ -175,6 +183,7 @@ func (a *app) dial(ctx context.Context) (client.Client, string, error) {
 	if a.metrics != nil {
 		opts.MetricsHandler = a.metrics.SDKHandler()
 	}
+	opts.Interceptors = append(opts.Interceptors, a.tracing.Interceptors()...)
 	if err := a.useCodec(&opts); err != nil {
 		return nil, "", err
 	}

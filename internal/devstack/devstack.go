@@ -36,6 +36,7 @@ import (
 	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/tracing"
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
 )
@@ -75,6 +76,9 @@ type Config struct {
 	// endpoint require; without them the API serves the single tenant to
 	// whoever reaches it.
 	APITokens *httpapi.Tokens
+	// Tracing, when set, traces the API's requests, the stack's client
+	// and its workers (nil: off).
+	Tracing *tracing.Tracing
 }
 
 // Redis kinds Start may choose.
@@ -103,6 +107,7 @@ type Stack struct {
 	codec http.Handler
 	// metrics are the stack's, served on the API's address.
 	metrics *metrics.Registry
+	tracing *tracing.Tracing
 	stops   []func()
 }
 
@@ -121,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	s = &Stack{TemporalAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.TemporalPort)), TemporalStore: st.where, HistoryShards: shards, metrics: metrics.New()}
+	s = &Stack{TemporalAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.TemporalPort)), TemporalStore: st.where, HistoryShards: shards, metrics: metrics.New(), tracing: cfg.Tracing}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -142,6 +147,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		HostPort: s.TemporalAddress, Namespace: Namespace,
 		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-client")),
 		MetricsHandler: s.metrics.SDKHandler(),
+		Interceptors:   cfg.Tracing.Interceptors(),
 	}, cfg.CodecKeys))
 	if err != nil {
 		return s, fmt.Errorf("connect to the embedded Temporal server: %w", err)
@@ -295,7 +301,7 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, tokens *httpapi.Tokens,
 	if s.codec != nil {
 		mux.Handle("/codec/", s.codec)
 	}
-	srv := httpapi.NewServer(mux, httpapi.DefaultTimeouts())
+	srv := httpapi.NewServer(s.tracing.Handler(mux), httpapi.DefaultTimeouts())
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("API stopped", "error", err)

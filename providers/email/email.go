@@ -138,7 +138,10 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	}
 	msg.AddAlternativeString(mail.TypeTextHTML, html)
 
-	if err := s.transact(ctx, msg); err != nil {
+	ctx, span := providers.StartSpan(ctx, "email", "SMTP")
+	err := s.transact(ctx, msg)
+	providers.EndSpan(span, err)
+	if err != nil {
 		return providers.Receipt{}, err
 	}
 	return providers.Receipt{ID: "Message-ID <" + s.MessageID(m.DeliveryID) + ">"}, nil

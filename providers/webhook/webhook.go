@@ -107,7 +107,7 @@ func Sign(key []byte, id string, timestamp time.Time, body []byte) string {
 }
 
 // api reads no more of a receiver's answer than its status needs.
-var api = providers.API{Name: "webhook", Receiver: providers.Keyed, MaxBody: providers.CallerMaxBody}
+var api = providers.API{Name: "webhook", Receiver: providers.Keyed, MaxBody: providers.CallerMaxBody, TraceContext: true}
 
 // Send posts m to the URL in m.To. Every failure is a *providers.Error.
 func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Receipt, error) {
