@@ -21,8 +21,9 @@ lint:
 	go vet ./...
 	bash scripts/lint.sh
 
-# Each fuzz target for a fixed count of inputs (FUZZTIME overrides, e.g. 30s): the notification decoder,
-# the Idempotency-Key parser and the API's POST handler.
+# Each fuzz target for a fixed count of inputs (FUZZTIME overrides, e.g.
+# 30s): the notification decoder, the Idempotency-Key parser and the API's
+# POST handler.
 fuzz:
 	bash scripts/fuzz.sh
 
