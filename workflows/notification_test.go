@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,9 +53,12 @@ func result(t *testing.T, env *testsuite.TestWorkflowEnvironment) onceflow.Resul
 
 func TestDeliversEveryDeliveryWithItsOwnID(t *testing.T) {
 	env, acts := newEnv(t)
+	var mu sync.Mutex // the deliveries' activities run concurrently
 	var seen []activities.DeliverInput
 	env.OnActivity(acts.Deliver, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.DeliverInput) (activities.DeliverOutput, error) {
+			mu.Lock()
+			defer mu.Unlock()
 			seen = append(seen, in)
 			return activities.DeliverOutput{Status: onceflow.Delivered, Receipt: "HTTP 200", Attempt: 1}, nil
 		})
@@ -144,10 +148,14 @@ func TestSendAtWaitsOnADurableTimer(t *testing.T) {
 	env, acts := newEnv(t)
 	start := env.Now()
 	sendAt := start.Add(2 * time.Hour)
-	var stamp time.Time
+	// The deliveries' activities run concurrently.
+	var mu sync.Mutex
+	var stamps []time.Time
 	env.OnActivity(acts.Deliver, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.DeliverInput) (activities.DeliverOutput, error) {
-			stamp = in.Timestamp
+			mu.Lock()
+			defer mu.Unlock()
+			stamps = append(stamps, in.Timestamp)
 			return activities.DeliverOutput{Status: onceflow.Delivered, Attempt: 1}, nil
 		})
 	env.RegisterDelayedCallback(func() {
@@ -163,7 +171,10 @@ func TestSendAtWaitsOnADurableTimer(t *testing.T) {
 
 	res := result(t, env)
 	assert.Equal(t, onceflow.Delivered, res.Deliveries[0].Status)
-	assert.False(t, stamp.Before(sendAt), "sent at %v, before send_at %v", stamp, sendAt)
+	require.Len(t, stamps, len(n.Deliveries))
+	for _, stamp := range stamps {
+		assert.False(t, stamp.Before(sendAt), "sent at %v, before send_at %v", stamp, sendAt)
+	}
 }
 
 func TestCancelBeforeSendAtSendsNothing(t *testing.T) {
