@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/starter"
@@ -30,13 +29,8 @@ func (h *api) broadcastRoutes(mux *http.ServeMux) {
 }
 
 func (h *api) postBroadcast(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Error: "Content-Type must be application/json", Field: "Content-Type"})
-		return
-	}
-	key, err := idempotencyKey(r.Header.Values("Idempotency-Key"))
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: err.Error(), Field: "Idempotency-Key"})
+	key, ok := requestKey(w, r)
+	if !ok {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, maxBroadcastBody)
@@ -50,15 +44,7 @@ func (h *api) postBroadcast(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, err)
 		return
 	}
-	if b.Tenant != "" {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: "the tenant is the API token's; leave it out of the body", Field: "tenant"})
-		return
-	}
-	switch {
-	case b.Key == "":
-		b.Key = key
-	case b.Key != key:
-		writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("key %q differs from the Idempotency-Key header %q", b.Key, key), Field: "key"})
+	if !bodyKey(w, &b.Key, b.Tenant, key) {
 		return
 	}
 	started, err := h.client(r).SendBroadcast(r.Context(), b)
@@ -78,7 +64,7 @@ func (h *api) postBroadcast(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	statusURL := "/v1/broadcasts/" + b.Key
+	statusURL := broadcastPath(b.Key)
 	w.Header().Set("Location", statusURL)
 	writeJSON(w, http.StatusAccepted, Accepted{Started: started, Key: b.Key, StatusURL: statusURL})
 }

@@ -85,13 +85,8 @@ type Problem struct {
 }
 
 func (h *api) post(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Error: "Content-Type must be application/json", Field: "Content-Type"})
-		return
-	}
-	key, err := idempotencyKey(r.Header.Values("Idempotency-Key"))
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: err.Error(), Field: "Idempotency-Key"})
+	key, ok := requestKey(w, r)
+	if !ok {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -109,15 +104,7 @@ func (h *api) post(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, err)
 		return
 	}
-	if n.Tenant != "" {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: "the tenant is the API token's; leave it out of the body", Field: "tenant"})
-		return
-	}
-	switch {
-	case n.Key == "":
-		n.Key = key
-	case n.Key != key:
-		writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("key %q differs from the Idempotency-Key header %q", n.Key, key), Field: "key"})
+	if !bodyKey(w, &n.Key, n.Tenant, key) {
 		return
 	}
 	started, err := h.client(r).Send(r.Context(), n)
@@ -137,6 +124,40 @@ func (h *api) post(w http.ResponseWriter, r *http.Request) {
 	statusURL := statusPath(n.Key)
 	w.Header().Set("Location", statusURL)
 	writeJSON(w, http.StatusAccepted, Accepted{Started: started, Key: n.Key, StatusURL: statusURL})
+}
+
+// requestKey checks what every POST shares: a JSON body, if the type is
+// given, and the Idempotency-Key header, whose key it returns. On failure
+// it has answered and ok is false.
+func requestKey(w http.ResponseWriter, r *http.Request) (key string, ok bool) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Error: "Content-Type must be application/json", Field: "Content-Type"})
+		return "", false
+	}
+	key, err := idempotencyKey(r.Header.Values("Idempotency-Key"))
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, Problem{Error: err.Error(), Field: "Idempotency-Key"})
+		return "", false
+	}
+	return key, true
+}
+
+// bodyKey reconciles a decoded body with the request: the body names no
+// tenant (the token does), and its key, if any, is the header's; an empty
+// one is set to it. On failure it has answered and returns false.
+func bodyKey(w http.ResponseWriter, bodyKey *string, tenant, headerKey string) bool {
+	if tenant != "" {
+		writeProblem(w, http.StatusBadRequest, Problem{Error: "the tenant is the API token's; leave it out of the body", Field: "tenant"})
+		return false
+	}
+	switch {
+	case *bodyKey == "":
+		*bodyKey = headerKey
+	case *bodyKey != headerKey:
+		writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("key %q differs from the Idempotency-Key header %q", *bodyKey, headerKey), Field: "key"})
+		return false
+	}
+	return true
 }
 
 func (h *api) get(w http.ResponseWriter, r *http.Request) {
