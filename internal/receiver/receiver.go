@@ -151,16 +151,15 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Retry-After", resp.RetryAfter)
 	}
 	// Marked answered before the answer goes out, so that whoever reads
-	// the log after receiving it sees it; unmarked if the sender turned
-	// out to be gone.
+	// the log after receiving it sees it; unmarked if it could not be
+	// written. Not unmarked when the request's context ends after the
+	// flush: a sender that has read the answer may close the connection
+	// before this handler returns, which cancels the context too.
 	r.mu.Lock()
 	r.log[entry].Answered = req.Context().Err() == nil
 	r.mu.Unlock()
 	w.WriteHeader(resp.Status)
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
-	}
-	if req.Context().Err() != nil {
+	if err := http.NewResponseController(w).Flush(); err != nil {
 		r.mu.Lock()
 		r.log[entry].Answered = false
 		r.mu.Unlock()
