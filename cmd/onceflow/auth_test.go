@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/httpapi"
+	"github.com/onceflow/onceflow/internal/freeport"
 	"github.com/onceflow/onceflow/internal/testenv"
 )
 
@@ -111,10 +113,9 @@ func TestAPIRequiresTokensAndReloadsThemOnSIGHUP(t *testing.T) {
 	tokensFile := filepath.Join(t.TempDir(), "tokens")
 	require.NoError(t, os.WriteFile(tokensFile, []byte(httpapi.HashLine("acme", oldToken)+"\n"), 0o600))
 	rcv := testenv.NewReceiver(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	env = env.with(EnvAPIAddr, addr, httpapi.EnvTokensFile, tokensFile)
 
 	ctx, stop := context.WithCancel(context.Background())

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/onceflow/onceflow/codec"
+	"github.com/onceflow/onceflow/internal/freeport"
 	"github.com/onceflow/onceflow/internal/testenv"
 )
 
@@ -59,10 +61,9 @@ func TestEncryptedCLIAndAPI(t *testing.T) {
 	require.Equal(t, codec.Encoding, string(input.Payloads[0].Metadata["encoding"]))
 	assert.NotContains(t, string(input.Payloads[0].Data), "Acacia")
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	apiCtx, stop := context.WithCancel(ctx)
 	done := make(chan result, 1)
 	apiEnv := env.with("ONCEFLOW_API_ADDR", addr)

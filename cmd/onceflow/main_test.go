@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/internal/freeport"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/worker"
@@ -274,10 +276,9 @@ func TestWorkerRefusesBadConfiguration(t *testing.T) {
 
 func TestAPIServesUntilStopped(t *testing.T) {
 	rcv := testenv.NewReceiver(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	env := cliEnv(t).with("ONCEFLOW_API_ADDR", addr)
 
 	ctx, stop := context.WithCancel(context.Background())

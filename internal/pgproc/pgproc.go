@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/onceflow/onceflow/internal/freeport"
 )
 
 // User is the superuser initdb creates; it logs in with a password.
@@ -134,12 +136,10 @@ func (s *Server) start(bin string, cred *syscall.Credential, extra []string) err
 	}
 	_ = os.Remove(pwFile)
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		return fmt.Errorf("find a free port for postgres: %w", err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := []string{"-D", data, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-k", s.dir}
 	for _, e := range extra {

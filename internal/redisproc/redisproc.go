@@ -6,13 +6,14 @@ package redisproc
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/onceflow/onceflow/internal/freeport"
 )
 
 // Available reports whether redis-server is on the PATH.
@@ -54,12 +55,10 @@ func start(dir string, port int, ready string, extra []string) (*Server, error) 
 		return nil, fmt.Errorf("redis-server is not on the PATH (apt-get install -y redis-server)")
 	}
 	if port == 0 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		var err error
+		if port, err = freeport.Get(); err != nil {
 			return nil, fmt.Errorf("find a free port for redis-server: %w", err)
 		}
-		port = l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("redis-server directory: %w", err)
