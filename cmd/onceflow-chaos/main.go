@@ -11,6 +11,7 @@
 //
 //	go build -o onceflow ./cmd/onceflow
 //	go run ./cmd/onceflow-chaos --onceflow ./onceflow --notifications 10000
+//	go run ./cmd/onceflow-chaos --onceflow ./onceflow --scaled   # PostgreSQL, Redis Cluster, 2 APIs
 //
 // Exit codes: 0 every invariant held; 1 the harness could not run; 2 bad
 // flags; 3 an invariant failed (the report says which). See docs/chaos.md.
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed, to repeat a run")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the servers' data and logs (default: a new temporary one)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Minute, "give up after")
+	settleScaled := scaledFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -72,6 +74,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Seed = *seed
+	if err := settleScaled(); err != nil {
+		fmt.Fprintln(stderr, "onceflow-chaos:", err)
+		return 2
+	}
 	cfg.Receiver.SlowBy = 5 * time.Second
 	for _, ch := range strings.Split(*channels, ",") {
 		if ch = strings.TrimSpace(ch); !slices.Contains(chaos.Channels, ch) {

@@ -72,6 +72,9 @@ type Config struct {
 	Seed     uint64
 	Timeout  time.Duration
 	Logger   *slog.Logger
+	// Scaled runs the scaled-out topology instead of one Redis and
+	// Temporal on SQLite (see scaled.go).
+	Scaled Scaled
 }
 
 const secret = "whsec_Y2hhb3MtaGFybmVzcy1zaWduaW5nLWtleS0zMmI="
@@ -88,21 +91,28 @@ type target struct {
 
 // harness is one run's servers and what it has learned.
 type harness struct {
-	cfg     Config
-	log     *slog.Logger
-	rep     *Report
-	tc      client.Client
-	rdb     *redis.Client
-	rds     *process
-	tsrv    *process
-	workers []*process
-	probe   *leaseProbe
+	cfg Config
+	log *slog.Logger
+	rep *Report
+	tc  client.Client
+	rdb redis.UniversalClient
+	rds *process
+	// redisURL is the workers' REDIS_URL: the single server's, or the
+	// cluster's when the topology is scaled.
+	redisURL string
+	scaled   *scaledStack
+	tsrv     *process
+	workers  []*process
+	probe    *leaseProbe
 
 	mu sync.Mutex
 	// open are the accepted notifications not yet closed: key -> delivery ID.
 	open map[string]string
 	// interrupted are the keys whose live lease a worker kill interrupted.
 	interrupted map[string]bool
+	// failedOver are the keys open while the Redis primary holding their
+	// records was killed (scaled topology).
+	failedOver map[string]bool
 }
 
 func (h *harness) count(kind string) {
@@ -142,35 +152,22 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	}
 	rep = Report{Notifications: cfg.Notifications, Workers: cfg.Workers, Seed: cfg.Seed, Faults: map[string]int{}, Timeout: cfg.Timeout}
 	defer func() { rep.WallTime = time.Since(start) }()
-	h := &harness{cfg: cfg, log: log, rep: &rep, open: map[string]string{}, interrupted: map[string]bool{}}
+	h := &harness{cfg: cfg, log: log, rep: &rep, open: map[string]string{}, interrupted: map[string]bool{}, failedOver: map[string]bool{}}
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed+1))
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-
-	// Redis, as its own process so that it can be SIGKILLed and its death
-	// confirmed: with its append-only file fsynced every second, a kill
-	// may lose up to the last second of writes.
-	if !redisproc.Available() {
-		return rep, errors.New("redis-server is not on the PATH (apt-get install -y redis-server)")
+	if err := cfg.Scaled.check(cfg); err != nil {
+		return rep, err
 	}
-	redisPort, err := freeport.Get()
+
+	stopRedis, err := h.startRedis()
+	if cfg.Scaled.On {
+		stopRedis, err = h.startScaledStores()
+	}
 	if err != nil {
 		return rep, err
 	}
-	redisDir := filepath.Join(cfg.Dir, "redis")
-	if err := os.MkdirAll(redisDir, 0o700); err != nil {
-		return rep, err
-	}
-	redisAddr := "127.0.0.1:" + strconv.Itoa(redisPort)
-	h.rds = &process{name: "redis-server", log: filepath.Join(cfg.Dir, "redis.out"), args: []string{"redis-server",
-		"--bind", "127.0.0.1", "--port", strconv.Itoa(redisPort), "--dir", redisDir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}}
-	if err := h.rds.start(nil); err != nil {
-		return rep, err
-	}
-	defer func() { _, _ = h.rds.stop(syscall.SIGTERM) }()
-	h.rdb = redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: -1})
-	defer h.rdb.Close()
+	defer stopRedis()
 	if err := h.redisUp(runCtx); err != nil {
 		return rep, err
 	}
@@ -252,7 +249,8 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	temporalAddr := "127.0.0.1:" + strconv.Itoa(port)
 	h.tsrv = &process{name: "temporal", log: filepath.Join(cfg.Dir, "temporal.out"), args: []string{cfg.Binary, "dev",
 		"--data-dir", filepath.Join(cfg.Dir, "temporal"), "--temporal-port", strconv.Itoa(port),
-		"--ui-port", "0", "--api-addr", "", "--workers", "0", "--redis-url", "redis://" + redisAddr + "/0"}}
+		"--ui-port", "0", "--api-addr", "", "--workers", "0", "--redis-url", h.redisURL}}
+	h.tsrv.args = append(h.tsrv.args, h.temporalDB()...)
 	if err := h.tsrv.start(nil); err != nil {
 		return rep, err
 	}
@@ -264,7 +262,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	h.probe = &leaseProbe{rdb: h.rdb, tc: h.tc, open: h.openDeliveries}
 
 	env := []string{
-		"TEMPORAL_ADDRESS=" + temporalAddr, "TEMPORAL_NAMESPACE=default", "REDIS_URL=redis://" + redisAddr + "/0",
+		"TEMPORAL_ADDRESS=" + temporalAddr, "TEMPORAL_NAMESPACE=default", "REDIS_URL=" + h.redisURL,
 		"ONCEFLOW_WEBHOOK_SECRET=" + secret, "ONCEFLOW_ATTEMPT_TIMEOUT=3s", "ONCEFLOW_GIVE_UP_AFTER=1h",
 		// The receivers are on loopback, which workers refuse unless allowed.
 		"ONCEFLOW_EGRESS_ALLOW=127.0.0.0/8",
@@ -274,6 +272,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		"ONCEFLOW_FCM_CREDENTIALS_FILE=" + credentials, "ONCEFLOW_FCM_ENDPOINT=" + apis.url,
 		"ONCEFLOW_SLACK_BOT_TOKEN=" + slackToken, "ONCEFLOW_SLACK_API_URL=" + apis.url + "/api",
 	}
+	env = append(env, cfg.Scaled.env()...)
 	h.workers = make([]*process, cfg.Workers)
 	for i := range h.workers {
 		h.workers[i] = &process{name: fmt.Sprintf("worker-%d", i+1), log: filepath.Join(cfg.Dir, fmt.Sprintf("worker-%d.out", i+1)), args: []string{cfg.Binary, "worker"}}
@@ -288,7 +287,15 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	}()
 
 	// Send and wait at once; faults until every workflow has closed.
-	c := starter.New(h.tc, "")
+	var c notifier = starter.New(h.tc, "")
+	if cfg.Scaled.On {
+		apiSender, stopAPIs, err := h.startAPIProcesses(runCtx, env)
+		if err != nil {
+			return rep, err
+		}
+		defer stopAPIs()
+		c = apiSender
+	}
 	sending, closed := make(chan struct{}), make(chan struct{})
 	faultsDone := make(chan struct{})
 	go func() {
@@ -329,10 +336,42 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	}
 	rep.Accepted = len(results.accepted)
 	h.mu.Lock()
-	interrupted := h.interrupted
+	interrupted, failedOver := h.interrupted, h.failedOver
 	h.mu.Unlock()
-	check(&rep, targets, results, seen, interrupted)
+	check(&rep, targets, results, seen, interrupted, failedOver)
 	return rep, nil
+}
+
+// startRedis starts the single redis-server.
+func (h *harness) startRedis() (stop func(), err error) {
+	cfg := h.cfg
+	// Redis, as its own process so that it can be SIGKILLed and its death
+	// confirmed: with its append-only file fsynced every second, a kill
+	// may lose up to the last second of writes.
+	if !redisproc.Available() {
+		return nil, errors.New("redis-server is not on the PATH (apt-get install -y redis-server)")
+	}
+	redisPort, err := freeport.Get()
+	if err != nil {
+		return nil, err
+	}
+	redisDir := filepath.Join(cfg.Dir, "redis")
+	if err := os.MkdirAll(redisDir, 0o700); err != nil {
+		return nil, err
+	}
+	redisAddr := "127.0.0.1:" + strconv.Itoa(redisPort)
+	h.rds = &process{name: "redis-server", log: filepath.Join(cfg.Dir, "redis.out"), args: []string{"redis-server",
+		"--bind", "127.0.0.1", "--port", strconv.Itoa(redisPort), "--dir", redisDir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}}
+	if err := h.rds.start(nil); err != nil {
+		return nil, err
+	}
+	h.rdb = redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: -1})
+	h.redisURL = "redis://" + redisAddr + "/0"
+	return func() {
+		_ = h.rdb.Close()
+		_, _ = h.rds.stop(syscall.SIGTERM)
+	}, nil
 }
 
 // faultName is a far-end fault's name in the report's totals.
@@ -386,7 +425,7 @@ type outcome struct {
 // sendAndWait starts every notification from cfg.Starts goroutines at
 // once, retrying a start that fails while a server restarts, and waits for
 // each accepted one to close; it closes sending once every start is done.
-func (h *harness) sendAndWait(ctx context.Context, c *starter.Client, targets []target, sending chan<- struct{}) outcome {
+func (h *harness) sendAndWait(ctx context.Context, c notifier, targets []target, sending chan<- struct{}) outcome {
 	out := outcome{accepted: map[string]bool{}, results: map[string]onceflow.Result{}}
 	var mu sync.Mutex
 	keys := make(chan target, len(targets))

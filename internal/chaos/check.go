@@ -15,6 +15,10 @@ const (
 	evidenceRepeat = "received more than once"
 	evidenceFault  = "fault left the sender in doubt"
 	evidenceKill   = "worker killed on its live lease"
+	// evidenceFailover: open while the Redis primary with its record was
+	// SIGKILLed (scaled topology); a claim or commit the primary
+	// acknowledged may not have reached its replica.
+	evidenceFailover = "open on a killed Redis primary"
 )
 
 // unjustifiedBound is how many ambiguous outcomes without evidence a run
@@ -34,7 +38,7 @@ const (
 
 // check applies the invariants to what the far ends saw (seen, per channel
 // and recipient identity) and what Onceflow reported (results).
-func check(rep *Report, targets []target, out outcome, seen map[string]map[string]sighting, interrupted map[string]bool) {
+func check(rep *Report, targets []target, out outcome, seen map[string]map[string]sighting, interrupted, failedOver map[string]bool) {
 	rep.Justified = map[string]int{}
 	rep.UnjustifiedBound = unjustifiedBound(rep.Notifications)
 	for _, t := range targets {
@@ -69,11 +73,13 @@ func check(rep *Report, targets []target, out outcome, seen map[string]map[strin
 		case onceflow.Ambiguous:
 			ch.Ambiguous++
 			rep.Ambiguous++
+			rep.reason(d.Reason)
 			justified := false
 			for ev, has := range map[string]bool{
-				evidenceRepeat: s.Requests > 1,
-				evidenceFault:  s.doubted(),
-				evidenceKill:   interrupted[k],
+				evidenceRepeat:   s.Requests > 1,
+				evidenceFault:    s.doubted(),
+				evidenceKill:     interrupted[k],
+				evidenceFailover: failedOver[k],
 			} {
 				if has {
 					rep.Justified[ev]++

@@ -36,7 +36,7 @@ func (h *harness) injectFaults(ctx context.Context, rng *rand.Rand, sending, clo
 	sendFor := time.Duration(float64(cfg.Notifications) / cfg.SendRate * float64(time.Second))
 	var plan []string
 	for kind, n := range map[string]int{redisRestart: cfg.RedisRestarts, redisKill: cfg.RedisKills,
-		temporalRestart: cfg.TemporalRestarts, temporalKill: cfg.TemporalKills} {
+		temporalRestart: cfg.TemporalRestarts, temporalKill: cfg.TemporalKills, redisPrimaryKill: cfg.Scaled.PrimaryKills} {
 		for range n {
 			plan = append(plan, kind)
 		}
@@ -86,6 +86,8 @@ func (h *harness) injectFaults(ctx context.Context, rng *rand.Rand, sending, clo
 				h.bounce(ctx, h.rds, kind, h.redisUp)
 			case temporalRestart, temporalKill:
 				h.bounce(ctx, h.tsrv, kind, h.temporalUp)
+			case redisPrimaryKill:
+				h.killPrimary(ctx, rng)
 			}
 		}
 	}

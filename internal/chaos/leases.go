@@ -31,7 +31,7 @@ import (
 // out was live at the kill, and its attempt never finished: the kill
 // interrupted that delivery.
 type leaseProbe struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	tc  client.Client
 	// open lists the notifications not yet closed: key and delivery ID.
 	open func() map[string]string
@@ -170,7 +170,7 @@ func (p *leaseProbe) interrupted(ctx context.Context, leases []lease) ([]string,
 
 // liveLeases counts the records of the given deliveries whose lease has not
 // run out.
-func liveLeases(ctx context.Context, rdb *redis.Client, deliveries map[string]string) (int, error) {
+func liveLeases(ctx context.Context, rdb redis.UniversalClient, deliveries map[string]string) (int, error) {
 	p := &leaseProbe{rdb: rdb}
 	var records []string
 	for k, id := range deliveries {

@@ -78,6 +78,13 @@ type Report struct {
 	Timeout       time.Duration
 	Channels      map[string]*ChannelReport
 	WallTime      time.Duration
+	// Topology describes the scaled-out stack, "" for the single-server
+	// one; APIAccepted counts the 202s of each of its API processes.
+	Topology    string
+	APIAccepted []int
+	// AmbiguousReasons counts the ambiguous deliveries by Onceflow's
+	// reason, its variable parts (durations, counts) left as they are.
+	AmbiguousReasons map[string]int
 }
 
 // ChannelReport is one channel's part of a Report.
@@ -124,6 +131,7 @@ func (r Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "chaos report (seed %d)\n", r.Seed)
 	fmt.Fprintf(w, "  notifications        %d (accepted %d)\n", r.Notifications, r.Accepted)
 	fmt.Fprintf(w, "  workers              %d processes (%d exits of their own, started again)\n", r.Workers, r.WorkerExits)
+	r.writeTopology(w)
 	var kinds []string
 	for k := range r.Faults {
 		kinds = append(kinds, k)
@@ -153,11 +161,12 @@ func (r Report) Write(w io.Writer) {
 		}
 	}
 	var ev []string
-	for _, k := range []string{evidenceRepeat, evidenceFault, evidenceKill} {
+	for _, k := range []string{evidenceRepeat, evidenceFault, evidenceKill, evidenceFailover} {
 		ev = append(ev, fmt.Sprintf("%s %d", k, r.Justified[k]))
 	}
 	fmt.Fprintf(w, "  ambiguity evidence   %s\n", strings.Join(ev, ", "))
 	fmt.Fprintf(w, "  ambiguous unjustified %d (bound %d)\n", len(r.Unjustified), r.UnjustifiedBound)
+	r.writeReasons(w)
 	fmt.Fprintf(w, "  invalid requests     %d\n", len(r.Invalid))
 	fmt.Fprintf(w, "  failed               %d\n", len(r.Failed))
 	if len(r.Channels) > 0 {
