@@ -29,13 +29,8 @@ func TestSmallChaosRun(t *testing.T) {
 		t.Skip("the chaos run takes a minute or two; -short skips it")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "onceflow")
-	build := exec.Command("go", "build", "-o", bin, "github.com/onceflow/onceflow/cmd/onceflow")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "build the onceflow binary: %s", out)
-
 	rep, err := chaos.Run(context.Background(), chaos.Config{
-		Binary: bin, Dir: dir, Notifications: 300, Starts: 3, Workers: 2,
+		Binary: buildOnceflow(t, dir), Dir: dir, Notifications: 300, Starts: 3, Workers: 2,
 		KillEvery: 700 * time.Millisecond, RedisRestarts: 1, RedisKills: 1, TemporalRestarts: 1, TemporalKills: 1,
 		Receiver: chaos.Faults{ServerError: 0.05, AppliedError: 0.03, TooMany: 0.03, Slow: 0.04, SlowBy: 5 * time.Second, Reset: 0.03},
 		SendRate: 30, Seed: 7, Timeout: 4 * time.Minute,
@@ -70,4 +65,13 @@ func TestSmallChaosRun(t *testing.T) {
 	assert.Positive(t, rep.Ambiguous, "deliveries were reported ambiguous")
 	assert.Positive(t, rep.Lookups, "the Twilio and Slack fakes were asked")
 	assert.Positive(t, rep.LookupFound+rep.LookupAbsent, "ambiguous SMS and chat deliveries were settled by asking the provider")
+}
+
+// buildOnceflow builds the onceflow binary into dir and returns its path.
+func buildOnceflow(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "onceflow")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/onceflow/onceflow/cmd/onceflow").CombinedOutput()
+	require.NoError(t, err, "build the onceflow binary: %s", out)
+	return bin
 }

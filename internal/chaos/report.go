@@ -79,9 +79,12 @@ type Report struct {
 	Channels      map[string]*ChannelReport
 	WallTime      time.Duration
 	// Topology describes the scaled-out stack, "" for the single-server
-	// one; APIAccepted counts the 202s of each of its API processes.
-	Topology    string
-	APIAccepted []int
+	// one; APIAccepted counts the 202s of each of its API processes;
+	// OnKilledPrimary counts the open notifications whose dedup records
+	// were on a Redis primary when it was killed.
+	Topology        string
+	APIAccepted     []int
+	OnKilledPrimary int
 	// AmbiguousReasons counts the ambiguous deliveries by Onceflow's
 	// reason, its variable parts (durations, counts) left as they are.
 	AmbiguousReasons map[string]int

@@ -23,6 +23,7 @@ func (r Report) writeTopology(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  starts accepted      %s (202s, every concurrent start of a notification counted)\n", strings.Join(parts, ", "))
 	}
+	fmt.Fprintf(w, "  on killed primaries  %d open notifications had their dedup records on a Redis primary when it was killed\n", r.OnKilledPrimary)
 }
 
 // reason counts one ambiguous delivery's reason.

@@ -332,6 +332,7 @@ func (h *harness) killPrimary(ctx context.Context, rng *rand.Rand) {
 	for _, k := range on {
 		h.failedOver[k] = true
 	}
+	h.rep.OnKilledPrimary += len(on)
 	h.mu.Unlock()
 	h.log.Info("SIGKILL", "process", "redis primary "+addr, "open records", len(on))
 	victim.Kill()
