@@ -160,10 +160,11 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		return rep, err
 	}
 
-	stopRedis, err := h.startRedis()
+	startRedis := h.startRedis
 	if cfg.Scaled.On {
-		stopRedis, err = h.startScaledStores()
+		startRedis = h.startScaledStores
 	}
+	stopRedis, err := startRedis()
 	if err != nil {
 		return rep, err
 	}
