@@ -4,6 +4,7 @@ package chaos_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func TestScaledChaosRun(t *testing.T) {
 		assert.Positive(t, rep.Faults[fault], "fault %q happened", fault)
 	}
 	assert.Positive(t, rep.OnKilledPrimary, "the primary was killed with notifications open on it")
+	assert.NoFileExists(t, filepath.Join(dir, "redis.out"), "no single redis-server ran beside the cluster")
 }
 
 // Bad combinations are refused before anything starts, naming the field.
