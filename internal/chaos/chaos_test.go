@@ -35,21 +35,7 @@ func TestSmallChaosRun(t *testing.T) {
 		Receiver: chaos.Faults{ServerError: 0.05, AppliedError: 0.03, TooMany: 0.03, Slow: 0.04, SlowBy: 5 * time.Second, Reset: 0.03},
 		SendRate: 30, Seed: 7, Timeout: 4 * time.Minute,
 	})
-	var report strings.Builder
-	rep.Write(&report)
-	t.Log("\n" + report.String())
-	require.NoError(t, err)
-	assert.False(t, rep.TimedOut, "the run timed out")
-	assert.Equal(t, 300, rep.Accepted)
-	assert.Empty(t, rep.Lost, "lost")
-	assert.Empty(t, rep.Failed, "failed")
-	assert.Empty(t, rep.Unaccounted, "re-sends neither reported nor confirmed by the receiver's log")
-	assert.Empty(t, rep.Invalid, "requests that did not check out")
-	assert.Empty(t, rep.HarnessErrors, "faults that did not take")
-	assert.LessOrEqual(t, len(rep.Unjustified), rep.UnjustifiedBound, "ambiguity without evidence stayed within its bound")
-	assert.Empty(t, rep.SilentDuplicates, "silent duplicates")
-	assert.Empty(t, rep.LookupWrong, "lookup settlements the fakes' records contradict")
-	assert.True(t, rep.OK(), "every invariant held")
+	assertHeld(t, rep, err, 300)
 	for ch, c := range rep.Channels {
 		assert.Positive(t, c.Notifications, "channel %s had notifications", ch)
 		assert.Zero(t, c.Lost, "channel %s lost none", ch)
@@ -74,4 +60,25 @@ func buildOnceflow(t *testing.T, dir string) string {
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/onceflow/onceflow/cmd/onceflow").CombinedOutput()
 	require.NoError(t, err, "build the onceflow binary: %s", out)
 	return bin
+}
+
+// assertHeld logs the report of a run of n notifications and asserts that
+// the run went through and every invariant held.
+func assertHeld(t *testing.T, rep chaos.Report, err error, n int) {
+	t.Helper()
+	var report strings.Builder
+	rep.Write(&report)
+	t.Log("\n" + report.String())
+	require.NoError(t, err)
+	assert.False(t, rep.TimedOut, "the run timed out")
+	assert.Equal(t, n, rep.Accepted)
+	assert.Empty(t, rep.Lost, "lost")
+	assert.Empty(t, rep.Failed, "failed")
+	assert.Empty(t, rep.Unaccounted, "re-sends neither reported nor confirmed by the receiver's log")
+	assert.Empty(t, rep.Invalid, "requests that did not check out")
+	assert.Empty(t, rep.HarnessErrors, "faults that did not take")
+	assert.LessOrEqual(t, len(rep.Unjustified), rep.UnjustifiedBound, "ambiguity without evidence stayed within its bound")
+	assert.Empty(t, rep.SilentDuplicates, "silent duplicates")
+	assert.Empty(t, rep.LookupWrong, "lookup settlements the fakes' records contradict")
+	assert.True(t, rep.OK(), "every invariant held")
 }

@@ -5,7 +5,6 @@ package chaos_test
 import (
 	"context"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -36,20 +35,7 @@ func TestScaledChaosRun(t *testing.T) {
 		Receiver: chaos.Faults{ServerError: 0.05, AppliedError: 0.03, TooMany: 0.03, Slow: 0.03, SlowBy: 5 * time.Second, Reset: 0.03},
 		SendRate: 25, Seed: 12, Timeout: 4 * time.Minute,
 	})
-	var report strings.Builder
-	rep.Write(&report)
-	t.Log("\n" + report.String())
-	require.NoError(t, err)
-	assert.False(t, rep.TimedOut, "the run timed out")
-	assert.Equal(t, n, rep.Accepted)
-	assert.Empty(t, rep.Lost, "lost")
-	assert.Empty(t, rep.SilentDuplicates, "silent duplicates")
-	assert.Empty(t, rep.Unaccounted, "re-sends neither reported nor confirmed by the receiver's log")
-	assert.Empty(t, rep.Failed, "failed")
-	assert.Empty(t, rep.Invalid, "requests that did not check out")
-	assert.Empty(t, rep.HarnessErrors, "faults that did not take")
-	assert.Empty(t, rep.LookupWrong, "lookup settlements the fakes' records contradict")
-	assert.True(t, rep.OK(), "every invariant held")
+	assertHeld(t, rep, err, n)
 
 	// The topology ran, and its faults happened.
 	assert.Contains(t, rep.Topology, "PostgreSQL with 4 history shards")
