@@ -335,6 +335,7 @@ func (h *harness) killPrimary(ctx context.Context, rng *rand.Rand) {
 	h.rep.OnKilledPrimary += len(on)
 	h.mu.Unlock()
 	h.log.Info("SIGKILL", "process", "redis primary "+addr, "open records", len(on))
+	killed := time.Now()
 	victim.Kill()
 	h.count(redisPrimaryKill)
 
@@ -345,6 +346,7 @@ func (h *harness) killPrimary(ctx context.Context, rng *rand.Rand) {
 		h.harnessError("%s: no replica took over from %s: %v", redisPrimaryKill, addr, err)
 	} else {
 		h.count(redisFailover)
+		h.log.Info("redis failover", "primary", addr, "after", time.Since(killed).Round(time.Millisecond))
 	}
 	sleep(ctx, 2*time.Second)
 	if err := victim.Restart(); err != nil {
@@ -360,6 +362,7 @@ func (h *harness) killPrimary(ctx context.Context, rng *rand.Rand) {
 		return
 	}
 	h.count(redisRejoined)
+	h.log.Info("redis node back as replica", "node", addr, "after the kill", time.Since(killed).Round(time.Millisecond))
 }
 
 // nodeRole is a Redis node's replication role: "master" or "slave".
