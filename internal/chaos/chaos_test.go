@@ -38,7 +38,7 @@ func TestSmallChaosRun(t *testing.T) {
 	rep, err := chaos.Run(context.Background(), chaos.Config{
 		Binary: bin, Dir: dir, Notifications: 300, Starts: 3, Workers: 2,
 		KillEvery: 700 * time.Millisecond, RedisRestarts: 1, RedisKills: 1, TemporalRestarts: 1, TemporalKills: 1,
-		Receiver: chaos.Faults{ServerError: 0.05, AppliedError: 0.03, TooMany: 0.03, Slow: 0.04, SlowBy: 5 * time.Second, Reset: 0.03},
+		Receiver:   chaos.Faults{ServerError: 0.05, AppliedError: 0.03, TooMany: 0.03, Slow: 0.04, SlowBy: 5 * time.Second, Reset: 0.03},
 		Broadcasts: 2, BroadcastRecipients: 100, BroadcastChunk: 25,
 		SendRate: 30, Seed: 7, Timeout: 4 * time.Minute,
 	})
