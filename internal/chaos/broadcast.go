@@ -496,18 +496,7 @@ func (b *broadcastRun) checkRecipient(r *BroadcastReport, t bcastTarget, j int, 
 		}
 	case onceflow.Ambiguous:
 		ch.Ambiguous++
-		justified := false
-		for ev, has := range map[string]bool{
-			evidenceRepeat: s.Requests > 1,
-			evidenceFault:  s.doubted(),
-			evidenceKill:   interrupted[id],
-		} {
-			if has {
-				r.Justified[ev]++
-				justified = true
-			}
-		}
-		if !justified {
+		if !justify(r.Justified, s, interrupted[id]) {
 			r.Unjustified = append(r.Unjustified, fmt.Sprintf("%s: received %d, effects %d, no fault, no kill on its lease: %s", what, s.Requests, s.Effects, p.Reason))
 		}
 	default:
