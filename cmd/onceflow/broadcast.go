@@ -106,8 +106,9 @@ func (a *app) broadcast(ctx context.Context, args []string) error {
 	if !*wait {
 		return nil
 	}
-	show := a.progress()
+	show, end := a.progress()
 	st, err := c.WaitBroadcast(ctx, b.Key, pollEvery, show)
+	end()
 	if err != nil {
 		return err
 	}
@@ -132,22 +133,30 @@ func readBroadcast(path string) (onceflow.Broadcast, error) {
 
 // progress returns what shows a broadcast's progress on stdout: a bar
 // redrawn in place on a terminal, else a plain line when the counts have
-// moved, at most every plainEvery.
-func (a *app) progress() func(starter.BroadcastStatus) {
+// moved, at most every plainEvery. end finishes the bar's row, so that
+// what follows (an error when the wait is cut short, an interrupt's shell
+// prompt) starts on a row of its own.
+func (a *app) progress() (show func(starter.BroadcastStatus), end func()) {
 	if f, ok := a.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return func(st starter.BroadcastStatus) {
+		drawn := false
+		show = func(st starter.BroadcastStatus) {
 			// Back to the row's start, the bar, then erase what is left of
 			// a longer frame. The width is read at every frame, so that a
 			// resized terminal gets a bar that fits.
 			fmt.Fprintf(a.stdout, "\r%s\x1b[K", progressBar(st, terminalWidth(f)))
-			if st.Execution != "running" {
+			drawn = true
+		}
+		end = func() {
+			if drawn {
 				fmt.Fprintln(a.stdout)
+				drawn = false
 			}
 		}
+		return show, end
 	}
 	var last string
 	var at time.Time
-	return func(st starter.BroadcastStatus) {
+	show = func(st starter.BroadcastStatus) {
 		line := st.Progress()
 		if line == last || (time.Since(at) < plainEvery && st.Execution == "running") {
 			return
@@ -155,6 +164,7 @@ func (a *app) progress() func(starter.BroadcastStatus) {
 		last, at = line, time.Now()
 		fmt.Fprintln(a.stdout, line)
 	}
+	return show, func() {}
 }
 
 // Bars narrower than minBar are left out; defaultWidth is the width of a

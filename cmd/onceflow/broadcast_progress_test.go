@@ -249,3 +249,28 @@ func TestProgressBarFitsTheTerminal(t *testing.T) {
 	st.Suppressed, st.Delivered = 0, 50000
 	assert.Equal(t, "[######.......] 50000 of 100000 settled: 50000 delivered, 0 failed, 0 ambiguous", progressBar(st, 80))
 }
+
+// A wait cut short (an interrupt, a lost connection) finishes the bar's
+// row: the error or the shell's prompt that follows starts on a row of its
+// own instead of over the bar.
+func TestBarRowEndsWhenTheWaitIsCutShort(t *testing.T) {
+	controller, terminal := openPTY(t, 80)
+	var seen testenv.Buffer
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(&seen, controller)
+	}()
+	show, end := newApp(terminal, io.Discard, mapEnv{}).progress()
+	for _, pending := range []int{8, 6} {
+		show(starter.BroadcastStatus{Execution: "running", BroadcastResult: onceflow.BroadcastResult{Total: 10, Delivered: 10 - pending, Pending: pending}})
+	}
+	end()
+	fmt.Fprint(terminal, "$ ")
+	require.NoError(t, terminal.Close())
+	<-copied
+	shown := screen(seen.String(), 80)
+	require.Len(t, shown, 2, "%q", seen.String())
+	assert.Regexp(t, `^\[#+\.+\] 4 of 10 settled: 4 delivered, 0 suppressed, 0 failed, 0 ambiguous$`, shown[0])
+	assert.Equal(t, "$", shown[1])
+}
