@@ -67,6 +67,12 @@ type Config struct {
 	TemporalRestarts int
 	TemporalKills    int
 	Receiver         Faults
+	// Broadcasts of BroadcastRecipients webhook recipients each are
+	// started during the sending, in chunks of BroadcastChunk (0:
+	// DefaultBroadcastChunk); see broadcast.go.
+	Broadcasts          int
+	BroadcastRecipients int
+	BroadcastChunk      int
 	// SendRate bounds how many notifications a second are started.
 	SendRate float64
 	Seed     uint64
@@ -97,6 +103,7 @@ type harness struct {
 	tsrv    *process
 	workers []*process
 	probe   *leaseProbe
+	bc      *broadcastRun
 
 	mu sync.Mutex
 	// open are the accepted notifications not yet closed: key -> delivery ID.
@@ -183,8 +190,8 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	p := plan{seed: cfg.Seed + 2, faults: cfg.Receiver}
 	// Filled in once the receiver's URL is known, before anything is sent.
 	byKey := map[string]target{}
-	expect := func(channel string) func(string) (string, bool) {
-		return func(k string) (string, bool) {
+	expect := func(channel string) func(string, string) (string, bool) {
+		return func(k, _ string) (string, bool) {
 			t, ok := byKey[k]
 			return t.deliveryID, ok && t.channel == channel
 		}
@@ -194,6 +201,8 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/hooks", hooks)
 	mux.Handle("/raw", raw)
+	h.bc = newBroadcastRun(cfg, key, p)
+	h.bc.mount(mux)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return rep, err
@@ -204,6 +213,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	hookURL := "http://" + l.Addr().String()
 
 	targets := makeTargets(cfg, rng, hookURL)
+	h.bc.makeBroadcasts(hookURL)
 	byIdent := map[string]map[string]target{}
 	for _, t := range targets {
 		byKey[t.n.Key] = t
@@ -295,7 +305,9 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		defer close(faultsDone)
 		h.injectFaults(runCtx, rng, sending, closed)
 	}()
+	broadcasts := h.bc.start(runCtx, h)
 	results := h.sendAndWait(runCtx, c, targets, sending)
+	<-broadcasts
 	close(closed)
 	<-faultsDone
 	if runCtx.Err() != nil && ctx.Err() == nil {
@@ -312,6 +324,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		all[t.n.Key] = t.deliveryID
 	}
 	h.awaitLeases(ctx, all)
+	h.bc.awaitLeases(ctx, h)
 
 	ledgers := map[string]func() (map[string]sighting, map[string]int, []string){
 		"webhook": hooks.snapshot, "webhook-raw": raw.snapshot, "email": relay.ledger.snapshot,
@@ -332,6 +345,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	interrupted := h.interrupted
 	h.mu.Unlock()
 	check(&rep, targets, results, seen, interrupted)
+	h.bc.check(&rep, interrupted)
 	return rep, nil
 }
 
