@@ -38,10 +38,13 @@ const (
 	SMS     Channel = "sms"
 	Push    Channel = "push"
 	Chat    Channel = "chat"
+	// InApp is the subscriber's in-app feed, kept by Onceflow itself; a
+	// delivery's To is the subscriber id.
+	InApp Channel = "inapp"
 )
 
 // Channels lists every known channel in a stable order.
-var Channels = []Channel{Webhook, Email, SMS, Push, Chat}
+var Channels = []Channel{Webhook, Email, SMS, Push, Chat, InApp}
 
 // MaxFallbacks bounds a delivery's fallback list.
 const MaxFallbacks = 5
@@ -85,6 +88,17 @@ type Notification struct {
 	// SendAt delays the deliveries until then, on a durable timer. Empty or
 	// past means now.
 	SendAt *time.Time `json:"send_at,omitempty"`
+	// Subscriber is the app's id for the person the notification is for
+	// (ValidateSubscriber): whose preferences decide, per channel, whether
+	// Category may be sent, and whose digests gather it.
+	Subscriber string `json:"subscriber,omitempty"`
+	// Category classifies the notification for the subscriber's
+	// preferences, e.g. "marketing" or "security". It needs a Subscriber.
+	Category string `json:"category,omitempty"`
+	// Digest, when set, gathers this notification with the subscriber's
+	// others of the same digest key into one delivery per channel. It
+	// needs a Subscriber.
+	Digest *Digest `json:"digest,omitempty"`
 }
 
 // DecodeNotification reads one notification from JSON. Unknown fields are
@@ -139,6 +153,9 @@ func (n Notification) Validate() error {
 		return err
 	}
 	if err := ValidateTenant(n.Tenant); err != nil {
+		return err
+	}
+	if err := n.validateAudience(); err != nil {
 		return err
 	}
 	if len(n.Deliveries) == 0 {
@@ -264,6 +281,10 @@ func (d Delivery) validate() *ValidationError {
 		if !e164.MatchString(d.To) {
 			return &ValidationError{Field: "to", Reason: "must be a phone number in E.164 form (+ and 7 to 15 digits) for channel sms"}
 		}
+	case InApp:
+		if err := ValidateSubscriber(d.To); err != nil {
+			return &ValidationError{Field: "to", Reason: "must be a subscriber id for channel inapp: " + err.(*ValidationError).Reason}
+		}
 	case Push, Chat:
 		if strings.TrimSpace(d.To) != d.To || len(d.To) > 4096 {
 			return &ValidationError{Field: "to", Reason: "must be a device token or channel without surrounding spaces, at most 4096 bytes"}
@@ -271,7 +292,7 @@ func (d Delivery) validate() *ValidationError {
 	case "":
 		return &ValidationError{Field: "channel", Reason: "is required"}
 	default:
-		return &ValidationError{Field: "channel", Reason: fmt.Sprintf("%q is not one of webhook, email, sms, push, chat", d.Channel)}
+		return &ValidationError{Field: "channel", Reason: fmt.Sprintf("%q is not one of webhook, email, sms, push, chat, inapp", d.Channel)}
 	}
 	return nil
 }

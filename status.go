@@ -24,6 +24,9 @@ const (
 	Ambiguous Status = "ambiguous"
 	// Cancelled: the notification was cancelled before this was delivered.
 	Cancelled Status = "cancelled"
+	// Skipped: not sent because the subscriber opted out of the
+	// notification's category on this channel; Reason says so.
+	Skipped Status = "skipped"
 )
 
 // Final reports whether s no longer changes.
@@ -66,7 +69,8 @@ type Result struct {
 
 // Status sums up the notification: ambiguous if any delivery is, else
 // failed if any failed, else cancelled if any was, else pending while any
-// runs, else suppressed if every delivery was, else delivered.
+// runs, else skipped if every delivery was, else suppressed if every
+// delivery was suppressed or skipped, else delivered.
 func (r Result) Status() Status {
 	count := make(map[Status]int)
 	for _, d := range r.Deliveries {
@@ -80,7 +84,10 @@ func (r Result) Status() Status {
 			return s
 		}
 	}
-	if count[Suppressed] == len(r.Deliveries) {
+	if count[Skipped] == len(r.Deliveries) {
+		return Skipped
+	}
+	if count[Suppressed]+count[Skipped] == len(r.Deliveries) {
 		return Suppressed
 	}
 	return Delivered

@@ -56,7 +56,7 @@ const (
 )
 
 // finalStatuses are the statuses onceflow_deliveries_total counts.
-var finalStatuses = []onceflow.Status{onceflow.Delivered, onceflow.Suppressed, onceflow.Failed, onceflow.Ambiguous, onceflow.Cancelled}
+var finalStatuses = []onceflow.Status{onceflow.Delivered, onceflow.Suppressed, onceflow.Failed, onceflow.Ambiguous, onceflow.Cancelled, onceflow.Skipped}
 
 // Buckets, in seconds. Providers answer in tens of milliseconds to tens of
 // seconds (an attempt's timeout); Redis in well under a millisecond to a
@@ -94,7 +94,7 @@ type family struct {
 func New() *Registry {
 	r := &Registry{reg: prometheus.NewRegistry(), own: map[string]family{}}
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r.counter(deliveries, "Deliveries by channel and final status (delivered, suppressed, failed, ambiguous, cancelled), counted once when each settles.", "channel", "status")
+	r.counter(deliveries, "Deliveries by channel and final status (delivered, suppressed, failed, ambiguous, cancelled, skipped), counted once when each settles.", "channel", "status")
 	r.counter(ambiguousClaims, "Claims that found an earlier attempt may have sent the delivery (the attempt then holds, asks the provider, or re-sends with the same idempotency key).", "channel")
 	r.histogram(providerRequest, "Duration of provider send requests by channel and outcome class (ok, rejected, retryable, maybe_sent).", providerBuckets, "channel", "outcome")
 	r.histogram(dedupOperation, "Duration of dedup store operations (claim, commit) against Redis, failed ones included.", dedupBuckets, "op")

@@ -62,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cfg.Receiver.Slow, "slow", 0.02, "share of answers that come after the send deadline, applied (SMTP: slow DATA)")
 	fs.Float64Var(&cfg.Receiver.Reset, "resets", 0.02, "share of requests applied, then answered with a connection reset (SMTP: dropped after taking the message)")
 	channels := fs.String("channels", strings.Join(chaos.Channels, ","), "channels notifications go to, one delivery each (webhook-raw: a receiver that never deduplicates)")
+	fs.IntVar(&cfg.Broadcasts, "broadcasts", 0, "webhook broadcasts to start alongside the notifications (see --broadcast-recipients)")
+	fs.IntVar(&cfg.BroadcastRecipients, "broadcast-recipients", 300, "recipients of each broadcast, each to the deduplicating or the raw receiver")
+	fs.IntVar(&cfg.BroadcastChunk, "broadcast-chunk", chaos.DefaultBroadcastChunk, "recipients per chunk of a broadcast")
 	fs.Float64Var(&cfg.SendRate, "send-rate", 40, "notifications started per second")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed, to repeat a run")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the servers' data and logs (default: a new temporary one)")
@@ -88,6 +91,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.Notifications < 1 || cfg.Starts < 1 || cfg.Workers < 1 || cfg.SendRate <= 0 {
 		fmt.Fprintln(stderr, "onceflow-chaos: --notifications, --starts, --workers and --send-rate must be positive")
+		return 2
+	}
+	if err := checkBroadcastFlags(cfg); err != nil {
+		fmt.Fprintln(stderr, "onceflow-chaos:", err)
 		return 2
 	}
 	bin, err := exec.LookPath(cfg.Binary)

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/term"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
@@ -106,8 +106,9 @@ func (a *app) broadcast(ctx context.Context, args []string) error {
 	if !*wait {
 		return nil
 	}
-	show := a.progress()
+	show, end := a.progress()
 	st, err := c.WaitBroadcast(ctx, b.Key, pollEvery, show)
+	end()
 	if err != nil {
 		return err
 	}
@@ -132,24 +133,30 @@ func readBroadcast(path string) (onceflow.Broadcast, error) {
 
 // progress returns what shows a broadcast's progress on stdout: a bar
 // redrawn in place on a terminal, else a plain line when the counts have
-// moved, at most every plainEvery.
-func (a *app) progress() func(starter.BroadcastStatus) {
-	if isTerminal(a.stdout) {
-		return func(st starter.BroadcastStatus) {
-			settled := st.Total - st.Pending
-			filled := 0
-			if st.Total > 0 {
-				filled = barWidth * settled / st.Total
-			}
-			fmt.Fprintf(a.stdout, "\r[%s%s] %s", strings.Repeat("#", filled), strings.Repeat(".", barWidth-filled), st.Progress())
-			if st.Execution != "running" {
+// moved, at most every plainEvery. end finishes the bar's row, so that
+// what follows (an error when the wait is cut short, an interrupt's shell
+// prompt) starts on a row of its own.
+func (a *app) progress() (show func(starter.BroadcastStatus), end func()) {
+	if f, ok := a.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		drawn := false
+		show = func(st starter.BroadcastStatus) {
+			// Back to the row's start, the bar, then erase what is left of
+			// a longer frame. The width is read at every frame, so that a
+			// resized terminal gets a bar that fits.
+			fmt.Fprintf(a.stdout, "\r%s\x1b[K", progressBar(st, terminalWidth(f)))
+			drawn = true
+		}
+		end = func() {
+			if drawn {
 				fmt.Fprintln(a.stdout)
+				drawn = false
 			}
 		}
+		return show, end
 	}
 	var last string
 	var at time.Time
-	return func(st starter.BroadcastStatus) {
+	show = func(st starter.BroadcastStatus) {
 		line := st.Progress()
 		if line == last || (time.Since(at) < plainEvery && st.Execution == "running") {
 			return
@@ -157,15 +164,52 @@ func (a *app) progress() func(starter.BroadcastStatus) {
 		last, at = line, time.Now()
 		fmt.Fprintln(a.stdout, line)
 	}
+	return show, func() {}
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
+// Bars narrower than minBar are left out; defaultWidth is the width of a
+// terminal that does not say.
+const (
+	minBar       = 10
+	defaultWidth = 80
+)
+
+// terminalWidth is f's width in columns.
+func terminalWidth(f *os.File) int {
+	if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+		return w
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return defaultWidth
+}
+
+// progressBar is one frame of the bar for a terminal of width columns: it
+// stays short of the last column, so that it never wraps (a wrapped frame
+// leaves a stale row behind at each redraw, and some terminals wrap on
+// writing the last column). On a narrow terminal the counts that are zero
+// and say nothing (suppressed, cancelled) are left out, then the bar, then
+// the end of the line.
+func progressBar(st starter.BroadcastStatus, width int) string {
+	room := width - 1
+	text := st.Progress()
+	if room-len(text)-3 < minBar {
+		text = fmt.Sprintf("%d of %d settled: %d delivered", st.Total-st.Pending, st.Total, st.Delivered)
+		if st.Suppressed > 0 {
+			text += fmt.Sprintf(", %d suppressed", st.Suppressed)
+		}
+		text += fmt.Sprintf(", %d failed, %d ambiguous", st.Failed, st.Ambiguous)
+		if st.Cancelled > 0 {
+			text += fmt.Sprintf(", %d cancelled", st.Cancelled)
+		}
+	}
+	bar := min(barWidth, room-len(text)-3)
+	if bar < minBar {
+		return text[:max(0, min(len(text), room))]
+	}
+	filled := 0
+	if st.Total > 0 {
+		filled = bar * (st.Total - st.Pending) / st.Total
+	}
+	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", bar-filled) + "] " + text
 }
 
 // broadcastStatus is `onceflow status --broadcast KEY`.

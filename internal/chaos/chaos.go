@@ -67,6 +67,12 @@ type Config struct {
 	TemporalRestarts int
 	TemporalKills    int
 	Receiver         Faults
+	// Broadcasts of BroadcastRecipients webhook recipients each are
+	// started during the sending, in chunks of BroadcastChunk (0:
+	// DefaultBroadcastChunk); see broadcast.go.
+	Broadcasts          int
+	BroadcastRecipients int
+	BroadcastChunk      int
 	// SendRate bounds how many notifications a second are started.
 	SendRate float64
 	Seed     uint64
@@ -91,19 +97,20 @@ type target struct {
 
 // harness is one run's servers and what it has learned.
 type harness struct {
-	cfg Config
-	log *slog.Logger
-	rep *Report
-	tc  client.Client
-	rdb redis.UniversalClient
-	rds *process
+	cfg     Config
+	log     *slog.Logger
+	rep     *Report
+	tc      client.Client
+	rdb     redis.UniversalClient
+	rds     *process
+	tsrv    *process
+	workers []*process
+	probe   *leaseProbe
+	bc      *broadcastRun
 	// redisURL is the workers' REDIS_URL: the single server's, or the
 	// cluster's when the topology is scaled.
 	redisURL string
 	scaled   *scaledStack
-	tsrv     *process
-	workers  []*process
-	probe    *leaseProbe
 
 	mu sync.Mutex
 	// open are the accepted notifications not yet closed: key -> delivery ID.
@@ -181,8 +188,8 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	p := plan{seed: cfg.Seed + 2, faults: cfg.Receiver}
 	// Filled in once the receiver's URL is known, before anything is sent.
 	byKey := map[string]target{}
-	expect := func(channel string) func(string) (string, bool) {
-		return func(k string) (string, bool) {
+	expect := func(channel string) func(string, string) (string, bool) {
+		return func(k, _ string) (string, bool) {
 			t, ok := byKey[k]
 			return t.deliveryID, ok && t.channel == channel
 		}
@@ -192,6 +199,8 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/hooks", hooks)
 	mux.Handle("/raw", raw)
+	h.bc = newBroadcastRun(cfg, key, p)
+	h.bc.mount(mux)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return rep, err
@@ -202,6 +211,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	hookURL := "http://" + l.Addr().String()
 
 	targets := makeTargets(cfg, rng, hookURL)
+	h.bc.makeBroadcasts(hookURL)
 	byIdent := map[string]map[string]target{}
 	for _, t := range targets {
 		byKey[t.n.Key] = t
@@ -303,7 +313,9 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		defer close(faultsDone)
 		h.injectFaults(runCtx, rng, sending, closed)
 	}()
+	broadcasts := h.bc.start(runCtx, h)
 	results := h.sendAndWait(runCtx, c, targets, sending)
+	<-broadcasts
 	close(closed)
 	<-faultsDone
 	if runCtx.Err() != nil && ctx.Err() == nil {
@@ -320,6 +332,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		all[t.n.Key] = t.deliveryID
 	}
 	h.awaitLeases(ctx, all)
+	h.bc.awaitLeases(ctx, h)
 
 	ledgers := map[string]func() (map[string]sighting, map[string]int, []string){
 		"webhook": hooks.snapshot, "webhook-raw": raw.snapshot, "email": relay.ledger.snapshot,
@@ -340,6 +353,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	interrupted, failedOver := h.interrupted, h.failedOver
 	h.mu.Unlock()
 	check(&rep, targets, results, seen, interrupted, failedOver)
+	h.bc.check(&rep, interrupted)
 	return rep, nil
 }
 

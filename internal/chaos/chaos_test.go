@@ -22,8 +22,9 @@ import (
 // until every workflow has closed, a Redis restart and a Redis SIGKILL, a
 // Temporal server restart and SIGKILL, and far ends that answer 500, 5xx
 // after applying, 429, late or with a reset (an SMTP relay: 421, 451, slow
-// DATA, a drop after taking the message). The large run is onceflow-chaos
-// (see docs/chaos.md).
+// DATA, a drop after taking the message). Two webhook broadcasts of 100
+// recipients each, in chunks of 25, go through the same faults. The large
+// run is onceflow-chaos (see docs/chaos.md).
 func TestSmallChaosRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos run takes a minute or two; -short skips it")
@@ -32,7 +33,8 @@ func TestSmallChaosRun(t *testing.T) {
 	rep, err := chaos.Run(context.Background(), chaos.Config{
 		Binary: buildOnceflow(t, dir), Dir: dir, Notifications: 300, Starts: 3, Workers: 2,
 		KillEvery: 700 * time.Millisecond, RedisRestarts: 1, RedisKills: 1, TemporalRestarts: 1, TemporalKills: 1,
-		Receiver: chaos.Faults{ServerError: 0.05, AppliedError: 0.03, TooMany: 0.03, Slow: 0.04, SlowBy: 5 * time.Second, Reset: 0.03},
+		Receiver:   chaos.Faults{ServerError: 0.05, AppliedError: 0.03, TooMany: 0.03, Slow: 0.04, SlowBy: 5 * time.Second, Reset: 0.03},
+		Broadcasts: 2, BroadcastRecipients: 100, BroadcastChunk: 25,
 		SendRate: 30, Seed: 7, Timeout: 4 * time.Minute,
 	})
 	assertHeld(t, rep, err, 300)
@@ -51,6 +53,26 @@ func TestSmallChaosRun(t *testing.T) {
 	assert.Positive(t, rep.Ambiguous, "deliveries were reported ambiguous")
 	assert.Positive(t, rep.Lookups, "the Twilio and Slack fakes were asked")
 	assert.Positive(t, rep.LookupFound+rep.LookupAbsent, "ambiguous SMS and chat deliveries were settled by asking the provider")
+
+	// Every broadcast recipient took effect once or was named ambiguous,
+	// under the same faults.
+	b := rep.Broadcasts
+	assert.Equal(t, 2, b.Accepted, "broadcasts accepted")
+	assert.Equal(t, 200, b.Recipients)
+	assert.Empty(t, b.Lost, "broadcast recipients lost")
+	assert.Empty(t, b.SilentDuplicates, "broadcast recipients that took effect twice unnamed")
+	assert.Empty(t, b.Unaccounted, "broadcast re-sends neither named nor confirmed by the receiver's log")
+	assert.Empty(t, b.Inconsistent, "broadcast statuses that contradict themselves")
+	assert.Empty(t, b.FailedList, "broadcast recipients failed")
+	assert.Empty(t, b.Invalid, "broadcast webhooks that did not check out")
+	assert.LessOrEqual(t, len(b.Unjustified), b.UnjustifiedBound, "broadcast ambiguity without evidence stayed within its bound")
+	assert.Equal(t, 200, b.Delivered+b.Suppressed+b.Ambiguous, "every recipient settled")
+	for _, name := range []string{"broadcast", "broadcast-raw"} {
+		require.Contains(t, b.Receivers, name)
+		assert.Positive(t, b.Receivers[name].Notifications, "recipients sent to %s", name)
+		assert.NotEmpty(t, b.Receivers[name].Faults, "faults injected at %s", name)
+	}
+	assert.Positive(t, b.Resends, "the broadcasts' receivers took re-sends")
 }
 
 // buildOnceflow builds the onceflow binary into dir and returns its path.

@@ -28,6 +28,26 @@ const (
 // deadline on a loaded machine or across a Redis or Temporal outage.
 func unjustifiedBound(n int) int { return 2 + n/500 }
 
+// justify counts, in justified, the evidence the harness holds for an
+// ambiguous delivery it saw as s (killed: a worker kill interrupted it on
+// its live lease; failedOver: it was open on a Redis primary that was
+// killed), and reports whether there is any.
+func justify(justified map[string]int, s sighting, killed, failedOver bool) bool {
+	found := false
+	for ev, has := range map[string]bool{
+		evidenceRepeat:   s.Requests > 1,
+		evidenceFault:    s.doubted(),
+		evidenceKill:     killed,
+		evidenceFailover: failedOver,
+	} {
+		if has {
+			justified[ev]++
+			found = true
+		}
+	}
+	return found
+}
+
 // What Onceflow's reason says of a delivery settled by asking the
 // provider (activities.Deliver): the message was found, or it was not and
 // was sent once.
@@ -74,19 +94,7 @@ func check(rep *Report, targets []target, out outcome, seen map[string]map[strin
 			ch.Ambiguous++
 			rep.Ambiguous++
 			rep.reason(d.Reason)
-			justified := false
-			for ev, has := range map[string]bool{
-				evidenceRepeat:   s.Requests > 1,
-				evidenceFault:    s.doubted(),
-				evidenceKill:     interrupted[k],
-				evidenceFailover: failedOver[k],
-			} {
-				if has {
-					rep.Justified[ev]++
-					justified = true
-				}
-			}
-			if !justified {
+			if !justify(rep.Justified, s, interrupted[k], failedOver[k]) {
 				rep.Unjustified = append(rep.Unjustified, fmt.Sprintf("%s: received %d, effects %d, no fault, no kill on its lease: %s", what, s.Requests, s.Effects, d.Reason))
 			}
 		default:

@@ -4,6 +4,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,6 +121,9 @@ func (h *harness) killWorker(ctx context.Context, w *process, pause time.Duratio
 		return
 	}
 	held, perr := h.probe.held(ctx, pid)
+	if bheld, berr := h.bc.held(ctx, h.probe, pid); berr != nil || len(bheld) > 0 {
+		held, perr = append(held, bheld...), errors.Join(perr, berr)
+	}
 	h.log.Info("SIGKILL", "process", w.name, "leases", len(held))
 	died, err := w.stop(syscall.SIGKILL)
 	if !died {

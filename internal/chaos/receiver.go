@@ -19,12 +19,12 @@ type webhookFake struct {
 	channel string
 	plan    plan
 	ledger  *ledger
-	// expect gives the delivery ID a notification key's webhooks to this
-	// receiver must carry.
-	expect func(key string) (deliveryID string, ok bool)
+	// expect gives the delivery ID a webhook to this receiver with the
+	// notification (or broadcast) key and the delivery ID id must carry.
+	expect func(key, id string) (deliveryID string, ok bool)
 }
 
-func newWebhookFake(channel string, dedup bool, key []byte, p plan, expect func(string) (string, bool)) *webhookFake {
+func newWebhookFake(channel string, dedup bool, key []byte, p plan, expect func(string, string) (string, bool)) *webhookFake {
 	f := &webhookFake{Receiver: &receiver.Receiver{Dedup: dedup, Key: key}, channel: channel, plan: p, ledger: newLedger(), expect: expect}
 	f.Plan = f.respond
 	return f
@@ -54,7 +54,7 @@ func (f *webhookFake) respond(id string, n int) receiver.Response {
 func (f *webhookFake) snapshot() (map[string]sighting, map[string]int, []string) {
 	seen, faults, invalid := f.ledger.snapshot()
 	for _, e := range f.Log() {
-		if want, ok := f.expect(e.Key); !ok || want != e.ID {
+		if want, ok := f.expect(e.Key, e.ID); !ok || want != e.ID {
 			invalid = append(invalid, fmt.Sprintf("%s: webhook for key %q carried delivery ID %s, want %s", f.channel, e.Key, e.ID, want))
 		}
 	}

@@ -77,7 +77,9 @@ type Report struct {
 	TimedOut      bool
 	Timeout       time.Duration
 	Channels      map[string]*ChannelReport
-	WallTime      time.Duration
+	// Broadcasts is what became of the broadcasts, counted apart.
+	Broadcasts BroadcastReport
+	WallTime   time.Duration
 	// Topology describes the scaled-out stack, "" for the single-server
 	// one; APIAccepted counts the 202s of each of its API processes;
 	// OnKilledPrimary counts the open notifications whose dedup records
@@ -126,7 +128,7 @@ func (r *Report) channel(name string) *ChannelReport {
 func (r Report) OK() bool {
 	return r.Accepted == r.Notifications && !r.TimedOut && len(r.Lost) == 0 && len(r.SilentDuplicates) == 0 &&
 		len(r.Unaccounted) == 0 && len(r.LookupWrong) == 0 && len(r.Failed) == 0 && len(r.Invalid) == 0 && len(r.HarnessErrors) == 0 &&
-		len(r.Unjustified) <= r.UnjustifiedBound
+		len(r.Unjustified) <= r.UnjustifiedBound && r.Broadcasts.ok()
 }
 
 // Write prints the report.
@@ -183,6 +185,7 @@ func (r Report) Write(w io.Writer) {
 				c.SilentDuplicates, c.ReportedDuplicates, c.Resends, c.LookupFound, c.LookupAbsent, faultList(c.Faults))
 		}
 	}
+	r.Broadcasts.write(w)
 	fmt.Fprintf(w, "  wall time            %v\n", r.WallTime.Round(time.Millisecond))
 	if r.TimedOut {
 		fmt.Fprintf(w, "  timed out            after %v, with notifications still open\n", r.Timeout)

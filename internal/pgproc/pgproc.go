@@ -8,7 +8,6 @@
 package pgproc
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/onceflow/onceflow/internal/freeport"
+	"github.com/onceflow/onceflow/internal/procwait"
 )
 
 // User is the superuser initdb creates; it logs in with a password.
@@ -151,37 +151,11 @@ func (s *Server) start(bin string, cred *syscall.Credential, extra []string) err
 	if err != nil {
 		return err
 	}
-	if err := s.cmd.Start(); err != nil {
-		return fmt.Errorf("start postgres: %w", err)
-	}
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		var last string
-		for sc.Scan() {
-			last = sc.Text()
-			if strings.Contains(last, "database system is ready to accept connections") {
-				ready <- nil
-				for sc.Scan() {
-				}
-				return
-			}
-		}
-		ready <- fmt.Errorf("postgres on %s exited before it was ready: %s", s.Addr, last)
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			_ = s.cmd.Wait()
-			s.cmd = nil
-		}
-		return err
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
+	if err := procwait.Start(s.cmd, out, "postgres on "+s.Addr, "database system is ready to accept connections", 30*time.Second); err != nil {
 		s.cmd = nil
-		return fmt.Errorf("postgres on %s was not ready within 30s", s.Addr)
+		return err
 	}
+	return nil
 }
 
 func lastLine(s string) string {

@@ -4,16 +4,15 @@
 package redisproc
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/onceflow/onceflow/internal/freeport"
+	"github.com/onceflow/onceflow/internal/procwait"
 )
 
 // Available reports whether redis-server is on the PATH.
@@ -84,37 +83,11 @@ func (s *Server) start() error {
 		return err
 	}
 	s.cmd.Stderr = s.cmd.Stdout
-	if err := s.cmd.Start(); err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
-	}
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		var last string
-		for sc.Scan() {
-			last = sc.Text()
-			if strings.Contains(last, s.ready) {
-				ready <- nil
-				for sc.Scan() {
-				}
-				return
-			}
-		}
-		ready <- fmt.Errorf("redis-server on %s exited before it was ready: %s", s.Addr, last)
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			_ = s.cmd.Wait()
-			s.cmd = nil
-		}
-		return err
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
+	if err := procwait.Start(s.cmd, out, "redis-server on "+s.Addr, s.ready, 10*time.Second); err != nil {
 		s.cmd = nil
-		return fmt.Errorf("redis-server on %s was not ready within 10s", s.Addr)
+		return err
 	}
+	return nil
 }
 
 // Stop asks the server to shut down (it flushes its append-only file) and

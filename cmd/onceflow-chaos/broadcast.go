@@ -1,0 +1,25 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+
+	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/internal/chaos"
+	"github.com/onceflow/onceflow/workflows"
+)
+
+// checkBroadcastFlags refuses broadcast flags a run could not use, naming
+// the flag.
+func checkBroadcastFlags(cfg chaos.Config) error {
+	switch {
+	case cfg.Broadcasts < 0:
+		return fmt.Errorf("--broadcasts %d is negative", cfg.Broadcasts)
+	case cfg.Broadcasts > 0 && (cfg.BroadcastRecipients < 1 || cfg.BroadcastRecipients > onceflow.MaxRecipients):
+		return fmt.Errorf("--broadcast-recipients %d is not between 1 and %d", cfg.BroadcastRecipients, onceflow.MaxRecipients)
+	case cfg.Broadcasts > 0 && (cfg.BroadcastChunk < 1 || cfg.BroadcastChunk > workflows.MaxChunkSize):
+		return fmt.Errorf("--broadcast-chunk %d is not between 1 and %d", cfg.BroadcastChunk, workflows.MaxChunkSize)
+	}
+	return nil
+}
