@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/converter"
+	"gopkg.in/yaml.v3"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/httpapi"
@@ -315,4 +316,31 @@ func TestConfirmPageEscapesWhatItShows(t *testing.T) {
 	bad.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, bad.StatusCode)
 	assert.NotContains(t, string(body), "<script>")
+}
+
+func TestOpenAPIDocumentsThePreferenceRoutes(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Security  *[]map[string][]string `yaml:"security"`
+			Responses map[string]any         `yaml:"responses"`
+		} `yaml:"paths"`
+	}
+	require.NoError(t, yaml.Unmarshal(httpapi.OpenAPI, &doc))
+	for path, methods := range map[string][]string{
+		"/v1/subscribers/{id}/preferences":       {"get", "put"},
+		"/v1/subscribers/{id}/unsubscribe-links": {"post"},
+	} {
+		for _, m := range methods {
+			op, ok := doc.Paths[path][m]
+			require.True(t, ok, "%s %s", m, path)
+			assert.Nil(t, op.Security, "%s %s takes the global bearer security", m, path)
+			assert.Contains(t, op.Responses, "401", "%s %s", m, path)
+		}
+	}
+	for _, m := range []string{"get", "post"} {
+		op, ok := doc.Paths["/v1/unsubscribe/{token}"][m]
+		require.True(t, ok, m)
+		require.NotNil(t, op.Security)
+		assert.Empty(t, *op.Security, "%s /v1/unsubscribe/{token} is public: the signature authenticates", m)
+	}
 }
