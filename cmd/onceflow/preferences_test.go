@@ -65,3 +65,14 @@ func TestPreferencesCommandAndSkippedStatus(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Regexp(t, `webhook\s+\S+/hook\s+skipped\s+0\s+-\s+the subscriber opted out of category "marketing" on channel webhook`, r.stdout)
 }
+
+// The unsubscribe secret may be a mounted file, like the other secrets:
+// a short one is refused by name and length, its content never printed.
+func TestUnsubscribeSecretIsReadFromAFile(t *testing.T) {
+	const short = "not-32-bytes-long"
+	env := mapEnv{"REDIS_URL": "redis://127.0.0.1:1/0", preferences.EnvUnsubscribeSecret + FileSuffix: writeSecret(t, short+"\n")}
+	r := run(context.Background(), env, "preferences", "get", "--subscriber", "user-1")
+	assert.Equal(t, exitInput, r.code)
+	assert.Contains(t, r.stderr, "ONCEFLOW_UNSUBSCRIBE_SECRET is 17 bytes")
+	assert.NotContains(t, r.stderr, short)
+}
