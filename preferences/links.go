@@ -65,16 +65,16 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s is %d bytes; at least %d are required (e.g. openssl rand -hex 32)", EnvUnsubscribeSecret, len(cfg.Secret), MinSecretLength)
 	}
 	if cfg.PublicURL != "" {
-		if err := checkPublicURL(cfg.PublicURL); err != nil {
+		if err := CheckPublicURL(cfg.PublicURL); err != nil {
 			return Config{}, err
 		}
 	}
 	return cfg, nil
 }
 
-// checkPublicURL requires an absolute https URL (RFC 8058 requires HTTPS
+// CheckPublicURL requires an absolute https URL (RFC 8058 requires HTTPS
 // for one-click unsubscribe), or http on a loopback host for local use.
-func checkPublicURL(raw string) error {
+func CheckPublicURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return fmt.Errorf("%s=%q is not an absolute URL such as https://notify.example.com", EnvPublicURL, raw)

@@ -169,6 +169,9 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 			return s, err
 		}
 	}
+	if err := devPreferences(&wcfg.Preferences, cfg.DataDir, cfg.APIAddr); err != nil { // preferences.go
+		return s, err
+	}
 	if err := worker.RegisterSearchAttributes(ctx, s.Client, Namespace); err != nil {
 		return s, err
 	}
