@@ -165,3 +165,21 @@ func TestStoreRefusesWhenRedisIsDown(t *testing.T) {
 	_, err = s.Decide(ctx, "", "user-1", "marketing", []onceflow.Channel{onceflow.Email})
 	assert.Error(t, err, "no answer is not 'allowed'")
 }
+
+// BenchmarkDecide measures the read a categorised notification costs at
+// its send time: one SMEMBERS of the subscriber's opt-outs.
+func BenchmarkDecide(b *testing.B) {
+	ctx := context.Background()
+	s := preferences.New(server.Client(b), nil)
+	_, err := s.Put(ctx, "acme", "user-bench", preferences.Preferences{OptOuts: []preferences.OptOut{
+		{Category: "marketing", Channel: "email"}, {Category: "*", Channel: "sms"}, {Category: "news", Channel: "*"},
+	}})
+	require.NoError(b, err)
+	channels := []onceflow.Channel{onceflow.Email, onceflow.Webhook}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Decide(ctx, "acme", "user-bench", "marketing", channels); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
