@@ -15,7 +15,9 @@ import (
 )
 
 func TestPreferencesCommandAndSkippedStatus(t *testing.T) {
+	workerMetrics := loopbackAddr(t)
 	env := cliEnvWith(t, mapEnv{
+		EnvMetricsAddr:                    workerMetrics,
 		preferences.EnvCriticalCategories: "security",
 		preferences.EnvUnsubscribeSecret:  "cli-test-secret-0123456789abcdef0123456789",
 		preferences.EnvPublicURL:          "https://notify.example.com",
@@ -64,6 +66,9 @@ func TestPreferencesCommandAndSkippedStatus(t *testing.T) {
 	r = run(ctx, env, "status", "--tenant", "acme", "cli-sale-1")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Regexp(t, `webhook\s+\S+/hook\s+skipped\s+0\s+-\s+the subscriber opted out of category "marketing" on channel webhook`, r.stdout)
+	metrics := get("http://" + workerMetrics + "/metrics")
+	assert.True(t, strings.Contains(metrics, `onceflow_deliveries_total{channel="webhook",status="skipped"} 1`), "the worker counts the skipped delivery")
+	assert.False(t, strings.Contains(metrics, `onceflow_provider_request_duration_seconds_count{channel="webhook"`), "and made no provider call")
 }
 
 // The unsubscribe secret may be a mounted file, like the other secrets:
