@@ -93,7 +93,11 @@ func (h *api) postUnsubscribeLink(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	var req linkRequest
 	if err := dec.Decode(&req); err != nil {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: `the body must be {"category": ..., "channel": ..., "expires_in": "720h"}: ` + err.Error(), Field: "body"})
+		field := "body"
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			field = strings.Trim(name, `"`)
+		}
+		writeProblem(w, http.StatusBadRequest, Problem{Error: `the body must be {"category": ..., "channel": ..., "expires_in": "720h"}: ` + err.Error(), Field: field})
 		return
 	}
 	ttl := preferences.DefaultLinkTTL

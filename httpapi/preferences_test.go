@@ -290,6 +290,8 @@ func TestBadPreferenceRequestsNameTheField(t *testing.T) {
 		{"POST", "/v1/subscribers/user-b/unsubscribe-links", `{"category":"news","channel":"pager"}`, "channel"},
 		{"POST", "/v1/subscribers/user-b/unsubscribe-links", `{"category":"news","channel":"email","expires_in":"forever"}`, "expires_in"},
 		{"POST", "/v1/subscribers/user-b/unsubscribe-links", `{"category":"news","channel":"email","expires_in":"9000h"}`, "expires_in"},
+		{"POST", "/v1/subscribers/user-b/unsubscribe-links", `{"category":"news","channel":"email","ttl":"1h"}`, "ttl"},
+		{"POST", "/v1/subscribers/user-b/unsubscribe-links", `[]`, "body"},
 	} {
 		got := call(t, c.method, a.URL+c.path, bearer(acmeToken, map[string]string{"Content-Type": "application/json"}), c.body)
 		assert.Equal(t, http.StatusBadRequest, got.code, "%s %s %s", c.method, c.path, c.body)
