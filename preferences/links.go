@@ -22,7 +22,8 @@ const (
 	// preferences say, comma-separated: security,billing.
 	EnvCriticalCategories = "ONCEFLOW_CRITICAL_CATEGORIES"
 	// EnvUnsubscribeSecret signs unsubscribe links: at least 32 bytes,
-	// the same for the workers and the API. Also read as
+	// the same for the workers and the API; several, comma-separated,
+	// while rotating (the first signs, each verifies). Also read as
 	// ONCEFLOW_UNSUBSCRIBE_SECRET_FILE.
 	EnvUnsubscribeSecret = "ONCEFLOW_UNSUBSCRIBE_SECRET"
 	// EnvPublicURL is the base URL at which recipients reach the API,
@@ -48,6 +49,7 @@ const LinkPath = "/v1/unsubscribe/"
 type Config struct {
 	Critical Critical
 	// Secret signs and verifies unsubscribe links; empty means none.
+	// Several, comma-separated: the first signs, each verifies.
 	Secret string
 	// PublicURL is the API's base URL as recipients reach it; empty means
 	// no links can be made (they can still be verified).
@@ -61,8 +63,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	cfg := Config{Critical: critical, Secret: getenv(EnvUnsubscribeSecret), PublicURL: strings.TrimSuffix(getenv(EnvPublicURL), "/")}
-	if cfg.Secret != "" && len(cfg.Secret) < MinSecretLength {
-		return Config{}, fmt.Errorf("%s is %d bytes; at least %d are required (e.g. openssl rand -hex 32)", EnvUnsubscribeSecret, len(cfg.Secret), MinSecretLength)
+	if cfg.Secret != "" {
+		for i, secret := range strings.Split(cfg.Secret, ",") {
+			if len(secret) < MinSecretLength {
+				return Config{}, fmt.Errorf("%s: secret %d is %d bytes; at least %d are required (e.g. openssl rand -hex 32)", EnvUnsubscribeSecret, i+1, len(secret), MinSecretLength)
+			}
+		}
 	}
 	if cfg.PublicURL != "" {
 		if err := CheckPublicURL(cfg.PublicURL); err != nil {
@@ -96,7 +102,11 @@ func (cfg Config) Links() *Links {
 	if cfg.Secret == "" {
 		return nil
 	}
-	return &Links{secret: []byte(cfg.Secret), publicURL: cfg.PublicURL}
+	k := &Links{publicURL: cfg.PublicURL}
+	for _, secret := range strings.Split(cfg.Secret, ",") {
+		k.secrets = append(k.secrets, []byte(secret))
+	}
+	return k
 }
 
 // Link is what an unsubscribe link does when followed: add the opt-out of
@@ -123,9 +133,11 @@ func (l Link) OptOut() OptOut { return OptOut{Category: l.Category, Channel: l.C
 // single tenant), "s": subscriber, "c": category, "h": channel, "e": expiry
 // in Unix seconds}. The subscriber id in it is the app's id, never an
 // address. Verification compares MACs in constant time, then checks the
-// expiry.
+// expiry. The first secret signs; every secret verifies, so that a new
+// secret can be put first while links signed with the old one, still in
+// mailboxes, keep working until it is removed.
 type Links struct {
-	secret    []byte
+	secrets   [][]byte
 	publicURL string
 }
 
@@ -177,11 +189,11 @@ func (k *Links) Token(l Link) (string, error) {
 		return "", fmt.Errorf("encode unsubscribe link: %w", err)
 	}
 	p := base64.RawURLEncoding.EncodeToString(body)
-	return p + "." + base64.RawURLEncoding.EncodeToString(k.mac(p)), nil
+	return p + "." + base64.RawURLEncoding.EncodeToString(mac(k.secrets[0], p)), nil
 }
 
-func (k *Links) mac(p string) []byte {
-	m := hmac.New(sha256.New, k.secret)
+func mac(secret []byte, p string) []byte {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(macContext + p))
 	return m.Sum(nil)
 }
@@ -198,7 +210,15 @@ func (k *Links) Verify(token string, now time.Time) (Link, error) {
 		return Link{}, ErrInvalidLink
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, k.mac(p)) {
+	if err != nil {
+		return Link{}, ErrInvalidLink
+	}
+	// Every secret is compared, whichever matches.
+	signed := false
+	for _, secret := range k.secrets {
+		signed = hmac.Equal(got, mac(secret, p)) || signed
+	}
+	if !signed {
 		return Link{}, ErrInvalidLink
 	}
 	body, err := base64.RawURLEncoding.DecodeString(p)

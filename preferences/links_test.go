@@ -84,3 +84,25 @@ func TestLinkConfiguration(t *testing.T) {
 	_, err = cfg.Links().URL(preferences.Link{Subscriber: "u", Category: "marketing", Channel: "email", Expires: time.Now().Add(time.Hour)})
 	assert.ErrorIs(t, err, preferences.ErrNoPublicURL)
 }
+
+func TestSecretRotation(t *testing.T) {
+	const newer = "a-newer-secret-0123456789abcdef0123456789"
+	now := time.Now()
+	l := preferences.Link{Subscriber: "user-1", Category: "news", Channel: "email", Expires: now.Add(time.Hour)}
+	old, err := links(t, secret).Token(l)
+	require.NoError(t, err)
+	rotating := links(t, newer+","+secret)
+	_, err = rotating.Verify(old, now)
+	assert.NoError(t, err, "a link signed with the old secret works while it is listed")
+	fresh, err := rotating.Token(l)
+	require.NoError(t, err)
+	_, err = links(t, newer).Verify(fresh, now)
+	assert.NoError(t, err, "the first secret signs")
+	_, err = links(t, newer).Verify(old, now)
+	assert.ErrorIs(t, err, preferences.ErrInvalidLink, "and once the old one is removed, its links stop working")
+
+	_, err = preferences.ConfigFromEnv(func(name string) string {
+		return map[string]string{preferences.EnvUnsubscribeSecret: newer + ",short"}[name]
+	})
+	assert.ErrorContains(t, err, "secret 2 is 5 bytes")
+}

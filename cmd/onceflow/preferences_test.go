@@ -78,6 +78,6 @@ func TestUnsubscribeSecretIsReadFromAFile(t *testing.T) {
 	env := mapEnv{"REDIS_URL": "redis://127.0.0.1:1/0", preferences.EnvUnsubscribeSecret + FileSuffix: writeSecret(t, short+"\n")}
 	r := run(context.Background(), env, "preferences", "get", "--subscriber", "user-1")
 	assert.Equal(t, exitInput, r.code)
-	assert.Contains(t, r.stderr, "ONCEFLOW_UNSUBSCRIBE_SECRET is 17 bytes")
+	assert.Contains(t, r.stderr, "ONCEFLOW_UNSUBSCRIBE_SECRET: secret 1 is 17 bytes")
 	assert.NotContains(t, r.stderr, short)
 }
