@@ -51,10 +51,14 @@ type DeliveryResult struct {
 }
 
 // LastStep is the step that settled the delivery: the last fallback tried,
-// or the delivery itself.
+// or the delivery itself. A skipped fallback was not tried (the subscriber
+// opted out of its channel), so it settles nothing: a delivery that failed
+// and whose only fallback was skipped stays failed.
 func (d DeliveryResult) LastStep() DeliveryResult {
-	if n := len(d.Fallbacks); n > 0 {
-		return d.Fallbacks[n-1]
+	for i := len(d.Fallbacks) - 1; i >= 0; i-- {
+		if d.Fallbacks[i].Status != Skipped {
+			return d.Fallbacks[i]
+		}
 	}
 	return d
 }

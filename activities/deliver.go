@@ -17,6 +17,7 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/metrics"
+	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/providers"
 )
 
@@ -93,6 +94,10 @@ type Activities struct {
 	// ChunkInFlight is how many recipients one DeliverChunk sends at
 	// once; zero means DefaultChunkInFlight.
 	ChunkInFlight int
+	// Preferences decides what subscribers opted out of (preferences.go).
+	Preferences Preferences
+	// Unsubscribe makes e-mails' List-Unsubscribe links; nil means none.
+	Unsubscribe *preferences.Links
 }
 
 // Limiter hands out send slots at a fixed rate (ratelimit.Limiter).
@@ -130,6 +135,10 @@ type DeliverInput struct {
 	// refuses a key the dedup store holds for another payload. Inputs
 	// scheduled before it existed carry none and skip that check.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Subscriber and Category are the notification's, for the e-mail's
+	// unsubscribe link (preferences.go).
+	Subscriber string `json:"subscriber,omitempty"`
+	Category   string `json:"category,omitempty"`
 	// ledgerKey, when set, names the dedup records instead of Key: a
 	// broadcast's recipients (onceflow.BroadcastLedgerKey). Never sent to
 	// Temporal: only DeliverChunk sets it.
@@ -293,6 +302,7 @@ func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history, i
 	msg := providers.Message{
 		DeliveryID: in.DeliveryID, Key: in.callerKey(), To: in.Delivery.To,
 		Subject: in.Subject, Body: in.Body, HTML: in.HTML, Timestamp: in.Timestamp,
+		UnsubscribeURL: a.unsubscribeURL(ctx, in),
 	}
 	// absent: the provider confirmed that no earlier attempt sent it, so
 	// this attempt's send is the only one.

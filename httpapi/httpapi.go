@@ -54,7 +54,8 @@ func Handler(c *starter.Client, logger *slog.Logger, opts ...Option) http.Handle
 	mux.Handle("POST /v1/notifications", h.authorized(h.post))
 	mux.Handle("GET /v1/notifications/{key...}", h.authorized(h.get))
 	mux.Handle("DELETE /v1/notifications/{key...}", h.authorized(h.delete))
-	h.broadcastRoutes(mux) // broadcast.go
+	h.broadcastRoutes(mux)  // broadcast.go
+	h.preferenceRoutes(mux) // preferences.go
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")

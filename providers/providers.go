@@ -32,6 +32,10 @@ type Message struct {
 	// Timestamp is when the notification became due: the same on every
 	// attempt, so the content of every attempt is identical.
 	Timestamp time.Time
+	// UnsubscribeURL is the https link that opts the recipient out of
+	// this kind of message in one click (RFC 8058), for channels that
+	// carry one (e-mail's List-Unsubscribe); empty means none.
+	UnsubscribeURL string
 }
 
 // Receipt is a provider's acknowledgement of a delivery.

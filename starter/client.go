@@ -32,6 +32,8 @@ type Client struct {
 	broadcasts broadcasts
 	// maxSendAhead bounds send_at (WithMaxSendAhead).
 	maxSendAhead time.Duration
+	// subscribers is set by WithPreferences (preferences.go).
+	subscribers subscribers
 }
 
 // Ledger tells which payload a key was used for, after Temporal may have

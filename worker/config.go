@@ -9,6 +9,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/providers/chat"
 	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/providers/email"
@@ -48,6 +49,9 @@ type Config struct {
 	// have it (dedup.EnvWaitReplicas); 0 does not wait.
 	WaitReplicas int
 	Policy       workflows.Policy
+	// Preferences are the critical categories and the unsubscribe links'
+	// secret and public URL (preferences.ConfigFromEnv).
+	Preferences preferences.Config
 	// WorkflowCache is how many workflows the worker process keeps in
 	// memory between tasks; 0 keeps the SDK's default (10,000). Onceflow's
 	// default is DefaultWorkflowCache.
@@ -119,6 +123,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", egress.EnvAllow, err)
 	}
 	if cfg.WaitReplicas, err = dedup.WaitReplicasFromEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	if cfg.Preferences, err = preferences.ConfigFromEnv(getenv); err != nil {
 		return Config{}, err
 	}
 	cfg.Email = email.ConfigsFromEnv(getenv)

@@ -102,3 +102,17 @@ func TestWorkerRefusesLoopbackUnlessAllowed(t *testing.T) {
 	}
 	assert.EqualValues(t, 2, reached.Load())
 }
+
+func TestPreferenceSettingsNameTheirVariable(t *testing.T) {
+	for name, value := range map[string]string{
+		"ONCEFLOW_CRITICAL_CATEGORIES": "security,Billing",
+		"ONCEFLOW_UNSUBSCRIBE_SECRET":  "too-short",
+		"ONCEFLOW_PUBLIC_URL":          "http://notify.example.com",
+	} {
+		_, err := worker.LoadConfig(env(map[string]string{name: value}))
+		assert.ErrorContains(t, err, name)
+	}
+	cfg, err := worker.LoadConfig(env(map[string]string{"ONCEFLOW_CRITICAL_CATEGORIES": "security, billing"}))
+	require.NoError(t, err)
+	assert.True(t, cfg.Preferences.Critical.Has("billing"))
+}

@@ -154,6 +154,8 @@ type notification struct {
 	n           onceflow.Notification
 	fingerprint string
 	result      onceflow.Result
+	// skip is the recorded preference decision (preferences.go).
+	skip map[onceflow.Channel]string
 }
 
 // scopedKey names the notification's delivery IDs and dedup records: its
@@ -197,7 +199,11 @@ func (r *notification) run(ctx workflow.Context) (onceflow.Result, error) {
 		}
 	}
 
-	content, err := r.content(ctx)
+	var content Content
+	err := r.checkPreferences(ctx) // preferences.go
+	if err == nil {
+		content, err = r.content(ctx)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			r.settleUnfinished(ctx, onceflow.Cancelled, "cancelled before it was sent")
@@ -258,6 +264,9 @@ func ActivityID(deliveryID string, fallback int) string {
 // deliver runs one Deliver activity, with retries, and records its outcome
 // in dr.
 func (r *notification) deliver(ctx workflow.Context, dr *onceflow.DeliveryResult, activityID, summary string, content Content, due time.Time) {
+	if r.skipped(ctx, dr) {
+		return
+	}
 	var deliver *activities.Activities
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:             activityID,
@@ -278,6 +287,7 @@ func (r *notification) deliver(ctx workflow.Context, dr *onceflow.DeliveryResult
 	f := workflow.ExecuteActivity(actx, deliver.Deliver, activities.DeliverInput{
 		Key: r.scopedKey(), Tenant: r.n.Tenant, DeliveryID: dr.DeliveryID, Delivery: onceflow.Delivery{Channel: dr.Channel, To: dr.To},
 		Subject: content.Subject, Body: body, HTML: html, Timestamp: due, Fingerprint: r.fingerprint,
+		Subscriber: r.n.Subscriber, Category: r.n.Category,
 	})
 	r.settle(ctx, dr, f)
 }

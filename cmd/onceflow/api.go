@@ -103,7 +103,12 @@ func (a *app) ledger() ([]starter.Option, func(), error) {
 	if err != nil {
 		return nil, nil, inputError{err}
 	}
-	return []starter.Option{ahead, starter.WithLedger(store), starter.WithLogger(a.logger), a.recipientStore(rdb)}, func() { _ = rdb.Close() }, nil
+	prefs, err := a.preferenceStore(rdb) // preferences.go
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, err
+	}
+	return []starter.Option{ahead, starter.WithLedger(store), starter.WithLogger(a.logger), a.recipientStore(rdb), prefs}, func() { _ = rdb.Close() }, nil
 }
 
 func envOr(v, fallback string) string {

@@ -121,7 +121,8 @@ func (a *app) send(ctx context.Context, args []string) error {
 	}
 	a.printResult(res)
 	for _, d := range res.Deliveries {
-		if s := d.LastStep().Status; s != onceflow.Delivered && s != onceflow.Suppressed {
+		// Skipped is the subscriber's choice, not a failure.
+		if s := d.LastStep().Status; s != onceflow.Delivered && s != onceflow.Suppressed && s != onceflow.Skipped {
 			return errFailedDeliveries
 		}
 	}

@@ -13,6 +13,7 @@
 //	onceflow status --broadcast K [--json] [--tenant T]
 //	onceflow cancel K [--tenant T]
 //	onceflow ping [--api URL]
+//	onceflow preferences get|set|link --subscriber ID [--tenant T] ...
 //
 // The chaos harness is its own command, cmd/onceflow-chaos.
 //
@@ -61,6 +62,7 @@ commands:
   cancel   cancel a notification that has not been delivered yet
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
   token    print a new API bearer token and its line for the token file
+  preferences  get or set a subscriber's opt-outs, or make an unsubscribe link
 
 Run 'onceflow <command> -h' for a command's flags.
 `
@@ -127,6 +129,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.cancel(ctx, rest)
 	case "token":
 		err = a.token(ctx, rest)
+	case "preferences":
+		err = a.preferences(ctx, rest) // preferences.go
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(a.stdout, usage)
 		return exitOK

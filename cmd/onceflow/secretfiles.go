@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 
 	"github.com/onceflow/onceflow/codec"
+	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/providers/chat"
 	"github.com/onceflow/onceflow/providers/email"
 	"github.com/onceflow/onceflow/providers/sms"
@@ -25,6 +26,7 @@ const FileSuffix = "_FILE"
 var secretVars = []string{
 	codec.EnvKeys, webhook.SecretEnv, worker.EnvRedisURL,
 	sms.EnvAuthToken, email.EnvPassword, chat.EnvBotToken,
+	preferences.EnvUnsubscribeSecret,
 }
 
 // secretFiles returns env with every secret given as <name>_FILE read from

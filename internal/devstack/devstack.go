@@ -33,6 +33,7 @@ import (
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/metrics"
+	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
@@ -168,6 +169,9 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 			return s, err
 		}
 	}
+	if err := devPreferences(&wcfg.Preferences, cfg.DataDir, cfg.APIAddr); err != nil { // preferences.go
+		return s, err
+	}
 	if err := worker.RegisterSearchAttributes(ctx, s.Client, Namespace); err != nil {
 		return s, err
 	}
@@ -186,7 +190,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 
 	if cfg.APIAddr != "" {
 		s.codec = codecHandler(cfg.CodecKeys, cfg.UIPort, cfg.APITokens)
-		if err := s.startAPI(cfg.APIAddr, wcfg.TaskQueue, wcfg.WebhookSecret, cfg.APITokens, log); err != nil {
+		if err := s.startAPI(cfg.APIAddr, wcfg.TaskQueue, wcfg.WebhookSecret, wcfg.Preferences, cfg.APITokens, log); err != nil {
 			return s, err
 		}
 	}
@@ -278,7 +282,7 @@ func (s *Stack) startRedis(cfg Config) error {
 	return nil
 }
 
-func (s *Stack) startAPI(addr, taskQueue, secret string, tokens *httpapi.Tokens, log *slog.Logger) error {
+func (s *Stack) startAPI(addr, taskQueue, secret string, prefs preferences.Config, tokens *httpapi.Tokens, log *slog.Logger) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--api-addr %s: %w", addr, err)
@@ -293,7 +297,8 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, tokens *httpapi.Tokens,
 	s.stops = append(s.stops, func() { _ = rdb.Close() })
 	mux := http.NewServeMux()
 	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log),
-		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow)), log, httpapi.WithTokens(tokens))))
+		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow), starter.WithPreferences(preferences.New(rdb, prefs.Critical), prefs.Links())),
+		log, httpapi.WithTokens(tokens))))
 	// Metrics carry no personal data; like the API, the address is
 	// loopback unless --api-addr says otherwise.
 	mux.Handle("GET /metrics", s.metrics.Handler())

@@ -131,6 +131,12 @@ func (s *Sender) Send(ctx context.Context, m providers.Message) (providers.Recei
 	msg.SetMessageIDWithValue(s.MessageID(m.DeliveryID))
 	msg.SetDateWithValue(m.Timestamp)
 	msg.SetGenHeader("X-Onceflow-Delivery-Id", m.DeliveryID)
+	if m.UnsubscribeURL != "" {
+		// RFC 8058 one-click: a mailbox provider POSTs
+		// List-Unsubscribe=One-Click to the URL, with no login.
+		msg.SetGenHeader("List-Unsubscribe", "<"+m.UnsubscribeURL+">")
+		msg.SetGenHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+	}
 	msg.SetBodyString(mail.TypeTextPlain, m.Body)
 	html := m.HTML
 	if html == "" {
