@@ -93,6 +93,8 @@ type Activities struct {
 	// ChunkInFlight is how many recipients one DeliverChunk sends at
 	// once; zero means DefaultChunkInFlight.
 	ChunkInFlight int
+	// Events records operational events (events.go); nil records none.
+	Events Events
 }
 
 // Limiter hands out send slots at a fixed rate (ratelimit.Limiter).
@@ -213,6 +215,7 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	if err != nil {
 		activity.RecordHeartbeat(ctx, h)
 	}
+	a.report(ctx, in, out, err, h)
 	return out, err
 }
 

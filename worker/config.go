@@ -48,6 +48,11 @@ type Config struct {
 	// have it (dedup.EnvWaitReplicas); 0 does not wait.
 	WaitReplicas int
 	Policy       workflows.Policy
+	// EventsURL is where operational events are POSTed (events.EnvURL);
+	// empty sends none. EndpointFailingAfter is how long a webhook
+	// destination fails before endpoint.failing.
+	EventsURL            string
+	EndpointFailingAfter time.Duration
 	// WorkflowCache is how many workflows the worker process keeps in
 	// memory between tasks; 0 keeps the SDK's default (10,000). Onceflow's
 	// default is DefaultWorkflowCache.
@@ -119,6 +124,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", egress.EnvAllow, err)
 	}
 	if cfg.WaitReplicas, err = dedup.WaitReplicasFromEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	if err := loadEvents(getenv, &cfg); err != nil {
 		return Config{}, err
 	}
 	cfg.Email = email.ConfigsFromEnv(getenv)

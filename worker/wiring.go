@@ -43,6 +43,9 @@ func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, erro
 	}
 	acts.Store = dedup.New(rdb, cfg.DedupWindow, dedup.WaitReplicas(cfg.WaitReplicas, 0))
 	acts.Lists = recipients.New(rdb)
+	if o := eventsOutbox(cfg, rdb); o != nil {
+		acts.Events = o
+	}
 	for ch, rate := range cfg.Rates {
 		l, err := ratelimit.New(rdb, string(ch), rate)
 		if err != nil {
