@@ -60,7 +60,9 @@ func (a *Activities) report(ctx context.Context, in DeliverInput, out DeliverOut
 	}
 	var rerr error
 	switch {
-	case err == nil && out.Status == onceflow.Delivered:
+	case err == nil && out.Status != onceflow.Suppressed && out.Receipt != "":
+		// This attempt's request was accepted (an ambiguous re-send too;
+		// a held delivery has no receipt).
 		rerr = a.Events.EndpointOK(ctx, in.Delivery.To)
 	case appErr != nil && (appErr.Type() == TypeRejected || appErr.Type() == TypeRetryable):
 		rerr = a.Events.EndpointFailed(ctx, string(in.Delivery.Channel), in.Delivery.To)
