@@ -96,7 +96,7 @@ func (c *Client) Recover(ctx context.Context, opts RecoverOptions) (RecoverRepor
 	if err := onceflow.ValidateTenant(c.tenant); err != nil {
 		return report, err
 	}
-	if err := opts.validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return report, err
 	}
 	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Completed' AND CloseTime >= '%s' AND %s IN ('%s', '%s')",
@@ -125,7 +125,9 @@ func (c *Client) Recover(ctx context.Context, opts RecoverOptions) (RecoverRepor
 	}
 }
 
-func (o *RecoverOptions) validate() error {
+// Validate checks the options and fills in the default status; an error
+// is a *onceflow.ValidationError naming the option.
+func (o *RecoverOptions) Validate() error {
 	if o.Since.IsZero() {
 		return &onceflow.ValidationError{Field: "since", Reason: "is required: recover notifications that closed since when?"}
 	}
