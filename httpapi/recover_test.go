@@ -18,12 +18,7 @@ import (
 func TestRecoverIsScopedToTheTokensTenant(t *testing.T) {
 	_, srv := newTenantAPI(t)
 	var fixed atomic.Bool
-	rcv := testenv.NewReceiver(t, testenv.Dedup(), testenv.Answer(func(string, int) int {
-		if fixed.Load() {
-			return http.StatusOK
-		}
-		return http.StatusBadRequest
-	}))
+	rcv := testenv.NewReceiver(t, testenv.Dedup(), testenv.RefuseUntil(&fixed, http.StatusBadRequest))
 	since := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
 	a := call(t, "POST", srv.URL+"/v1/notifications", bearer(acmeToken, map[string]string{"Idempotency-Key": `"acme-invoice-1"`}),
 		`{"body":"Invoice 1","deliveries":[{"channel":"webhook","to":"`+rcv.URL+`/hook"}]}`)

@@ -18,12 +18,7 @@ import (
 // fixable is a receiver that refuses every request with 400 until fixed.
 func fixable(t *testing.T) (*testenv.Receiver, *atomic.Bool) {
 	var fixed atomic.Bool
-	rcv := testenv.NewReceiver(t, testenv.Dedup(), testenv.Answer(func(string, int) int {
-		if fixed.Load() {
-			return http.StatusOK
-		}
-		return http.StatusBadRequest
-	}))
+	rcv := testenv.NewReceiver(t, testenv.Dedup(), testenv.RefuseUntil(&fixed, http.StatusBadRequest))
 	return rcv, &fixed
 }
 

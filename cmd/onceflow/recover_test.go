@@ -18,12 +18,7 @@ import (
 func TestRecoverResendsFailedDeliveriesOnce(t *testing.T) {
 	env := cliEnv(t)
 	var fixed atomic.Bool
-	rcv := testenv.NewReceiver(t, testenv.Dedup(), testenv.Answer(func(string, int) int {
-		if fixed.Load() {
-			return http.StatusOK
-		}
-		return http.StatusBadRequest
-	}))
+	rcv := testenv.NewReceiver(t, testenv.Dedup(), testenv.RefuseUntil(&fixed, http.StatusBadRequest))
 	ctx := context.Background()
 	r := run(ctx, env, "send", "--key", "invoice-7", "--channel", "webhook", "--to", rcv.URL+"/hook", "--body", "Invoice 7", "--wait")
 	require.Equal(t, exitFailure, r.code, r.stderr)
