@@ -23,7 +23,9 @@ import (
 
 // Retry defaults of a Dispatcher: 30 POSTs over about two hours, so that a
 // receiver down for a deploy or an afternoon still gets every event, and
-// one gone for good does not keep events forever.
+// one gone for good does not keep events forever. A retry never comes
+// sooner than a POST's timeout after the last one (retryDue). FirstRetry
+// is also how often a dispatcher looks for due retries.
 const (
 	DefaultFirstRetry  = time.Second
 	DefaultMaxRetry    = 5 * time.Minute
@@ -111,6 +113,21 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			}
 		}
 	}
+	d.leave()
+}
+
+// leave removes this dispatcher from the consumer group when it holds no
+// event, so that restarts do not pile up names; one that holds some stays,
+// since removing it would drop them, and another dispatcher takes them.
+func (d *Dispatcher) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	held, err := d.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: streamKey, Group: group, Consumer: d.Consumer, Start: "-", End: "+", Count: 1,
+	}).Result()
+	if err == nil && len(held) == 0 {
+		_ = d.rdb.XGroupDelConsumer(ctx, streamKey, group, d.Consumer).Err()
+	}
 }
 
 // readNew POSTs events no dispatcher has taken yet, waiting up to
@@ -143,7 +160,9 @@ func (d *Dispatcher) retryDue(ctx context.Context) error {
 		return err
 	}
 	for _, p := range pending {
-		wait := d.backoff(p.RetryCount)
+		// Never less than a POST may take, so that an event another
+		// dispatcher is still posting is not taken from it.
+		wait := max(d.backoff(p.RetryCount), postTimeout+time.Second)
 		if p.Idle < wait {
 			continue
 		}
@@ -184,7 +203,7 @@ func (d *Dispatcher) post(ctx context.Context, m redis.XMessage, attempt int) {
 	case attempt >= d.MaxAttempts:
 		d.Logger.Error("Events: giving up on an event", "event_id", id, "events_url", d.origin, "attempts", attempt, "error", err)
 	default:
-		d.Logger.Warn("Events: POST failed; it will be retried", "event_id", id, "events_url", d.origin, "attempt", attempt, "retry_in", d.backoff(int64(attempt)), "error", err)
+		d.Logger.Warn("Events: POST failed; it will be retried", "event_id", id, "events_url", d.origin, "attempt", attempt, "error", err)
 		return
 	}
 	if err := d.done(ctx, m.ID); err != nil {
