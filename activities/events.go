@@ -75,8 +75,8 @@ func (a *Activities) report(ctx context.Context, in DeliverInput, out DeliverOut
 // finalFailure reports whether Temporal will not retry the attempt that
 // fails with err: it is non-retryable, or the retry policy has no attempt
 // left, or the next attempt would start after the activity's
-// ScheduleToClose deadline (the server's own test, from the first
-// attempt's scheduled time). An attempt that dies or times out reports
+// ScheduleToClose deadline, less retryTimerSlack (the server's own test,
+// from the first attempt's scheduled time). An attempt that dies or times out reports
 // nothing; the workflow's result still shows it.
 func finalFailure(ctx context.Context, err *temporal.ApplicationError) bool {
 	if err.NonRetryable() {
@@ -93,8 +93,18 @@ func finalFailure(ctx context.Context, err *temporal.ApplicationError) bool {
 	if info.ScheduleToCloseTimeout <= 0 {
 		return false
 	}
-	return time.Now().Add(nextRetryDelay(rp, info.Attempt, err)).After(info.ScheduledTime.Add(info.ScheduleToCloseTimeout))
+	return time.Now().Add(nextRetryDelay(rp, info.Attempt, err) + retryTimerSlack).After(info.ScheduledTime.Add(info.ScheduleToCloseTimeout))
 }
+
+// retryTimerSlack counts an attempt as the last when its next retry would
+// start less than this before the deadline: Temporal's retry timers fire
+// up to about a second late under load (measured with the test server:
+// 100ms retries started 1s apart), and a retry that fires after the
+// deadline ends the activity without another attempt, so the attempt
+// before it must report. Should the retry run after all, it reports the
+// same event, which the outbox keeps once (by its ID); its outcome can
+// then differ from the event only if it succeeds within that last second.
+const retryTimerSlack = time.Second
 
 // nextRetryDelay is the wait Temporal puts before the attempt after
 // attempt: the error's own delay, or the policy's exponential backoff.

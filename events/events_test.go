@@ -268,3 +268,39 @@ func TestEndpointFailingOncePerStreak(t *testing.T) {
 	assert.True(t, failing[1].Data.FailingSince.After(*failing[0].Data.FailingSince), "the second streak began after the first ended")
 	assertNoRecipients(t, evr)
 }
+
+// A delivery whose retries run out (ONCEFLOW_GIVE_UP_AFTER) is reported
+// once, at its end: the attempts before report nothing.
+func TestDeliveryOutOfRetriesEmitsOneFailedEvent(t *testing.T) {
+	evr, eventsURL := newEventsReceiver(t)
+	cfg := servers.WorkerConfig()
+	cfg.RedisURL = "redis://" + servers.Redis.Addr + "/" + strconv.Itoa(int(nextDB.Add(1)))
+	cfg.EventsURL = eventsURL
+	policy := teststack.Policy
+	policy.GiveUpAfter = 3 * time.Second
+	s := servers.NewWithPolicy(t, cfg, policy, nil)
+	rdb, err := worker.NewRedis(cfg.RedisURL, false)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	stop, err := worker.StartEvents(context.Background(), cfg, rdb, nil)
+	require.NoError(t, err)
+	t.Cleanup(stop)
+
+	rcv := testenv.NewReceiver(t, testenv.Answer(func(string, int) int { return http.StatusServiceUnavailable }))
+	res := send(t, s, onceflow.Notification{Key: key(t), Body: "Your order is on its way.",
+		Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL + secretPath}}})
+	d := res.Deliveries[0]
+	require.Equal(t, onceflow.Failed, d.Status, d.Reason)
+	require.Contains(t, d.Reason, "gave up")
+	require.Greater(t, d.Attempts, int32(2), "retried before giving up")
+
+	require.Eventually(t, func() bool { return len(evr.ofType(events.TypeDeliveryFailed)) >= 1 }, time.Minute, 50*time.Millisecond)
+	failed := evr.ofType(events.TypeDeliveryFailed)
+	require.Len(t, failed, 1)
+	assert.Equal(t, d.DeliveryID, failed[0].Data.DeliveryID)
+	// Reported by the last attempt, or by the one before it when the last
+	// retry was due within a second of the deadline (retryTimerSlack).
+	assert.GreaterOrEqual(t, failed[0].Data.Attempt, d.Attempts-1)
+	assert.LessOrEqual(t, failed[0].Data.Attempt, d.Attempts)
+	assertNoRecipients(t, evr)
+}
