@@ -98,6 +98,8 @@ type Activities struct {
 	Preferences Preferences
 	// Unsubscribe makes e-mails' List-Unsubscribe links; nil means none.
 	Unsubscribe *preferences.Links
+	// Events records operational events (events.go); nil records none.
+	Events Events
 }
 
 // Limiter hands out send slots at a fixed rate (ratelimit.Limiter).
@@ -222,6 +224,7 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	if err != nil {
 		activity.RecordHeartbeat(ctx, h)
 	}
+	a.report(ctx, in, out, err, h)
 	return out, err
 }
 

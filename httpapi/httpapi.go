@@ -56,6 +56,7 @@ func Handler(c *starter.Client, logger *slog.Logger, opts ...Option) http.Handle
 	mux.Handle("DELETE /v1/notifications/{key...}", h.authorized(h.delete))
 	h.broadcastRoutes(mux)  // broadcast.go
 	h.preferenceRoutes(mux) // preferences.go
+	h.recoverRoutes(mux)    // recover.go
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")

@@ -198,6 +198,7 @@ func TestOpenAPIDocumentIsServedAndCoversTheRoutes(t *testing.T) {
 		"/v1/notifications/{key}": {"get", "delete"},
 		"/v1/broadcasts":          {"post"},
 		"/v1/broadcasts/{key}":    {"get", "delete"},
+		"/v1/recover":             {"post"},
 		"/v1/openapi.yaml":        {"get"},
 		"/healthz":                {"get"},
 	} {

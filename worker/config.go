@@ -52,6 +52,11 @@ type Config struct {
 	// Preferences are the critical categories and the unsubscribe links'
 	// secret and public URL (preferences.ConfigFromEnv).
 	Preferences preferences.Config
+	// EventsURL is where operational events are POSTed (events.EnvURL);
+	// empty sends none. EndpointFailingAfter is how long a webhook
+	// destination fails before endpoint.failing.
+	EventsURL            string
+	EndpointFailingAfter time.Duration
 	// WorkflowCache is how many workflows the worker process keeps in
 	// memory between tasks; 0 keeps the SDK's default (10,000). Onceflow's
 	// default is DefaultWorkflowCache.
@@ -126,6 +131,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if cfg.Preferences, err = preferences.ConfigFromEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	if err := loadEvents(getenv, &cfg); err != nil {
 		return Config{}, err
 	}
 	cfg.Email = email.ConfigsFromEnv(getenv)

@@ -48,6 +48,9 @@ func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, erro
 	if cfg.Preferences.PublicURL != "" {
 		acts.Unsubscribe = cfg.Preferences.Links()
 	}
+	if o := eventsOutbox(cfg, rdb); o != nil {
+		acts.Events = o
+	}
 	for ch, rate := range cfg.Rates {
 		l, err := ratelimit.New(rdb, string(ch), rate)
 		if err != nil {

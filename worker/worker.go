@@ -68,6 +68,11 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 		// A process-wide SDK setting; Run owns the process's workers.
 		sdkworker.SetStickyWorkflowCacheSize(cfg.WorkflowCache)
 	}
+	stopEvents, err := StartEvents(ctx, cfg, rdb, logger)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
 	w := New(tc, cfg.TaskQueue, cfg.Policy, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", cfg.TaskQueue, err)

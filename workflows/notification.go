@@ -175,6 +175,9 @@ func (r *notification) setup(ctx workflow.Context) error {
 			return err
 		}
 	}
+	if err := setNotificationQuery(ctx, r.n); err != nil { // recover.go
+		return err
+	}
 	return workflow.SetQueryHandler(ctx, StatusQuery, func() (onceflow.Result, error) {
 		return r.result, nil
 	})

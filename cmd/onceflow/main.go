@@ -12,6 +12,7 @@
 //	onceflow status K [--json] [--tenant T]
 //	onceflow status --broadcast K [--json] [--tenant T]
 //	onceflow cancel K [--tenant T]
+//	onceflow recover --since TIME [--channel C] [--status failed] [--tenant T]
 //	onceflow ping [--api URL]
 //	onceflow preferences get|set|link --subscriber ID [--tenant T] ...
 //
@@ -60,6 +61,7 @@ commands:
   broadcast  start a broadcast (one message, many recipients) from a JSON file
   status   print each delivery's state of a notification
   cancel   cancel a notification that has not been delivered yet
+  recover  re-send the deliveries that failed for good since a time, once each
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
   token    print a new API bearer token and its line for the token file
   preferences  get or set a subscriber's opt-outs, or make an unsubscribe link
@@ -127,6 +129,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.status(ctx, rest)
 	case "cancel":
 		err = a.cancel(ctx, rest)
+	case "recover":
+		err = a.recoverFailed(ctx, rest) // recover.go
 	case "token":
 		err = a.token(ctx, rest)
 	case "preferences":

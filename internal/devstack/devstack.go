@@ -186,6 +186,13 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 			return s, fmt.Errorf("start worker %d: %w", i+1, err)
 		}
 		s.stops = append(s.stops, func() { w.Stop(); _ = rdb.Close() })
+		if i == 0 {
+			stopEvents, err := worker.StartEvents(context.Background(), wcfg, rdb, log)
+			if err != nil {
+				return s, err
+			}
+			s.stops = append(s.stops, stopEvents)
+		}
 	}
 
 	if cfg.APIAddr != "" {

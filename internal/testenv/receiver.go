@@ -3,6 +3,7 @@ package testenv
 import (
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,6 +61,17 @@ func Statuses(codes ...int) ReceiverOption {
 			return codes[n-1]
 		}
 		return http.StatusOK
+	})
+}
+
+// RefuseUntil answers every request with code until fixed is set: a
+// receiver broken until its operator fixes it.
+func RefuseUntil(fixed *atomic.Bool, code int) ReceiverOption {
+	return Answer(func(string, int) int {
+		if fixed.Load() {
+			return http.StatusOK
+		}
+		return code
 	})
 }
 
