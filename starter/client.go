@@ -32,6 +32,8 @@ type Client struct {
 	broadcasts broadcasts
 	// maxSendAhead bounds send_at (WithMaxSendAhead).
 	maxSendAhead time.Duration
+	// feed is set by WithFeed (feed.go).
+	feed FeedStore
 }
 
 // Ledger tells which payload a key was used for, after Temporal may have

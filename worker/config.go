@@ -9,6 +9,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/providers/chat"
 	"github.com/onceflow/onceflow/providers/egress"
 	"github.com/onceflow/onceflow/providers/email"
@@ -47,7 +48,9 @@ type Config struct {
 	// WaitReplicas makes a claim count only once this many Redis replicas
 	// have it (dedup.EnvWaitReplicas); 0 does not wait.
 	WaitReplicas int
-	Policy       workflows.Policy
+	// FeedTTL is how long in-app feed items are kept (feed.EnvTTL).
+	FeedTTL time.Duration
+	Policy  workflows.Policy
 	// WorkflowCache is how many workflows the worker process keeps in
 	// memory between tasks; 0 keeps the SDK's default (10,000). Onceflow's
 	// default is DefaultWorkflowCache.
@@ -119,6 +122,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", egress.EnvAllow, err)
 	}
 	if cfg.WaitReplicas, err = dedup.WaitReplicasFromEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	if cfg.FeedTTL, err = feed.TTLFromEnv(getenv); err != nil {
 		return Config{}, err
 	}
 	cfg.Email = email.ConfigsFromEnv(getenv)

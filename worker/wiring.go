@@ -8,6 +8,7 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/providers"
 	"github.com/onceflow/onceflow/providers/chat"
 	"github.com/onceflow/onceflow/providers/egress"
@@ -43,6 +44,7 @@ func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, erro
 	}
 	acts.Store = dedup.New(rdb, cfg.DedupWindow, dedup.WaitReplicas(cfg.WaitReplicas, 0))
 	acts.Lists = recipients.New(rdb)
+	acts.Feed = feed.New(rdb, cfg.FeedTTL, cfg.DedupWindow)
 	for ch, rate := range cfg.Rates {
 		l, err := ratelimit.New(rdb, string(ch), rate)
 		if err != nil {
