@@ -98,10 +98,10 @@ func TestFeedThroughTheAPIAndWhoMayReadIt(t *testing.T) {
 		method, url, token string
 		code               int
 	}{
-		"for another subscriber":   {"GET", srv.URL + "/v1/subscribers/u2/feed", tok, http.StatusForbidden},
-		"tampered":                 {"GET", feedURL, tok[:len(tok)-2] + "xx", http.StatusUnauthorized},
-		"no token":                 {"GET", feedURL, "", http.StatusUnauthorized},
-		"a subscriber token mints": {"POST", srv.URL + "/v1/subscribers/u1/tokens", tok, http.StatusUnauthorized},
+		"for another subscriber":                 {"GET", srv.URL + "/v1/subscribers/u2/feed", tok, http.StatusForbidden},
+		"tampered":                               {"GET", feedURL, tok[:len(tok)-2] + "xx", http.StatusUnauthorized},
+		"no token":                               {"GET", feedURL, "", http.StatusUnauthorized},
+		"a subscriber token mints":               {"POST", srv.URL + "/v1/subscribers/u1/tokens", tok, http.StatusUnauthorized},
 		"a subscriber token reads notifications": {"GET", srv.URL + "/v1/notifications/feed-api-1", tok, http.StatusUnauthorized},
 		"a subscriber token sends":               {"POST", srv.URL + "/v1/notifications", tok, http.StatusUnauthorized},
 	} {
