@@ -13,6 +13,8 @@
 //	onceflow status --broadcast K [--json] [--tenant T]
 //	onceflow cancel K [--tenant T]
 //	onceflow ping [--api URL]
+//	onceflow feed --subscriber ID [--tenant T] [--json] [--read ITEM | --read-all]
+//	onceflow subscriber-token --subscriber ID [--tenant T] [--ttl 15m]
 //
 // The chaos harness is its own command, cmd/onceflow-chaos.
 //
@@ -61,6 +63,8 @@ commands:
   cancel   cancel a notification that has not been delivered yet
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
   token    print a new API bearer token and its line for the token file
+  feed     print a subscriber's in-app feed, or mark its items read
+  subscriber-token  print a short-lived token that reads one subscriber's feed
 
 Run 'onceflow <command> -h' for a command's flags.
 `
@@ -127,6 +131,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.cancel(ctx, rest)
 	case "token":
 		err = a.token(ctx, rest)
+	case "feed":
+		err = a.feed(ctx, rest)
+	case "subscriber-token":
+		err = a.subscriberToken(ctx, rest)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(a.stdout, usage)
 		return exitOK

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 
 	"github.com/onceflow/onceflow/codec"
+	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/providers/chat"
 	"github.com/onceflow/onceflow/providers/email"
 	"github.com/onceflow/onceflow/providers/sms"
@@ -24,7 +25,7 @@ const FileSuffix = "_FILE"
 // secretVars are the variables that may be given as <name>_FILE.
 var secretVars = []string{
 	codec.EnvKeys, webhook.SecretEnv, worker.EnvRedisURL,
-	sms.EnvAuthToken, email.EnvPassword, chat.EnvBotToken,
+	sms.EnvAuthToken, email.EnvPassword, chat.EnvBotToken, feed.EnvTokenSecret,
 }
 
 // secretFiles returns env with every secret given as <name>_FILE read from
