@@ -30,6 +30,12 @@ const (
 // newFeedAPI serves the API with tokens for acme and globex, the feed,
 // subscriber tokens and one allowed browser origin, on a worker of its own.
 func newFeedAPI(t *testing.T) (*teststack.Stack, *httptest.Server, *feed.Store, *feed.Signer) {
+	return newFeedAPIWith(t, appOrigin, nil)
+}
+
+// newFeedAPIWith is newFeedAPI with the allowed origin given and the
+// API's handler wrapped by wrap when it is not nil.
+func newFeedAPIWith(t *testing.T, origin string, wrap func(http.Handler) http.Handler) (*teststack.Stack, *httptest.Server, *feed.Store, *feed.Signer) {
 	s := servers.New(t, servers.WorkerConfig(), nil)
 	path := filepath.Join(t.TempDir(), "tokens")
 	writeTokens(t, path, httpapi.HashLine("acme", acmeToken), httpapi.HashLine("globex", globexToken))
@@ -39,8 +45,12 @@ func newFeedAPI(t *testing.T) (*teststack.Stack, *httptest.Server, *feed.Store, 
 	signer, err := feed.NewSigner(feedSecret)
 	require.NoError(t, err)
 	c := starter.New(s.TC, s.Queue)
-	srv := httptest.NewServer(httpapi.Handler(c, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		httpapi.WithTokens(tokens), httpapi.WithFeed(store, signer, []string{appOrigin})))
+	h := httpapi.Handler(c, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		httpapi.WithTokens(tokens), httpapi.WithFeed(store, signer, []string{origin}))
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return s, srv, store, signer
 }
