@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/httpapi"
@@ -291,5 +292,21 @@ func TestFeedStreamServesNewItemsAndResumes(t *testing.T) {
 	events, code = openStream(t, ctx, streamURL+"?access_token="+short, nil)
 	require.Equal(t, http.StatusOK, code)
 	for range events {
+	}
+}
+
+func TestOpenAPIDocumentCoversTheFeedRoutes(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	require.NoError(t, yaml.Unmarshal(httpapi.OpenAPI, &doc))
+	for path, method := range map[string]string{
+		"/v1/subscribers/{id}/tokens":           "post",
+		"/v1/subscribers/{id}/feed":             "get",
+		"/v1/subscribers/{id}/feed/{item}/read": "post",
+		"/v1/subscribers/{id}/feed/read-all":    "post",
+		"/v1/subscribers/{id}/feed/stream":      "get",
+	} {
+		assert.Contains(t, doc.Paths[path], method, "%s %s", method, path)
 	}
 }
