@@ -89,18 +89,29 @@ func (p *holdingProxy) serve() {
 	}
 }
 
-// feedTotal counts the items of subscribers' feeds.
-func feedTotal(ctx context.Context, t *testing.T, s *feed.Store, subs []string) int {
-	total := 0
+// feedItems counts each item id in the subscribers' feeds.
+func feedItems(ctx context.Context, t *testing.T, s *feed.Store, subs []string) map[string]int {
+	seen := map[string]int{}
 	for _, sub := range subs {
 		for cursor := ""; ; {
 			p, err := s.Page(ctx, "acme", sub, cursor, feed.MaxLimit)
 			require.NoError(t, err)
-			total += len(p.Items)
+			for _, it := range p.Items {
+				seen[it.ID]++
+			}
 			if cursor = p.NextCursor; cursor == "" {
 				break
 			}
 		}
+	}
+	return seen
+}
+
+// feedTotal counts the items of the subscribers' feeds.
+func feedTotal(ctx context.Context, t *testing.T, s *feed.Store, subs []string) int {
+	total := 0
+	for _, n := range feedItems(ctx, t, s, subs) {
+		total += n
 	}
 	return total
 }
@@ -193,19 +204,7 @@ func TestInAppSurvivesWorkersKilledBetweenWriteAndReport(t *testing.T) {
 	}
 	require.Len(t, ids, rounds*perRound*2)
 
-	seen := map[string]int{}
-	for _, sub := range subs {
-		for cursor := ""; ; {
-			p, err := store.Page(ctx, "acme", sub, cursor, feed.MaxLimit)
-			require.NoError(t, err)
-			for _, it := range p.Items {
-				seen[it.ID]++
-			}
-			if cursor = p.NextCursor; cursor == "" {
-				break
-			}
-		}
-	}
+	seen := feedItems(ctx, t, store, subs)
 	for id := range ids {
 		assert.Equal(t, 1, seen[id], "delivery %s is in its feed once", id)
 	}
