@@ -55,6 +55,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/dedup"
 )
 
 // EnvTTL names the variable with how long feed items are kept.
@@ -175,13 +176,13 @@ type Store struct {
 
 // New returns a Store whose items expire ttl after they were written and
 // whose delivery records are kept for window (the dedup window); zero
-// means DefaultTTL and dedup.DefaultWindow's 720h.
+// means DefaultTTL and dedup.DefaultWindow.
 func New(rdb redis.UniversalClient, ttl, window time.Duration) *Store {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
 	if window <= 0 {
-		window = 30 * 24 * time.Hour
+		window = dedup.DefaultWindow
 	}
 	return &Store{rdb: rdb, ttl: ttl, window: window}
 }

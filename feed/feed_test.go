@@ -234,3 +234,24 @@ func TestTokens(t *testing.T) {
 	_, _, err = g.Mint("acme", "u1", 48*time.Hour, now)
 	assert.ErrorContains(t, err, "ttl")
 }
+
+func TestTTLFromEnv(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(name string) string {
+			if name == feed.EnvTTL {
+				return v
+			}
+			return ""
+		}
+	}
+	d, err := feed.TTLFromEnv(env(""))
+	require.NoError(t, err)
+	assert.Equal(t, feed.DefaultTTL, d)
+	d, err = feed.TTLFromEnv(env("48h"))
+	require.NoError(t, err)
+	assert.Equal(t, 48*time.Hour, d)
+	for _, bad := range []string{"soon", "-1h", "10ms"} {
+		_, err = feed.TTLFromEnv(env(bad))
+		assert.ErrorContains(t, err, feed.EnvTTL+`="`+bad+`"`)
+	}
+}
