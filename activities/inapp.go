@@ -26,7 +26,7 @@ type Feed interface {
 // neither. An attempt that died before the script ran wrote nothing, and
 // its retry writes the item; one that died after it left a committed
 // record, and its retry finds it. The outcome is never ambiguous, whatever
-// the attempt's history says, once an attempt reaches Redis.
+// the attempts before say, once an attempt gets the script's answer.
 func (a *Activities) deliverInApp(ctx context.Context, in DeliverInput, h *history, info attempt) (DeliverOutput, error) {
 	if a.Feed == nil {
 		return DeliverOutput{}, temporal.NewNonRetryableApplicationError("this worker has no in-app feed (channel inapp)", TypeNoProvider, nil, h.details())
@@ -48,9 +48,11 @@ func (a *Activities) deliverInApp(ctx context.Context, in DeliverInput, h *histo
 	})
 	metrics.DedupOperation(activity.GetMetricsHandler(ctx), metrics.OpCommit, time.Since(start))
 	if err != nil {
-		// The script may have run; the next attempt reads the record and
-		// tells. Until one does, an earlier attempt that died is as
-		// unaccounted for as before.
+		// The script may have run (a reply lost on the way back, say): the
+		// next attempt reads the record and tells, and its answer is
+		// final. Should none ever reach Redis, the delivery gives up as
+		// ambiguous, not failed.
+		h.MaybeSent = true
 		return DeliverOutput{}, temporal.NewApplicationErrorWithCause(
 			"could not write to the in-app feed; the next attempt finds out whether this one did", TypeDedupUnavailable, err, h.details())
 	}
