@@ -32,8 +32,8 @@ type Client struct {
 	broadcasts broadcasts
 	// maxSendAhead bounds send_at (WithMaxSendAhead).
 	maxSendAhead time.Duration
-	// feed is set by WithFeed (feed.go).
-	feed FeedStore
+	// feed is set by WithFeed and WithSigner (feed.go).
+	feed feeds
 }
 
 // Ledger tells which payload a key was used for, after Temporal may have

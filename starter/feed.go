@@ -3,6 +3,7 @@ package starter
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/feed"
@@ -15,9 +16,34 @@ type FeedStore interface {
 	MarkAllRead(ctx context.Context, tenant, subscriber string) (int, error)
 }
 
+// feeds is how a Client reaches the in-app feeds.
+type feeds struct {
+	store  FeedStore
+	signer *feed.Signer
+}
+
 // WithFeed lets the Client read and mark the in-app feeds of its tenant's
 // subscribers, which the workers write to Redis (channel inapp).
-func WithFeed(f FeedStore) Option { return func(c *Client) { c.feed = f } }
+func WithFeed(f FeedStore) Option { return func(c *Client) { c.feed.store = f } }
+
+// WithSigner lets the Client mint subscriber tokens (SubscriberToken) with
+// s, made from the API's ONCEFLOW_SUBSCRIBER_TOKEN_SECRET
+// (feed.NewSigner).
+func WithSigner(s *feed.Signer) Option { return func(c *Client) { c.feed.signer = s } }
+
+// ErrNoSigner says the Client was built without WithSigner.
+var ErrNoSigner = errors.New("subscriber tokens are signed with " + feed.EnvTokenSecret + " (starter.WithSigner)")
+
+// SubscriberToken mints a token that lets a browser read and mark the
+// subscriber's feed in the client's tenant through the HTTP API, and
+// nothing else, for ttl (feed.DefaultTokenTTL when zero, at most
+// feed.MaxTokenTTL). It returns the token and when it expires.
+func (c *Client) SubscriberToken(subscriber string, ttl time.Duration) (string, time.Time, error) {
+	if c.feed.signer == nil {
+		return "", time.Time{}, ErrNoSigner
+	}
+	return c.feed.signer.Mint(c.tenant, subscriber, ttl, time.Now())
+}
 
 // ErrNoFeed says the Client was built without WithFeed.
 var ErrNoFeed = errors.New("the in-app feed is kept in Redis; set REDIS_URL (starter.WithFeed)")
@@ -25,7 +51,7 @@ var ErrNoFeed = errors.New("the in-app feed is kept in Redis; set REDIS_URL (sta
 // feedScope checks what every feed call needs: a feed, a valid tenant and
 // a valid subscriber id.
 func (c *Client) feedScope(subscriber string) error {
-	if c.feed == nil {
+	if c.feed.store == nil {
 		return ErrNoFeed
 	}
 	if err := onceflow.ValidateTenant(c.tenant); err != nil {
@@ -42,7 +68,7 @@ func (c *Client) Feed(ctx context.Context, subscriber, cursor string, limit int)
 	if err := c.feedScope(subscriber); err != nil {
 		return feed.Page{}, err
 	}
-	return c.feed.Page(ctx, c.tenant, subscriber, cursor, limit)
+	return c.feed.store.Page(ctx, c.tenant, subscriber, cursor, limit)
 }
 
 // MarkRead marks one item of the subscriber's feed read; an item that is
@@ -52,7 +78,7 @@ func (c *Client) MarkRead(ctx context.Context, subscriber, item string) error {
 	if err := c.feedScope(subscriber); err != nil {
 		return err
 	}
-	return c.feed.MarkRead(ctx, c.tenant, subscriber, item)
+	return c.feed.store.MarkRead(ctx, c.tenant, subscriber, item)
 }
 
 // MarkAllRead marks every item of the subscriber's feed read and returns
@@ -61,5 +87,5 @@ func (c *Client) MarkAllRead(ctx context.Context, subscriber string) (int, error
 	if err := c.feedScope(subscriber); err != nil {
 		return 0, err
 	}
-	return c.feed.MarkAllRead(ctx, c.tenant, subscriber)
+	return c.feed.store.MarkAllRead(ctx, c.tenant, subscriber)
 }

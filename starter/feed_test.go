@@ -76,4 +76,15 @@ func TestInAppNotificationLandsInTheFeedOnce(t *testing.T) {
 	assert.ErrorIs(t, err, starter.ErrNoFeed)
 	_, err = c.Feed(ctx, "ada@example.com", "", 10)
 	assert.ErrorContains(t, err, "subscriber")
+
+	signer, err := feed.NewSigner("0123456789abcdef0123456789abcdef")
+	require.NoError(t, err)
+	tok, _, err := starter.New(s.TC, s.Queue, starter.WithSigner(signer)).ForTenant("acme").SubscriberToken(sub, time.Minute)
+	require.NoError(t, err)
+	tenant, forSub, _, err := signer.Verify(tok, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, "acme", tenant, "the client's tenant")
+	assert.Equal(t, sub, forSub)
+	_, _, err = c.SubscriberToken(sub, time.Minute)
+	assert.ErrorIs(t, err, starter.ErrNoSigner)
 }
