@@ -33,19 +33,19 @@ func TestExamplePageShowsTheFeedAndUpdatesLive(t *testing.T) {
 	// stream: it can reach the page only live.
 	var (
 		once     sync.Once
+		opened   = make(chan struct{})
 		streamed = make(chan error, 1)
-		send     func(key, body string) error
 	)
 	s, api, _, signer := newFeedAPIWith(t, page.URL, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasSuffix(r.URL.Path, "/feed/stream") {
-				once.Do(func() { go func() { streamed <- send("page-2", "Ada commented on your post") }() })
+				once.Do(func() { close(opened) })
 			}
 			h.ServeHTTP(w, r)
 		})
 	})
 	ctx := teststack.Context(t)
-	send = func(key, body string) error {
+	send := func(key, body string) error {
 		a := call(t, "POST", api.URL+"/v1/notifications", bearer(acmeToken, map[string]string{"Idempotency-Key": `"` + key + `"`}), inAppJSON("ada", body))
 		if a.code != http.StatusAccepted {
 			return errors.New("POST answered " + http.StatusText(a.code))
@@ -54,6 +54,13 @@ func TestExamplePageShowsTheFeedAndUpdatesLive(t *testing.T) {
 		return err
 	}
 	require.NoError(t, send("page-1", "Your order shipped"))
+	go func() {
+		select {
+		case <-opened:
+			streamed <- send("page-2", "Ada commented on your post")
+		case <-ctx.Done():
+		}
+	}()
 
 	// Chromium's virtual time stands still while the stream is open; the
 	// stream ends when the token expires, and the page's reconnect is
