@@ -96,6 +96,8 @@ if fp ~= '' and rec[3] and rec[3] ~= fp then
   return {'conflict', ''}
 end
 if rec[1] == 's' then
+  -- A write, so that a WAIT after it covers the write that committed it.
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
   if rec[2] == ARGV[2] then return {'mine', rec[4] or ''} end
   return {'sent', rec[4] or ''}
 end
@@ -169,22 +171,51 @@ return redis.call('ZREM', KEYS[2], ARGV[1])
 
 // Store keeps the feeds in Redis or Redis Cluster.
 type Store struct {
-	rdb    redis.UniversalClient
-	ttl    time.Duration
-	window time.Duration
+	rdb          redis.UniversalClient
+	ttl          time.Duration
+	window       time.Duration
+	waitReplicas int
+	waitTimeout  time.Duration
 }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WaitReplicas makes a delivery count only once n replicas have
+// acknowledged its write (Redis WAIT, as dedup.WaitReplicas does for a
+// claim), within timeout (zero means dedup.DefaultWaitTimeout); n of 0
+// changes nothing. The item and its record replicate together, so a
+// failover loses both or neither; a delivery that too few replicas
+// acknowledged returns an error wrapping ErrNotReplicated, and the next
+// attempt finds the record (and waits again) or finds nothing (and writes
+// again).
+func WaitReplicas(n int, timeout time.Duration) Option {
+	return func(s *Store) {
+		if timeout <= 0 {
+			timeout = dedup.DefaultWaitTimeout
+		}
+		s.waitReplicas, s.waitTimeout = n, timeout
+	}
+}
+
+// ErrNotReplicated says too few replicas acknowledged a delivery's write.
+var ErrNotReplicated = errors.New("too few Redis replicas acknowledged the feed write")
 
 // New returns a Store whose items expire ttl after they were written and
 // whose delivery records are kept for window (the dedup window); zero
 // means DefaultTTL and dedup.DefaultWindow.
-func New(rdb redis.UniversalClient, ttl, window time.Duration) *Store {
+func New(rdb redis.UniversalClient, ttl, window time.Duration, opts ...Option) *Store {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
 	if window <= 0 {
 		window = dedup.DefaultWindow
 	}
-	return &Store{rdb: rdb, ttl: ttl, window: window}
+	s := &Store{rdb: rdb, ttl: ttl, window: window}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
 }
 
 // TTL is how long items are kept.
@@ -281,8 +312,14 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) (Outcome, string, error
 	}
 	p := prefix(d.Tenant, d.Subscriber)
 	keys := []string{p + "d:" + d.DeliveryID, p + "items", p + "data", p + "unread"}
-	res, err := deliverScript.Run(ctx, s.rdb, keys, hash(d.Token), hash(d.Activity), d.Fingerprint, d.DeliveryID,
-		string(item), s.window.Milliseconds(), s.ttl.Milliseconds(), p+"live").StringSlice()
+	args := []any{hash(d.Token), hash(d.Activity), d.Fingerprint, d.DeliveryID,
+		string(item), s.window.Milliseconds(), s.ttl.Milliseconds(), p + "live"}
+	var res []string
+	if s.waitReplicas > 0 {
+		res, err = s.deliverAndWait(ctx, keys, args)
+	} else {
+		res, err = deliverScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	}
 	if err != nil {
 		return 0, "", fmt.Errorf("feed: deliver %s: %w", d.DeliveryID, err)
 	}
@@ -498,4 +535,53 @@ func (s *Store) Subscribe(ctx context.Context, tenant, subscriber string) (*Subs
 		}
 	}()
 	return &Subscription{ps: ps, C: out}, nil
+}
+
+// deliverAndWait runs the delivery script and WAIT in one pipeline on one
+// connection to the primary of the feed's slot: WAIT counts the replicas
+// that have every write of its connection.
+func (s *Store) deliverAndWait(ctx context.Context, keys []string, args []any) ([]string, error) {
+	var c *redis.Client
+	switch rdb := s.rdb.(type) {
+	case *redis.Client:
+		c = rdb
+	case *redis.ClusterClient:
+		var err error
+		if c, err = rdb.MasterForKey(ctx, keys[0]); err != nil {
+			return nil, fmt.Errorf("find the cluster primary of %s: %w", keys[0], err)
+		}
+	default:
+		return nil, fmt.Errorf("%s needs a Redis client or a cluster client, not %T", dedup.EnvWaitReplicas, s.rdb)
+	}
+	run := func(eval func(redis.Pipeliner) *redis.Cmd) ([]string, int64, error, error) {
+		pipe := c.Pipeline()
+		script := eval(pipe)
+		wait := pipe.Do(ctx, "WAIT", s.waitReplicas, s.waitTimeout.Milliseconds())
+		_, _ = pipe.Exec(ctx)
+		res, err := script.StringSlice()
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		acked, waitErr := wait.Int64()
+		return res, acked, waitErr, nil
+	}
+	res, acked, waitErr, err := run(func(p redis.Pipeliner) *redis.Cmd { return deliverScript.EvalSha(ctx, p, keys, args...) })
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		res, acked, waitErr, err = run(func(p redis.Pipeliner) *redis.Cmd { return deliverScript.Eval(ctx, p, keys, args...) })
+	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok && (err != nil || waitErr != nil) {
+		// The pipeline bypassed the cluster client: have it look again.
+		cc.ReloadState(ctx)
+	}
+	switch {
+	case err != nil:
+		return nil, err
+	case len(res) > 0 && res[0] == "conflict":
+		return res, nil // nothing was written
+	case waitErr != nil:
+		return nil, fmt.Errorf("%s=%d: WAIT failed (%v): %w", dedup.EnvWaitReplicas, s.waitReplicas, waitErr, ErrNotReplicated)
+	case acked < int64(s.waitReplicas):
+		return nil, fmt.Errorf("%s=%d: %d acknowledged within %v: %w", dedup.EnvWaitReplicas, s.waitReplicas, acked, s.waitTimeout, ErrNotReplicated)
+	}
+	return res, nil
 }

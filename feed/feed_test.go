@@ -255,3 +255,24 @@ func TestTTLFromEnv(t *testing.T) {
 		assert.ErrorContains(t, err, feed.EnvTTL+`="`+bad+`"`)
 	}
 }
+
+// With WaitReplicas, a write that too few replicas acknowledged is an
+// error; the item and its record are kept or lost together, so the next
+// attempt finds them its own (or writes them again).
+func TestWaitReplicas(t *testing.T) {
+	ctx := context.Background()
+	replicas := 0 // a single server has none; the cluster one per primary
+	if server.Cluster != nil {
+		replicas = 1
+	}
+	rdb := server.Client(t)
+	d := delivery("u-"+t.Name(), "dlv_wait", "a/wait", "1")
+	_, _, err := feed.New(rdb, time.Hour, time.Hour, feed.WaitReplicas(replicas+1, 200*time.Millisecond)).Deliver(ctx, d)
+	assert.ErrorIs(t, err, feed.ErrNotReplicated)
+	assert.ErrorContains(t, err, fmt.Sprintf("%d acknowledged", replicas))
+
+	d.Token = d.Activity + "/2"
+	out, _, err := feed.New(rdb, time.Hour, time.Hour, feed.WaitReplicas(replicas, time.Second)).Deliver(ctx, d)
+	require.NoError(t, err)
+	assert.Equal(t, feed.Mine, out)
+}

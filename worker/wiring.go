@@ -44,7 +44,7 @@ func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, erro
 	}
 	acts.Store = dedup.New(rdb, cfg.DedupWindow, dedup.WaitReplicas(cfg.WaitReplicas, 0))
 	acts.Lists = recipients.New(rdb)
-	acts.Feed = feed.New(rdb, cfg.FeedTTL, cfg.DedupWindow)
+	acts.Feed = feed.New(rdb, cfg.FeedTTL, cfg.DedupWindow, feed.WaitReplicas(cfg.WaitReplicas, 0))
 	for ch, rate := range cfg.Rates {
 		l, err := ratelimit.New(rdb, string(ch), rate)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/internal/freeport"
+	"github.com/onceflow/onceflow/internal/testenv"
 )
 
 func TestFeedCommandsAndTheAPIsFeedRoutes(t *testing.T) {
@@ -95,4 +96,29 @@ func TestFeedCommandsAndTheAPIsFeedRoutes(t *testing.T) {
 	assert.Contains(t, body, "Hello Ada")
 	code, _ = get("bob")
 	assert.Equal(t, http.StatusForbidden, code)
+}
+
+// On a Redis Cluster whose writes must reach a replica, an in-app delivery
+// writes its item and commits its record in one script on the
+// subscriber's slot, and waits for the replica.
+func TestInAppOnARedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Temporal and a 6-node Redis Cluster")
+	}
+	cluster, err := testenv.StartCluster(t.TempDir(), "")
+	require.NoError(t, err)
+	t.Cleanup(cluster.Cleanup)
+	env := cliEnvWith(t, mapEnv{"REDIS_URL": cluster.URL(), "ONCEFLOW_REDIS_WAIT_REPLICAS": "1"})
+	ctx := context.Background()
+	for range 2 {
+		r := run(ctx, env, "send", "--key", "cluster-welcome", "--channel", "inapp", "--to", "ada", "--body", "Hello Ada", "--wait")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "delivered")
+	}
+	r := run(ctx, env, "feed", "--subscriber", "ada", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var page feed.Page
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &page))
+	require.Len(t, page.Items, 1)
+	assert.Equal(t, "Hello Ada", page.Items[0].Body)
 }
