@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/onceflow/onceflow"
@@ -138,7 +139,7 @@ func (h *api) feedReader(w http.ResponseWriter, bearer string, refused *authErro
 		return reader{}, true // an API without tokens serves everyone as tenant ""
 	case refused != nil:
 		return deny(http.StatusUnauthorized, "a bearer token is required: the app's API token or a subscriber token")
-	case len(bearer) > len(feed.TokenPrefix) && bearer[:len(feed.TokenPrefix)] == feed.TokenPrefix:
+	case strings.HasPrefix(bearer, feed.TokenPrefix):
 		if h.feed.signer == nil {
 			return deny(http.StatusUnauthorized, "subscriber tokens are not enabled on this API ("+feed.EnvTokenSecret+")")
 		}
