@@ -100,6 +100,8 @@ type Activities struct {
 	Unsubscribe *preferences.Links
 	// Events records operational events (events.go); nil records none.
 	Events Events
+	// Feed keeps the in-app feeds (channel inapp, inapp.go).
+	Feed Feed
 }
 
 // Limiter hands out send slots at a fixed rate (ratelimit.Limiter).
@@ -250,6 +252,9 @@ func thisAttempt(ctx context.Context) attempt {
 }
 
 func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history, info attempt) (DeliverOutput, error) {
+	if in.Delivery.Channel == onceflow.InApp {
+		return a.deliverInApp(ctx, in, h, info)
+	}
 	log := activity.GetLogger(ctx)
 	provider, ok := a.Providers[in.Delivery.Channel]
 	if !ok {

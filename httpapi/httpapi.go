@@ -57,6 +57,7 @@ func Handler(c *starter.Client, logger *slog.Logger, opts ...Option) http.Handle
 	h.broadcastRoutes(mux)  // broadcast.go
 	h.preferenceRoutes(mux) // preferences.go
 	h.recoverRoutes(mux)    // recover.go
+	h.feedRoutes(mux)       // feed.go
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
@@ -69,6 +70,8 @@ type api struct {
 	c      *starter.Client
 	log    *slog.Logger
 	tokens *Tokens
+	// feed is set by WithFeed (feed.go).
+	feed *feedAPI
 }
 
 // Accepted is the answer to a POST: where the notification runs and where

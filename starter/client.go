@@ -34,6 +34,8 @@ type Client struct {
 	maxSendAhead time.Duration
 	// subscribers is set by WithPreferences (preferences.go).
 	subscribers subscribers
+	// feed is set by WithFeed and WithSigner (feed.go).
+	feed feeds
 }
 
 // Ledger tells which payload a key was used for, after Temporal may have

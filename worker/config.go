@@ -9,6 +9,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/providers/chat"
 	"github.com/onceflow/onceflow/providers/egress"
@@ -57,6 +58,8 @@ type Config struct {
 	// destination fails before endpoint.failing.
 	EventsURL            string
 	EndpointFailingAfter time.Duration
+	// FeedTTL is how long in-app feed items are kept (feed.EnvTTL).
+	FeedTTL time.Duration
 	// WorkflowCache is how many workflows the worker process keeps in
 	// memory between tasks; 0 keeps the SDK's default (10,000). Onceflow's
 	// default is DefaultWorkflowCache.
@@ -134,6 +137,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if err := loadEvents(getenv, &cfg); err != nil {
+		return Config{}, err
+	}
+	if cfg.FeedTTL, err = feed.TTLFromEnv(getenv); err != nil {
 		return Config{}, err
 	}
 	cfg.Email = email.ConfigsFromEnv(getenv)

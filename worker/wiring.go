@@ -8,6 +8,7 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/providers"
 	"github.com/onceflow/onceflow/providers/chat"
@@ -51,6 +52,7 @@ func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, erro
 	if o := eventsOutbox(cfg, rdb); o != nil {
 		acts.Events = o
 	}
+	acts.Feed = feed.New(rdb, cfg.FeedTTL, cfg.DedupWindow, feed.WaitReplicas(cfg.WaitReplicas, 0))
 	for ch, rate := range cfg.Rates {
 		l, err := ratelimit.New(rdb, string(ch), rate)
 		if err != nil {

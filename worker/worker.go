@@ -79,7 +79,7 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 	}
 	var channels []string
 	for _, c := range onceflow.Channels {
-		if _, ok := acts.Providers[c]; ok {
+		if _, ok := acts.Providers[c]; ok || (c == onceflow.InApp && acts.Feed != nil) {
 			channels = append(channels, string(c))
 		}
 	}

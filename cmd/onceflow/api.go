@@ -37,6 +37,11 @@ func (a *app) api(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeLedger()
+	feedOpts, closeFeed, err := a.feedAPI()
+	if err != nil {
+		return err
+	}
+	defer closeFeed()
 	ctx, stop := context.WithCancel(ctx) // stops the metrics server on return
 	defer stop()
 	reg, err := a.serveMetrics(ctx)
@@ -54,7 +59,7 @@ func (a *app) api(ctx context.Context, args []string) error {
 	}
 	defer a.reloadOnHangup(ctx, tokens)()
 	a.logger.Info("API listening", "url", "http://"+l.Addr().String()+"/v1/notifications", "openapi", "http://"+l.Addr().String()+"/v1/openapi.yaml")
-	h, err := a.withCodecEndpoint(instrument(reg, httpapi.Handler(starter.New(tc, *taskQueue, opts...), a.logger, httpapi.WithTokens(tokens))), tokens)
+	h, err := a.withCodecEndpoint(instrument(reg, httpapi.Handler(starter.New(tc, *taskQueue, opts...), a.logger, append(feedOpts, httpapi.WithTokens(tokens))...)), tokens)
 	if err != nil {
 		return err
 	}

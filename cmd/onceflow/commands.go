@@ -44,8 +44,8 @@ func (a *app) send(ctx context.Context, args []string) error {
 	var (
 		file      = fs.String("file", "", "read the notification JSON from this file (- for standard input)")
 		key       = fs.String("key", "", "idempotency key")
-		channel   = fs.String("channel", "", "channel: webhook, email, sms, push or chat")
-		to        = fs.String("to", "", "recipient: URL, address, number, token or chat channel")
+		channel   = fs.String("channel", "", "channel: webhook, email, sms, push, chat or inapp")
+		to        = fs.String("to", "", "recipient: URL, address, number, token, chat channel or subscriber id")
 		subject   = fs.String("subject", "", "subject")
 		body      = fs.String("body", "", "body text")
 		sendAt    = fs.String("send-at", "", "deliver at this RFC 3339 time instead of now")

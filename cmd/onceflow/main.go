@@ -15,6 +15,8 @@
 //	onceflow recover --since TIME [--channel C] [--status failed] [--tenant T]
 //	onceflow ping [--api URL]
 //	onceflow preferences get|set|link --subscriber ID [--tenant T] ...
+//	onceflow feed --subscriber ID [--tenant T] [--json] [--read ITEM | --read-all]
+//	onceflow subscriber-token --subscriber ID [--tenant T] [--ttl 15m]
 //
 // The chaos harness is its own command, cmd/onceflow-chaos.
 //
@@ -65,6 +67,8 @@ commands:
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
   token    print a new API bearer token and its line for the token file
   preferences  get or set a subscriber's opt-outs, or make an unsubscribe link
+  feed     print a subscriber's in-app feed, or mark its items read
+  subscriber-token  print a short-lived token that reads one subscriber's feed
 
 Run 'onceflow <command> -h' for a command's flags.
 `
@@ -135,6 +139,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.token(ctx, rest)
 	case "preferences":
 		err = a.preferences(ctx, rest) // preferences.go
+	case "feed":
+		err = a.feed(ctx, rest)
+	case "subscriber-token":
+		err = a.subscriberToken(ctx, rest)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(a.stdout, usage)
 		return exitOK

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 
 	"github.com/onceflow/onceflow/codec"
+	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/providers/chat"
 	"github.com/onceflow/onceflow/providers/email"
@@ -25,7 +26,7 @@ const FileSuffix = "_FILE"
 // secretVars are the variables that may be given as <name>_FILE.
 var secretVars = []string{
 	codec.EnvKeys, webhook.SecretEnv, worker.EnvRedisURL,
-	sms.EnvAuthToken, email.EnvPassword, chat.EnvBotToken,
+	sms.EnvAuthToken, email.EnvPassword, chat.EnvBotToken, feed.EnvTokenSecret,
 	preferences.EnvUnsubscribeSecret,
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/metrics"
@@ -302,10 +303,13 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, prefs preferences.Confi
 		return err
 	}
 	s.stops = append(s.stops, func() { _ = rdb.Close() })
+	// The in-app feed, with subscriber tokens signed by a key derived
+	// from the dev stack's webhook secret; none if it is too short.
+	signer, _ := feed.NewSigner(secret)
 	mux := http.NewServeMux()
 	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log),
 		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow), starter.WithPreferences(preferences.New(rdb, prefs.Critical), prefs.Links())),
-		log, httpapi.WithTokens(tokens))))
+		log, httpapi.WithTokens(tokens), httpapi.WithFeed(feed.New(rdb, 0, 0), signer, nil))))
 	// Metrics carry no personal data; like the API, the address is
 	// loopback unless --api-addr says otherwise.
 	mux.Handle("GET /metrics", s.metrics.Handler())
