@@ -30,8 +30,9 @@ func TestComposeRequiresADatabasePassword(t *testing.T) {
 func TestComposePassesSecretsAsFiles(t *testing.T) {
 	p := loadCompose(t)
 	want := map[string]map[string]string{
-		"onceflow-worker": {"ONCEFLOW_WEBHOOK_SECRET_FILE": "webhook-secret", "ONCEFLOW_CODEC_KEYS_FILE": "codec-keys"},
-		"onceflow-api":    {"ONCEFLOW_API_TOKENS_FILE": "api-tokens", "ONCEFLOW_CODEC_KEYS_FILE": "codec-keys"},
+		"onceflow-worker": {"ONCEFLOW_WEBHOOK_SECRET_FILE": "webhook-secret", "ONCEFLOW_CODEC_KEYS_FILE": "codec-keys", "ONCEFLOW_UNSUBSCRIBE_SECRET_FILE": "unsubscribe-secret"},
+		"onceflow-api": {"ONCEFLOW_API_TOKENS_FILE": "api-tokens", "ONCEFLOW_CODEC_KEYS_FILE": "codec-keys",
+			"ONCEFLOW_UNSUBSCRIBE_SECRET_FILE": "unsubscribe-secret", "ONCEFLOW_SUBSCRIBER_TOKEN_SECRET_FILE": "subscriber-token-secret"},
 	}
 	for name, files := range want {
 		s := service(t, p, name)
@@ -48,7 +49,7 @@ func TestComposePassesSecretsAsFiles(t *testing.T) {
 		}
 	}
 	for name, s := range p.Services {
-		for _, variable := range []string{"ONCEFLOW_WEBHOOK_SECRET", "ONCEFLOW_CODEC_KEYS", "ONCEFLOW_TWILIO_AUTH_TOKEN", "ONCEFLOW_SMTP_PASSWORD", "ONCEFLOW_SLACK_BOT_TOKEN"} {
+		for _, variable := range []string{"ONCEFLOW_WEBHOOK_SECRET", "ONCEFLOW_CODEC_KEYS", "ONCEFLOW_TWILIO_AUTH_TOKEN", "ONCEFLOW_SMTP_PASSWORD", "ONCEFLOW_SLACK_BOT_TOKEN", "ONCEFLOW_UNSUBSCRIBE_SECRET", "ONCEFLOW_SUBSCRIBER_TOKEN_SECRET"} {
 			assert.NotContains(t, s.Environment, variable, "%s carries %s in its environment", name, variable)
 		}
 	}
