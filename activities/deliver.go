@@ -93,6 +93,8 @@ type Activities struct {
 	// ChunkInFlight is how many recipients one DeliverChunk sends at
 	// once; zero means DefaultChunkInFlight.
 	ChunkInFlight int
+	// Digests reaches digests' workflows, for JoinDigest (digest.go).
+	Digests DigestSignaler
 }
 
 // Limiter hands out send slots at a fixed rate (ratelimit.Limiter).

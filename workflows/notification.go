@@ -108,6 +108,9 @@ func (w *Workflow) Run(ctx workflow.Context, n onceflow.Notification) (onceflow.
 	if err := r.setup(ctx); err != nil {
 		return onceflow.Result{}, err
 	}
+	if n.Digest != nil {
+		return r.joinDigest(ctx) // digest_event.go
+	}
 	return r.run(ctx)
 }
 
