@@ -11,6 +11,10 @@ import (
 // may take a quarter of it.
 const MaxDigestEventDataBytes = MaxBodyBytes / 4
 
+// Validate checks d's key and window, naming digest.key or digest.window;
+// a notification's Validate does that and more.
+func (d Digest) Validate() error { return d.validate() }
+
 // validateDigestEvent checks what a digest needs of the notifications it
 // gathers: a template, which the digest is rendered with, and no send_at,
 // since a digest is sent when its window ends, not at a time of its own.
