@@ -120,7 +120,9 @@ func (w *Workflow) Digest(ctx workflow.Context, in activities.DigestStart) error
 	d := &digest{in: in, seen: map[string]bool{}, recent: map[string]time.Time{}}
 	d.status = DigestStatus{Subscriber: in.Subscriber, Key: in.Key, Events: []string{}}
 	now := workflow.Now(ctx)
-	for k, at := range in.Recent { //workflowcheck:ignore: a set is built, whatever the order
+	// A set is built, whatever the order.
+	//workflowcheck:ignore
+	for k, at := range in.Recent {
 		if now.Sub(at) < w.digestLinger() {
 			d.recent[k] = at
 		}
