@@ -55,6 +55,7 @@ func Handler(c *starter.Client, logger *slog.Logger, opts ...Option) http.Handle
 	mux.Handle("GET /v1/notifications/{key...}", h.authorized(h.get))
 	mux.Handle("DELETE /v1/notifications/{key...}", h.authorized(h.delete))
 	h.broadcastRoutes(mux) // broadcast.go
+	h.digestRoutes(mux)    // digest.go
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
