@@ -214,6 +214,7 @@ func lookupError(err error) error {
 }
 
 func (a *app) printResult(res onceflow.Result) {
+	a.printDigestRef(res.Digest) // digest.go
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHANNEL\tTO\tSTATUS\tATTEMPTS\tRECEIPT\tREASON")
 	for _, d := range res.Deliveries {

@@ -12,6 +12,7 @@
 //	onceflow status K [--json] [--tenant T]
 //	onceflow status --broadcast K [--json] [--tenant T]
 //	onceflow cancel K [--tenant T]
+//	onceflow digest SUBSCRIBER KEY [--json] [--tenant T]
 //	onceflow ping [--api URL]
 //
 // The chaos harness is its own command, cmd/onceflow-chaos.
@@ -59,6 +60,7 @@ commands:
   broadcast  start a broadcast (one message, many recipients) from a JSON file
   status   print each delivery's state of a notification
   cancel   cancel a notification that has not been delivered yet
+  digest   print a subscriber's digest: its open window and its events
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
   token    print a new API bearer token and its line for the token file
 
@@ -125,6 +127,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.status(ctx, rest)
 	case "cancel":
 		err = a.cancel(ctx, rest)
+	case "digest":
+		err = a.digest(ctx, rest)
 	case "token":
 		err = a.token(ctx, rest)
 	case "-h", "-help", "--help", "help":
