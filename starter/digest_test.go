@@ -153,6 +153,33 @@ func TestEventAfterTheWindowStartsANewDigest(t *testing.T) {
 	st, err := s.Client.Status(ctx, first.Digest.Notification)
 	require.NoError(t, err)
 	assert.Equal(t, onceflow.Delivered, st.Result.Status())
+
+	// The first run opened a window on signal-with-start; the second, on
+	// the event it waited for after continuing as new.
+	runs := digestRuns(t, s, workflows.DigestID("", "user-7", "likes"))
+	require.GreaterOrEqual(t, len(runs), 2)
+	testenv.RecordHistory(t, s.TC, workflows.DigestID("", "user-7", "likes"), runs[0], "digest/first_window")
+	testenv.RecordHistory(t, s.TC, workflows.DigestID("", "user-7", "likes"), runs[1], "digest/window_after_waiting")
+	testenv.RecordHistory(t, s.TC, workflows.ID("like-1"), "", "digest_event_delivered")
+}
+
+// digestRuns lists the runs of the digest's workflow, first to current,
+// following its continue-as-new chain.
+func digestRuns(t *testing.T, s *teststack.Stack, id string) []string {
+	t.Helper()
+	ctx := ctxFor(t)
+	desc, err := s.TC.DescribeWorkflowExecution(ctx, id, "")
+	require.NoError(t, err)
+	runs := []string{desc.GetWorkflowExecutionInfo().GetFirstRunId()}
+	for {
+		h := testenv.History(t, s.TC, id, runs[len(runs)-1])
+		last := h.Events[len(h.Events)-1]
+		can := last.GetWorkflowExecutionContinuedAsNewEventAttributes()
+		if can == nil {
+			return runs
+		}
+		runs = append(runs, can.GetNewExecutionRunId())
+	}
 }
 
 // TestDigestsDoNotMix: events of other digest keys, other subscribers or
