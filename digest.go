@@ -11,9 +11,11 @@ import (
 // may take a quarter of it.
 const MaxDigestEventDataBytes = MaxBodyBytes / 4
 
-// Validate checks d's key and window, naming digest.key or digest.window;
-// a notification's Validate does that and more.
-func (d Digest) Validate() error { return d.validate() }
+// ValidateDigestKey checks a digest key as a notification's Validate
+// does, naming the field digest.key.
+func ValidateDigestKey(key string) error {
+	return Digest{Key: key, Window: MinDigestWindow.String()}.validate()
+}
 
 // validateDigestEvent checks what a digest needs of the notifications it
 // gathers: a template, which the digest is rendered with, and no send_at,

@@ -43,3 +43,10 @@ func TestDigestDataListsEventsInOrder(t *testing.T) {
 	assert.Equal(t, "b", events[0].(map[string]any)["key"])
 	assert.Equal(t, map[string]any{}, events[1].(map[string]any)["data"], "an event without data has empty data, so templates can index it")
 }
+
+func TestValidateDigestKeyNamesTheField(t *testing.T) {
+	require.NoError(t, ValidateDigestKey("comments"))
+	var verr *ValidationError
+	require.ErrorAs(t, ValidateDigestKey("Comments"), &verr)
+	assert.Equal(t, "digest.key", verr.Field)
+}

@@ -32,7 +32,7 @@ func (c *Client) Digest(ctx context.Context, subscriber, key string) (workflows.
 	if err := onceflow.ValidateSubscriber(subscriber); err != nil {
 		return st, err
 	}
-	if err := (onceflow.Digest{Key: key, Window: onceflow.MinDigestWindow.String()}).Validate(); err != nil {
+	if err := onceflow.ValidateDigestKey(key); err != nil {
 		return st, err
 	}
 	id := workflows.DigestID(c.tenant, subscriber, key)

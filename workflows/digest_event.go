@@ -58,8 +58,9 @@ func (r *notification) joinDigest(ctx workflow.Context) (onceflow.Result, error)
 		return r.result, r.publishStatus(ctx)
 	}
 
-	// The digest reports once it was sent: at most the window, plus the
-	// time its notification may take, after this event joined.
+	// The digest reports once it was sent: after at most two windows (an
+	// event that does not fit a full window waits for the next), plus the
+	// time the digest's notification may take.
 	var outcome DigestOutcome
 	got := false
 	sel := workflow.NewSelector(ctx)
@@ -67,7 +68,7 @@ func (r *notification) joinDigest(ctx workflow.Context) (onceflow.Result, error)
 		c.Receive(ctx, &outcome)
 		got = true
 	})
-	wait := dg.WindowDuration() + 2*r.policy.GiveUpAfter + time.Hour
+	wait := 2*dg.WindowDuration() + 2*r.policy.GiveUpAfter + time.Hour
 	sel.AddFuture(workflow.NewTimer(ctx, wait), func(workflow.Future) {})
 	sel.Select(ctx)
 	if !got {

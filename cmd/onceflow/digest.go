@@ -30,7 +30,7 @@ func (a *app) digest(ctx context.Context, args []string) error {
 	if err := onceflow.ValidateSubscriber(subscriber); err != nil {
 		return err
 	}
-	if err := (onceflow.Digest{Key: key, Window: onceflow.MinDigestWindow.String()}).Validate(); err != nil {
+	if err := onceflow.ValidateDigestKey(key); err != nil {
 		return err
 	}
 	if err := onceflow.ValidateTenant(*tenant); err != nil {
