@@ -308,3 +308,55 @@ func TestRepeatedJoinIsDroppedAcrossWindows(t *testing.T) {
 	}
 	assert.ElementsMatch(t, [][]string{{"reply-1=1"}, {"reply-2=2"}}, bodies)
 }
+
+// TestFullDigestClosesEarly: a digest takes at most 64 KiB of its events'
+// data; the event that does not fit closes the window and opens the next,
+// and every event still goes out once.
+func TestFullDigestClosesEarly(t *testing.T) {
+	s, rcv := digestStack(t)
+	ctx := ctxFor(t)
+	const events = 5
+	results := make([]onceflow.Result, events)
+	var wg sync.WaitGroup
+	for i := range events {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := digestEvent(rcv, fmt.Sprintf("big-%d", i), "user-8", "uploads", "5s", i)
+			n.Data["pad"] = strings.Repeat("x", 16100) // four do not fit in one digest
+			started, err := s.Client.Send(ctx, n)
+			if assert.NoError(t, err) {
+				results[i], err = s.Client.WaitRun(ctx, started)
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	var lines []string
+	got := digestsReceived(t, rcv)
+	assert.GreaterOrEqual(t, len(got), 2, "the fourth event opens a second digest")
+	for key, l := range got {
+		assert.LessOrEqual(t, len(l), 3, "digest %s", key)
+		lines = append(lines, l...)
+	}
+	slices.Sort(lines)
+	assert.Equal(t, []string{"big-0=0", "big-1=1", "big-2=2", "big-3=3", "big-4=4"}, lines)
+	for i, res := range results {
+		assert.Equal(t, onceflow.Delivered, res.Status(), "event %d: %+v", i, res.Deliveries)
+	}
+}
+
+// TestCancelDoesNotWithdrawAnEvent: an event joins its digest at once, so
+// a cancel request has no effect: the event is sent in its digest and says
+// so.
+func TestCancelDoesNotWithdrawAnEvent(t *testing.T) {
+	s, rcv := digestStack(t)
+	ctx := ctxFor(t)
+	started, err := s.Client.Send(ctx, digestEvent(rcv, "kept-1", "user-3", "news", "2s", 1))
+	require.NoError(t, err)
+	require.NoError(t, s.Client.Cancel(ctx, "kept-1"))
+	res, err := s.Client.WaitRun(ctx, started)
+	require.NoError(t, err, "the event completes, not cancelled")
+	assert.Equal(t, onceflow.Delivered, res.Status())
+	assert.Equal(t, map[string][]string{res.Digest.Notification: {"kept-1=1"}}, digestsReceived(t, rcv))
+}
