@@ -37,6 +37,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -61,6 +62,10 @@ const (
 	// joinGiveUp bounds a JoinDigest's retries; digestLinger, which a
 	// digest remembers the keys it sent, outlasts them.
 	joinGiveUp = 10 * time.Minute
+	// maxRecent bounds the sent keys a digest remembers, so that its
+	// continue-as-new input stays far below Temporal's 2 MB payload limit
+	// (10,000 keys of 200 bytes and their times) however busy it is.
+	maxRecent = 10_000
 )
 
 // DigestID is the workflow ID of tenant's digest with key for subscriber:
@@ -196,10 +201,34 @@ func (w *Workflow) Digest(ctx workflow.Context, in activities.DigestStart) error
 	for _, e := range d.events {
 		d.recent[e.Event.Key] = sent
 	}
+	trimRecent(d.recent, maxRecent)
 	d.drain(events)
 	return workflow.NewContinueAsNewError(ctx, DigestName, activities.DigestStart{
 		Tenant: in.Tenant, Subscriber: in.Subscriber, Key: in.Key, Carry: d.next, Recent: d.recent,
 	})
+}
+
+// trimRecent drops the oldest keys of recent (ties broken by key, so that
+// every replay drops the same) until at most limit are left.
+func trimRecent(recent map[string]time.Time, limit int) {
+	if len(recent) <= limit {
+		return
+	}
+	keys := make([]string, 0, len(recent))
+	// Sorted below: the order of the map does not matter.
+	//workflowcheck:ignore
+	for k := range recent {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := recent[a].Compare(recent[b]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	for _, k := range keys[:len(keys)-limit] {
+		delete(recent, k)
+	}
 }
 
 // digest is one run's state; the status query reads status.
