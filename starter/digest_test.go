@@ -13,12 +13,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -359,4 +361,63 @@ func TestCancelDoesNotWithdrawAnEvent(t *testing.T) {
 	require.NoError(t, err, "the event completes, not cancelled")
 	assert.Equal(t, onceflow.Delivered, res.Status())
 	assert.Equal(t, map[string][]string{res.Digest.Notification: {"kept-1=1"}}, digestsReceived(t, rcv))
+}
+
+// TestDigestSurvivesItsWorker stops the only worker while a digest's
+// window is open and starts another: the new worker takes the digest over
+// and sends it once, with every event.
+func TestDigestSurvivesItsWorker(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "digest"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "digest", "text.tmpl"), []byte("{{range .events}}{{.key}}={{.data.n}}\n{{end}}"), 0o644))
+	cfg := servers.WorkerConfig()
+	cfg.TemplatesDir = dir
+	tc := servers.Temporal.GetDefaultClient()
+	queue := "q-" + t.Name()
+	startWorker := func() sdkworker.Worker {
+		acts, rdb, err := worker.Activities(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = rdb.Close() })
+		w := worker.New(tc, queue, teststack.Policy, acts)
+		require.NoError(t, w.Start())
+		return w
+	}
+	rcv := testenv.NewReceiver(t)
+	c := starter.New(tc, queue)
+	ctx := ctxFor(t)
+
+	first := startWorker()
+	var runs []starter.Started
+	for i := range 3 {
+		started, err := c.Send(ctx, digestEvent(rcv, fmt.Sprintf("survive-%d", i), "user-6", "alerts", "6s", i))
+		require.NoError(t, err)
+		runs = append(runs, started)
+	}
+	require.Eventually(t, func() bool {
+		st, err := c.Digest(ctx, "user-6", "alerts")
+		return err == nil && len(st.Events) == 3
+	}, 30*time.Second, 50*time.Millisecond, "the events join while the first worker runs")
+	first.Stop()
+
+	second := startWorker()
+	t.Cleanup(second.Stop)
+	started, err := c.Send(ctx, digestEvent(rcv, "survive-3", "user-6", "alerts", "6s", 3))
+	require.NoError(t, err)
+	runs = append(runs, started)
+	for _, r := range runs {
+		res, err := c.WaitRun(ctx, r)
+		require.NoError(t, err)
+		assert.Equal(t, onceflow.Delivered, res.Status())
+	}
+	// survive-3 is in the same digest unless the worker change took longer
+	// than the window; either way every event goes out once.
+	var all []string
+	for _, lines := range digestsReceived(t, rcv) {
+		if slices.Contains(lines, "survive-0=0") {
+			assert.Subset(t, lines, []string{"survive-0=0", "survive-1=1", "survive-2=2"}, "the window the first worker held")
+		}
+		all = append(all, lines...)
+	}
+	slices.Sort(all)
+	assert.Equal(t, []string{"survive-0=0", "survive-1=1", "survive-2=2", "survive-3=3"}, all)
 }
