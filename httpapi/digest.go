@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/onceflow/onceflow"
@@ -34,4 +35,11 @@ func (h *api) getDigest(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, st)
 	}
+}
+
+// eventNotCancellable says why a notification that joined a digest is not
+// cancelled: its digest sends what it gathered (see workflows'
+// joinDigest).
+func eventNotCancellable(key string, d *onceflow.DigestRef) string {
+	return fmt.Sprintf("notification %q has joined digest %q of subscriber %s, which sends it; an event cannot be withdrawn from its digest", key, d.Key, d.Subscriber)
 }

@@ -48,6 +48,8 @@ func TestDigestThroughTheAPI(t *testing.T) {
 	t.Run("an event is sent in its digest", func(t *testing.T) {
 		ok := post("api-digest-1", digestJSON(rcv.URL, "2s"))
 		require.Equal(t, http.StatusAccepted, ok.code, ok.body)
+		cancel := call(t, "DELETE", srv.URL+"/v1/notifications/api-digest-1", nil, "")
+		assert.Equal(t, http.StatusConflict, cancel.code, "an event cannot be withdrawn from its digest: %v", cancel.body)
 		res, err := s.Client.Wait(teststack.Context(t), "api-digest-1")
 		require.NoError(t, err)
 		require.NotNil(t, res.Digest)

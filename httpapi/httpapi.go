@@ -176,6 +176,10 @@ func (h *api) delete(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusConflict, Problem{Error: fmt.Sprintf("notification %q has already finished (%s); there is nothing to cancel", key, st.Execution)})
 		return
 	}
+	if st.Result.Digest != nil {
+		writeProblem(w, http.StatusConflict, Problem{Error: eventNotCancellable(key, st.Result.Digest)}) // digest.go
+		return
+	}
 	if err := h.client(r).Cancel(r.Context(), key); err != nil {
 		h.lookupFailed(w, r, err)
 		return

@@ -166,6 +166,9 @@ func (a *app) status(ctx context.Context, args []string) error {
 func (a *app) cancel(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
 	return a.byKey(ctx, fs, args, func(c *starter.Client, key string) error {
+		if err := refuseDigestEvent(ctx, c, key); err != nil { // digest.go
+			return err
+		}
 		if err := c.Cancel(ctx, key); err != nil {
 			return err
 		}

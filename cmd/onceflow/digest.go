@@ -81,3 +81,16 @@ func (a *app) printDigestRef(d *onceflow.DigestRef) {
 	fmt.Fprintf(a.stdout, "sent in digest %s of subscriber %s as notification %s, with %d events (onceflow status %s)\n",
 		d.Key, d.Subscriber, d.Notification, d.Events, d.Notification)
 }
+
+// refuseDigestEvent refuses to cancel a notification that has joined a
+// digest: its digest sends it whatever a cancel says.
+func refuseDigestEvent(ctx context.Context, c *starter.Client, key string) error {
+	st, err := c.Status(ctx, key)
+	if err != nil {
+		return err
+	}
+	if d := st.Result.Digest; d != nil {
+		return inputErrorf("notification %q has joined digest %q of subscriber %s, which sends it; an event cannot be withdrawn from its digest", key, d.Key, d.Subscriber)
+	}
+	return nil
+}

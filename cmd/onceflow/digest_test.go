@@ -34,6 +34,10 @@ func TestDigestFromTheCLI(t *testing.T) {
 	assert.Contains(t, r.stdout, "waiting in digest comments of subscriber user-42")
 	assert.Regexp(t, `webhook\s+\S+/d\s+pending`, r.stdout)
 
+	r = run(ctx, env, "cancel", "cli-ev-1")
+	assert.Equal(t, exitInput, r.code)
+	assert.Contains(t, r.stderr, "cannot be withdrawn from its digest")
+
 	require.Eventually(t, func() bool {
 		r = run(ctx, env, "digest", "user-42", "comments")
 		return r.code == exitOK
