@@ -73,6 +73,7 @@ func TestConcurrentTriggersMakeOneDigest(t *testing.T) {
 	// Long enough for 60 starts and their joins on a loaded machine.
 	const window = "20s"
 
+	began := time.Now()
 	var wg sync.WaitGroup
 	runs := make([]starter.Started, events+retried)
 	errs := make([]error, events+retried)
@@ -91,6 +92,7 @@ func TestConcurrentTriggersMakeOneDigest(t *testing.T) {
 	for i, err := range errs {
 		require.NoError(t, err, "send %d", i)
 	}
+	t.Logf("%d concurrent sends took %v", len(runs), time.Since(began))
 	for i := range retried {
 		assert.Equal(t, runs[i].RunID, runs[events+i].RunID, "a retried trigger joins its first run")
 	}
@@ -125,6 +127,9 @@ func TestConcurrentTriggersMakeOneDigest(t *testing.T) {
 	slices.Sort(lines)
 	assert.Len(t, slices.Compact(lines), events, "no event twice")
 	assert.Empty(t, rcv.Invalid())
+
+	id := workflows.DigestID("", "user-42", "comments")
+	t.Logf("the digest's window run has %d history events for %d events", len(testenv.History(t, s.TC, id, digestRuns(t, s, id)[0]).Events), events)
 
 	// The digest's own notification has the usual status.
 	ds, err := s.Client.Status(ctx, digestKey)
