@@ -5,7 +5,8 @@
 // (notification/<tenant>@<key> for a tenant's), so Temporal keeps at most
 // one running notification per idempotency key and tenant.
 // BroadcastWorkflow (broadcast.go) does the same for one message to many
-// recipients, chunk by chunk.
+// recipients, chunk by chunk; DigestWorkflow (digest.go) gathers a
+// subscriber's notifications into one per window.
 package workflows
 
 import (
