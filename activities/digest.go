@@ -2,9 +2,11 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -12,9 +14,15 @@ import (
 	"github.com/onceflow/onceflow"
 )
 
-// TypeNoDigests is the failure type of JoinDigest on a worker that has no
-// Temporal client to reach digests with: retrying there cannot help.
-const TypeNoDigests = "NoDigests"
+// Failure types of JoinDigest that retrying cannot help.
+const (
+	// TypeNoDigests: the worker has no Temporal client to reach digests
+	// with.
+	TypeNoDigests = "NoDigests"
+	// TypeDigestRefused: Temporal refused the signal-with-start as
+	// invalid.
+	TypeDigestRefused = "DigestRefused"
+)
 
 // DigestSignaler is how JoinDigest reaches a digest's workflow: the
 // worker's Temporal client.
@@ -81,7 +89,12 @@ func (a *Activities) JoinDigest(ctx context.Context, in JoinDigestInput) error {
 		TaskQueue:     activity.GetInfo(ctx).TaskQueue,
 		StaticSummary: fmt.Sprintf("digest %s for subscriber %s", in.Start.Key, in.Start.Subscriber),
 	}, in.WorkflowType, in.Start)
-	if err != nil {
+	var invalid *serviceerror.InvalidArgument
+	switch {
+	case errors.As(err, &invalid):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("signal-with-start digest %s: %v", in.WorkflowID, err), TypeDigestRefused, nil)
+	case err != nil:
+		// Temporal unreachable or busy: retried.
 		return fmt.Errorf("signal-with-start digest %s: %w", in.WorkflowID, err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package starter_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -425,4 +427,42 @@ func TestDigestSurvivesItsWorker(t *testing.T) {
 	}
 	slices.Sort(all)
 	assert.Equal(t, []string{"survive-0=0", "survive-1=1", "survive-2=2", "survive-3=3"}, all)
+}
+
+// refusingSignaler fails every signal-with-start as invalid, which
+// retrying cannot help.
+type refusingSignaler struct{}
+
+func (refusingSignaler) SignalWithStartWorkflow(context.Context, string, string, any, client.StartWorkflowOptions, any, ...any) (client.WorkflowRun, error) {
+	return nil, serviceerror.NewInvalidArgument("the frontend refused the signal-with-start")
+}
+
+// TestEventThatCannotJoinSaysSo: an event whose digest cannot be reached
+// ends ambiguous (an earlier attempt may have joined it), with the reason,
+// and nothing is sent.
+func TestEventThatCannotJoinSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	cfg := servers.WorkerConfig()
+	cfg.TemplatesDir = dir
+	acts, rdb, err := worker.Activities(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	acts.Digests = refusingSignaler{}
+	tc := servers.Temporal.GetDefaultClient()
+	queue := "q-" + t.Name()
+	w := worker.New(tc, queue, teststack.Policy, acts)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	rcv := testenv.NewReceiver(t)
+	c := starter.New(tc, queue)
+	ctx := ctxFor(t)
+
+	started, err := c.Send(ctx, digestEvent(rcv, "lost-1", "user-4", "alerts", "1s", 1))
+	require.NoError(t, err)
+	res, err := c.WaitRun(ctx, started)
+	require.NoError(t, err)
+	assert.Equal(t, onceflow.Ambiguous, res.Status())
+	assert.Contains(t, res.Deliveries[0].Reason, "could not confirm that it joined its digest")
+	assert.Contains(t, res.Deliveries[0].Reason, "the frontend refused")
+	assert.Empty(t, rcv.Log())
 }

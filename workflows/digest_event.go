@@ -40,7 +40,7 @@ func (r *notification) joinDigest(ctx workflow.Context) (onceflow.Result, error)
 			InitialInterval:        r.policy.FirstRetry,
 			BackoffCoefficient:     2,
 			MaximumInterval:        r.policy.MaxRetryInterval,
-			NonRetryableErrorTypes: []string{activities.TypeNoDigests},
+			NonRetryableErrorTypes: []string{activities.TypeNoDigests, activities.TypeDigestRefused},
 		},
 	})
 	in := activities.JoinDigestInput{
