@@ -30,15 +30,22 @@ import (
 // one "key=n" line each, and a receiver that verifies signatures.
 func digestStack(t *testing.T) (*teststack.Stack, *testenv.Receiver) {
 	t.Helper()
+	s := servers.New(t, digestConfig(t), nil)
+	rcv := testenv.NewReceiver(t)
+	return s, rcv
+}
+
+// digestConfig is the tests' worker configuration with the "digest"
+// template.
+func digestConfig(t *testing.T) worker.Config {
+	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "digest"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "digest", "subject.tmpl"), []byte(`{{.count}} new for {{.subscriber}} in {{.digest_key}}`), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "digest", "text.tmpl"), []byte("{{range .events}}{{.key}}={{.data.n}}\n{{end}}"), 0o644))
 	cfg := servers.WorkerConfig()
 	cfg.TemplatesDir = dir
-	s := servers.New(t, cfg, nil)
-	rcv := testenv.NewReceiver(t)
-	return s, rcv
+	return cfg
 }
 
 func digestEvent(rcv *testenv.Receiver, key, subscriber, digestKey, window string, n int) onceflow.Notification {
@@ -374,11 +381,7 @@ func TestCancelDoesNotWithdrawAnEvent(t *testing.T) {
 // window is open and starts another: the new worker takes the digest over
 // and sends it once, with every event.
 func TestDigestSurvivesItsWorker(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "digest"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "digest", "text.tmpl"), []byte("{{range .events}}{{.key}}={{.data.n}}\n{{end}}"), 0o644))
-	cfg := servers.WorkerConfig()
-	cfg.TemplatesDir = dir
+	cfg := digestConfig(t)
 	tc := servers.Temporal.GetDefaultClient()
 	queue := "q-" + t.Name()
 	startWorker := func() sdkworker.Worker {
@@ -441,10 +444,7 @@ func (refusingSignaler) SignalWithStartWorkflow(context.Context, string, string,
 // ends ambiguous (an earlier attempt may have joined it), with the reason,
 // and nothing is sent.
 func TestEventThatCannotJoinSaysSo(t *testing.T) {
-	dir := t.TempDir()
-	cfg := servers.WorkerConfig()
-	cfg.TemplatesDir = dir
-	acts, rdb, err := worker.Activities(cfg)
+	acts, rdb, err := worker.Activities(digestConfig(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	acts.Digests = refusingSignaler{}
