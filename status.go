@@ -69,6 +69,9 @@ type Result struct {
 	Key        string           `json:"key"`
 	SendAt     *time.Time       `json:"send_at,omitempty"`
 	Deliveries []DeliveryResult `json:"deliveries"`
+	// Digest is set on a notification that joined a digest: its
+	// deliveries are the digest's, once it was sent.
+	Digest *DigestRef `json:"digest,omitempty"`
 }
 
 // Status sums up the notification: ambiguous if any delivery is, else

@@ -103,6 +103,9 @@ func (n Notification) validateAudience() error {
 		if err := n.Digest.validate(); err != nil {
 			return err
 		}
+		if err := n.validateDigestEvent(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

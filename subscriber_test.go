@@ -38,6 +38,7 @@ func TestAudienceFieldsAreValidated(t *testing.T) {
 	}
 	n := base()
 	n.Subscriber, n.Category, n.Digest = "user-42", "security", &Digest{Key: "comments", Window: "10m"}
+	n.Body, n.Template = "", "comments-digest" // a digest is rendered from a template
 	require.NoError(t, n.Validate())
 }
 

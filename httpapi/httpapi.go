@@ -58,6 +58,7 @@ func Handler(c *starter.Client, logger *slog.Logger, opts ...Option) http.Handle
 	h.preferenceRoutes(mux) // preferences.go
 	h.recoverRoutes(mux)    // recover.go
 	h.feedRoutes(mux)       // feed.go
+	h.digestRoutes(mux)     // digest.go
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
@@ -178,6 +179,10 @@ func (h *api) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	if st.Execution != "running" {
 		writeProblem(w, http.StatusConflict, Problem{Error: fmt.Sprintf("notification %q has already finished (%s); there is nothing to cancel", key, st.Execution)})
+		return
+	}
+	if st.Result.Digest != nil {
+		writeProblem(w, http.StatusConflict, Problem{Error: eventNotCancellable(key, st.Result.Digest)}) // digest.go
 		return
 	}
 	if err := h.client(r).Cancel(r.Context(), key); err != nil {

@@ -31,6 +31,10 @@ func New(tc client.Client, taskQueue string, policy workflows.Policy, acts *acti
 	})
 	w.RegisterWorkflowWithOptions(workflows.New(policy).Run, workflow.RegisterOptions{Name: workflows.Name})
 	w.RegisterWorkflowWithOptions(workflows.New(policy).Broadcast, workflow.RegisterOptions{Name: workflows.BroadcastName})
+	w.RegisterWorkflowWithOptions(workflows.New(policy).Digest, workflow.RegisterOptions{Name: workflows.DigestName})
+	if acts.Digests == nil {
+		acts.Digests = tc
+	}
 	w.RegisterActivity(acts)
 	return w
 }

@@ -5,7 +5,8 @@
 // (notification/<tenant>@<key> for a tenant's), so Temporal keeps at most
 // one running notification per idempotency key and tenant.
 // BroadcastWorkflow (broadcast.go) does the same for one message to many
-// recipients, chunk by chunk.
+// recipients, chunk by chunk; DigestWorkflow (digest.go) gathers a
+// subscriber's notifications into one per window.
 package workflows
 
 import (
@@ -107,6 +108,9 @@ func (w *Workflow) Run(ctx workflow.Context, n onceflow.Notification) (onceflow.
 	r := &notification{policy: w.policy, n: n, fingerprint: n.Fingerprint()} //workflowcheck:ignore
 	if err := r.setup(ctx); err != nil {
 		return onceflow.Result{}, err
+	}
+	if n.Digest != nil {
+		return r.joinDigest(ctx) // digest_event.go
 	}
 	return r.run(ctx)
 }

@@ -167,6 +167,9 @@ func (a *app) status(ctx context.Context, args []string) error {
 func (a *app) cancel(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
 	return a.byKey(ctx, fs, args, func(c *starter.Client, key string) error {
+		if err := refuseDigestEvent(ctx, c, key); err != nil { // digest.go
+			return err
+		}
 		if err := c.Cancel(ctx, key); err != nil {
 			return err
 		}
@@ -215,6 +218,7 @@ func lookupError(err error) error {
 }
 
 func (a *app) printResult(res onceflow.Result) {
+	a.printDigestRef(res.Digest) // digest.go
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHANNEL\tTO\tSTATUS\tATTEMPTS\tRECEIPT\tREASON")
 	for _, d := range res.Deliveries {

@@ -13,6 +13,7 @@
 //	onceflow status --broadcast K [--json] [--tenant T]
 //	onceflow cancel K [--tenant T]
 //	onceflow recover --since TIME [--channel C] [--status failed] [--tenant T]
+//	onceflow digest SUBSCRIBER KEY [--json] [--tenant T]
 //	onceflow ping [--api URL]
 //	onceflow preferences get|set|link --subscriber ID [--tenant T] ...
 //	onceflow feed --subscriber ID [--tenant T] [--json] [--read ITEM | --read-all]
@@ -64,6 +65,7 @@ commands:
   status   print each delivery's state of a notification
   cancel   cancel a notification that has not been delivered yet
   recover  re-send the deliveries that failed for good since a time, once each
+  digest   print a subscriber's digest: its open window and its events
   ping     health check: exit 0 when Temporal and Redis (or --api) answer
   token    print a new API bearer token and its line for the token file
   preferences  get or set a subscriber's opt-outs, or make an unsubscribe link
@@ -135,6 +137,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.cancel(ctx, rest)
 	case "recover":
 		err = a.recoverFailed(ctx, rest) // recover.go
+	case "digest":
+		err = a.digest(ctx, rest)
 	case "token":
 		err = a.token(ctx, rest)
 	case "preferences":

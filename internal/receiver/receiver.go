@@ -76,6 +76,8 @@ type Entry struct {
 	ID string
 	// Key is the notification key in the body.
 	Key string
+	// Body is the notification's body in the payload.
+	Body string
 	// N counts the requests with this ID so far, this one included.
 	N int
 	// Applied: this request took effect.
@@ -129,7 +131,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	entry := len(r.log)
-	r.log = append(r.log, Entry{ID: id, Key: payload.Data.Key, N: r.raw[id], Applied: (resp.Status/100 == 2 || resp.ApplyAnyway) && !replayed,
+	r.log = append(r.log, Entry{ID: id, Key: payload.Data.Key, Body: payload.Data.Body, N: r.raw[id], Applied: (resp.Status/100 == 2 || resp.ApplyAnyway) && !replayed,
 		Replayed: replayed && resp.Status/100 == 2, Planned: resp})
 	r.mu.Unlock()
 
