@@ -421,6 +421,7 @@ func (c *chunk) finish(ctx context.Context, cancelled bool) (ChunkOutput, error)
 		}
 	}
 	err := c.a.Lists.Record(context.WithoutCancel(ctx), c.in.List, first, len(c.rs), problems)
+	c.reportProblems(ctx, problems)
 	if err != nil && cancelled {
 		activity.GetLogger(ctx).Warn("A cancelled chunk's problems could not be recorded; its counts stand", "chunk", c.in.Chunk, "error", err)
 		return out, nil

@@ -79,10 +79,13 @@ type Data struct {
 	Key        string `json:"key,omitempty"`
 	Tenant     string `json:"tenant,omitempty"`
 	DeliveryID string `json:"delivery_id,omitempty"`
-	Channel    string `json:"channel"`
-	Status     string `json:"status,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-	Attempt    int32  `json:"attempt,omitempty"`
+	// Recipient is a broadcast recipient's id (Key is then the
+	// broadcast's); empty for a notification's delivery.
+	Recipient string `json:"recipient,omitempty"`
+	Channel   string `json:"channel"`
+	Status    string `json:"status,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Attempt   int32  `json:"attempt,omitempty"`
 	// Origin is the failing destination's scheme://host[:port].
 	Origin string `json:"origin,omitempty"`
 	// FailingSince is when the failing streak began.
@@ -92,8 +95,11 @@ type Data struct {
 // Delivery is a final outcome the Deliver activity reports.
 type Delivery struct {
 	// Key is the caller's key (without the tenant's scope).
-	Key        string
-	Tenant     string
+	Key    string
+	Tenant string
+	// Recipient is the broadcast recipient's id, for a broadcast's
+	// delivery; Key is then the broadcast's key.
+	Recipient  string
 	DeliveryID string
 	Channel    string
 	// Status is "failed" or "ambiguous".
@@ -110,7 +116,7 @@ func (d Delivery) Event(now time.Time) Event {
 	}
 	return Event{
 		ID: eventID(typ, d.Tenant, d.DeliveryID), Type: typ, Timestamp: now.UTC(),
-		Data: Data{Key: d.Key, Tenant: d.Tenant, DeliveryID: d.DeliveryID, Channel: d.Channel,
+		Data: Data{Key: d.Key, Tenant: d.Tenant, Recipient: d.Recipient, DeliveryID: d.DeliveryID, Channel: d.Channel,
 			Status: d.Status, Reason: d.Reason, Attempt: d.Attempt},
 	}
 }
