@@ -3,15 +3,12 @@ package redisproc
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/onceflow/onceflow/internal/freeport"
 )
@@ -29,6 +26,9 @@ type Cluster struct {
 	Nodes []*Server
 	// Password is the nodes' requirepass, "" for none.
 	Password string
+	// TLS, if set, is the nodes' TLS: they serve TLS only, and speak it
+	// on the cluster bus and between primary and replica.
+	TLS *TLS
 }
 
 // StartCluster starts primaries*(1+replicas) nodes with their files under
@@ -39,14 +39,16 @@ type Cluster struct {
 // required of clients (requirepass) and used between the nodes
 // (masterauth).
 func StartCluster(dir string, primaries, replicas int, password string) (*Cluster, error) {
+	return StartClusterWith(dir, primaries, replicas, Options{Password: password})
+}
+
+// StartClusterWith starts a cluster as StartCluster does, its nodes
+// secured by opts.
+func StartClusterWith(dir string, primaries, replicas int, opts Options) (*Cluster, error) {
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		return nil, fmt.Errorf("redis-cli is not on the PATH (apt-get install -y redis-tools)")
 	}
-	c := &Cluster{Password: password}
-	var auth []string
-	if password != "" {
-		auth = []string{"--requirepass", password, "--masterauth", password}
-	}
+	c := &Cluster{Password: opts.Password, TLS: opts.TLS}
 	for i := range primaries * (1 + replicas) {
 		port, err := freeport.Get()
 		if err != nil {
@@ -60,23 +62,27 @@ func StartCluster(dir string, primaries, replicas int, password string) (*Cluste
 			c.Stop()
 			return nil, err
 		}
-		s, err := Start(filepath.Join(dir, "node"+strconv.Itoa(i)), port, append([]string{
+		s, err := StartWith(filepath.Join(dir, "node"+strconv.Itoa(i)), port, opts,
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-port", strconv.Itoa(bus),
-			"--cluster-node-timeout", strconv.FormatInt(ClusterNodeTimeout.Milliseconds(), 10)}, auth...)...)
+			"--cluster-node-timeout", strconv.FormatInt(ClusterNodeTimeout.Milliseconds(), 10))
 		if err != nil {
 			c.Stop()
 			return nil, err
 		}
 		c.Nodes = append(c.Nodes, s)
 	}
-	args := []string{"--cluster", "create"}
+	var args []string
+	if c.TLS != nil {
+		args = c.TLS.cliArgs()
+	}
+	args = append(args, "--cluster", "create")
 	args = append(args, c.Addrs()...)
 	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	cli := exec.Command("redis-cli", args...)
-	if password != "" {
+	if c.Password != "" {
 		// Through the environment, not -a, which ps would show.
-		cli.Env = append(os.Environ(), "REDISCLI_AUTH="+password)
+		cli.Env = append(os.Environ(), "REDISCLI_AUTH="+c.Password)
 	}
 	if out, err := cli.CombinedOutput(); err != nil {
 		c.Stop()
@@ -101,13 +107,9 @@ func (c *Cluster) Addrs() []string {
 }
 
 // URL is the redis+cluster:// URL of the cluster, as REDIS_URL takes it,
-// with the password if there is one.
+// rediss+cluster:// and with the password when the nodes have them.
 func (c *Cluster) URL() string {
-	auth := ""
-	if c.Password != "" {
-		auth = ":" + url.QueryEscape(c.Password) + "@"
-	}
-	return "redis+cluster://" + auth + strings.Join(c.Addrs(), ",")
+	return scheme("redis", Options{TLS: c.TLS}) + "+cluster://" + auth(c.Password) + strings.Join(c.Addrs(), ",")
 }
 
 // Node returns the node listening on addr, or nil.
@@ -131,7 +133,7 @@ func (c *Cluster) WaitHealthy(ctx context.Context, live int) error {
 			if n.cmd == nil {
 				continue
 			}
-			why := n.clusterHealth(ctx, c.Password)
+			why := n.clusterHealth(ctx)
 			if why == "" {
 				ok++
 			} else {
@@ -161,8 +163,11 @@ func (c *Cluster) running() int {
 
 // clusterHealth is "" when the node sees the cluster as ok and, if it is a
 // replica, is linked to its primary; otherwise what is not yet so.
-func (s *Server) clusterHealth(ctx context.Context, password string) string {
-	rdb := redis.NewClient(&redis.Options{Addr: s.Addr, Password: password, MaxRetries: -1})
+func (s *Server) clusterHealth(ctx context.Context) string {
+	rdb, err := s.Client()
+	if err != nil {
+		return err.Error()
+	}
 	defer rdb.Close()
 	info, err := rdb.ClusterInfo(ctx).Result()
 	if err != nil {

@@ -5,11 +5,14 @@ package redisproc
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/onceflow/onceflow/internal/freeport"
 	"github.com/onceflow/onceflow/internal/procwait"
@@ -30,7 +33,30 @@ type Server struct {
 	port  int
 	args  []string
 	ready string // the log line that says the server is ready
+	opts  Options
 	cmd   *exec.Cmd
+}
+
+// Options secure a server; the zero value is what Start runs: plain TCP,
+// no password.
+type Options struct {
+	// TLS, if set, makes the server serve TLS only (no plain TCP port).
+	TLS *TLS
+	// Password, if not "", is required of clients (--requirepass) and
+	// given to a primary by its replicas (--masterauth).
+	Password string
+}
+
+// args are the directives that secure a server listening on port.
+func (o Options) args(port int) []string {
+	var args []string
+	if o.TLS != nil {
+		args = o.TLS.serverArgs(strconv.Itoa(port))
+	}
+	if o.Password != "" {
+		args = append(args, "--requirepass", o.Password, "--masterauth", o.Password)
+	}
+	return args
 }
 
 // Start starts redis-server on 127.0.0.1:port (0 picks a free port) with
@@ -39,17 +65,23 @@ type Server struct {
 // Extra arguments are configuration directives that override those, such as
 // "--appendonly", "no" or "--maxmemory-policy", "allkeys-lru".
 func Start(dir string, port int, extra ...string) (*Server, error) {
-	return start(dir, port, "Ready to accept connections", extra)
+	return start(dir, port, Options{}, "Ready to accept connections", extra)
 }
 
-// StartReplica starts a replica of s (--replicaof) like Start, and returns
-// once it has synchronised with s, so that s counts it as connected.
+// StartWith starts redis-server as Start does, secured by opts.
+func StartWith(dir string, port int, opts Options, extra ...string) (*Server, error) {
+	return start(dir, port, opts, "Ready to accept connections", extra)
+}
+
+// StartReplica starts a replica of s (--replicaof) like Start, secured as
+// s is, and returns once it has synchronised with s, so that s counts it as
+// connected.
 func (s *Server) StartReplica(dir string, extra ...string) (*Server, error) {
 	args := append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(s.port)}, extra...)
-	return start(dir, 0, "MASTER <-> REPLICA sync: Finished with success", args)
+	return start(dir, 0, s.opts, "MASTER <-> REPLICA sync: Finished with success", args)
 }
 
-func start(dir string, port int, ready string, extra []string) (*Server, error) {
+func start(dir string, port int, opts Options, ready string, extra []string) (*Server, error) {
 	if !Available() {
 		return nil, fmt.Errorf("redis-server is not on the PATH (apt-get install -y redis-server)")
 	}
@@ -62,12 +94,42 @@ func start(dir string, port int, ready string, extra []string) (*Server, error) 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("redis-server directory: %w", err)
 	}
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir, port: port, args: extra, ready: ready}
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir, port: port, args: extra, ready: ready, opts: opts}
 	return s, s.start()
 }
 
-// URL is the redis:// URL of database 0.
-func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+// URL is the redis:// URL of database 0, rediss:// and with the password
+// when the server has them.
+func (s *Server) URL() string {
+	return scheme("redis", s.opts) + "://" + auth(s.opts.Password) + s.Addr + "/0"
+}
+
+// Client is a client of the server, with its password and, if it serves
+// TLS, trusting its CA only; it does not retry.
+func (s *Server) Client() (*redis.Client, error) {
+	o := &redis.Options{Addr: s.Addr, Password: s.opts.Password, MaxRetries: -1}
+	if s.opts.TLS != nil {
+		var err error
+		if o.TLSConfig, err = s.opts.TLS.ClientConfig(); err != nil {
+			return nil, err
+		}
+	}
+	return redis.NewClient(o), nil
+}
+
+func scheme(base string, opts Options) string {
+	if opts.TLS != nil {
+		return base + "s"
+	}
+	return base
+}
+
+func auth(password string) string {
+	if password == "" {
+		return ""
+	}
+	return ":" + url.QueryEscape(password) + "@"
+}
 
 func (s *Server) start() error {
 	args := append([]string{
@@ -75,7 +137,8 @@ func (s *Server) start() error {
 		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
 		// A replica syncs at once instead of after the default 5s.
 		"--repl-diskless-sync-delay", "0",
-	}, s.args...)
+	}, s.opts.args(s.port)...)
+	args = append(args, s.args...)
 	s.cmd = exec.Command("redis-server", args...)
 	s.cmd.SysProcAttr = childAttrs()
 	out, err := s.cmd.StdoutPipe()
