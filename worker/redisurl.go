@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -30,10 +31,16 @@ func IsClusterURL(raw string) bool {
 // (redis://, rediss://, as ParseRedisURL reads them) or a Redis Cluster
 // (redis+cluster://, rediss+cluster://, as ParseClusterURL reads them).
 // contextTimeout makes every command give up at its context's deadline.
+// With TLS it trusts the CAs in ONCEFLOW_REDIS_CA_FILE (EnvRedisCAFile)
+// if that is set, the system's otherwise.
 func NewRedis(raw string, contextTimeout bool) (redis.UniversalClient, error) {
+	caFile := os.Getenv(EnvRedisCAFile)
 	if IsClusterURL(raw) {
 		opts, err := ParseClusterURL(raw)
 		if err != nil {
+			return nil, err
+		}
+		if err := redisTLS(opts.TLSConfig, raw, caFile); err != nil {
 			return nil, err
 		}
 		opts.ContextTimeoutEnabled = contextTimeout
@@ -41,6 +48,9 @@ func NewRedis(raw string, contextTimeout bool) (redis.UniversalClient, error) {
 	}
 	opts, err := ParseRedisURL(raw)
 	if err != nil {
+		return nil, err
+	}
+	if err := redisTLS(opts.TLSConfig, raw, caFile); err != nil {
 		return nil, err
 	}
 	opts.ContextTimeoutEnabled = contextTimeout

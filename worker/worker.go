@@ -114,13 +114,19 @@ func redactRedisURL(raw string) string {
 // PingRedis checks that Redis answers; on a cluster, that every primary
 // does, so that every slot can be written.
 func PingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	var err error
 	if c, ok := rdb.(*redis.ClusterClient); ok {
-		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
 			if err := n.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("primary %s: %w", n.Options().Addr, err)
 			}
 			return nil
 		})
+	} else {
+		err = rdb.Ping(ctx).Err()
 	}
-	return rdb.Ping(ctx).Err()
+	if err != nil {
+		return plainToTLSHint(rdb, err)
+	}
+	return nil
 }

@@ -1,0 +1,167 @@
+package worker_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/internal/redisproc"
+	"github.com/onceflow/onceflow/ratelimit"
+	"github.com/onceflow/onceflow/worker"
+)
+
+const redisPassword = "tls-s3cret"
+
+// secureRedis is one TLS-only redis-server and one TLS-only 3-primary
+// cluster with a replica each, both requiring redisPassword, their
+// certificates signed by one test CA.
+type secureRedis struct {
+	certs   redisproc.TLS
+	single  *redisproc.Server
+	cluster *redisproc.Cluster
+}
+
+func startSecureRedis(t *testing.T) secureRedis {
+	t.Helper()
+	if !redisproc.Available() {
+		t.Skip("redis-server is not installed")
+	}
+	certs, err := redisproc.NewTLS(filepath.Join(t.TempDir(), "tls"))
+	require.NoError(t, err)
+	opts := redisproc.Options{TLS: &certs, Password: redisPassword}
+	single, err := redisproc.StartWith(t.TempDir(), 0, opts)
+	require.NoError(t, err)
+	t.Cleanup(single.Stop)
+	cluster, err := redisproc.StartClusterWith(t.TempDir(), 3, 1, opts)
+	require.NoError(t, err)
+	t.Cleanup(cluster.Stop)
+	return secureRedis{certs: certs, single: single, cluster: cluster}
+}
+
+// urls are REDIS_URLs as a user writes them, with password: the single
+// server's and the cluster's (two of its nodes as seeds).
+func (r secureRedis) urls(scheme, clusterScheme, password string) map[string]string {
+	return map[string]string{
+		"single":  scheme + "://:" + password + "@" + r.single.Addr + "/0",
+		"cluster": clusterScheme + "://:" + password + "@" + r.cluster.Nodes[0].Addr + "," + r.cluster.Nodes[1].Addr,
+	}
+}
+
+func ping(t *testing.T, url string) error {
+	t.Helper()
+	rdb, err := worker.NewRedis(url, true)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return worker.PingRedis(ctx, rdb)
+}
+
+// A user's rediss:// and rediss+cluster:// REDIS_URL with a password,
+// the servers' private CA trusted with ONCEFLOW_REDIS_CA_FILE, serve the
+// worker as a plain Redis does: its start-up checks pass, a delivery is
+// claimed, committed and then found sent, and a rate-limit slot is
+// reserved. Security faults are refused with errors that say what failed
+// and never show a password.
+func TestRedisWithTLSAndPassword(t *testing.T) {
+	r := startSecureRedis(t)
+	ctx := context.Background()
+
+	t.Run("dedup and rate limit work", func(t *testing.T) {
+		t.Setenv(worker.EnvRedisCAFile, r.certs.CAFile)
+		for name, url := range r.urls("rediss", "rediss+cluster", redisPassword) {
+			rdb, err := worker.NewRedis(url, false)
+			require.NoError(t, err, name)
+			t.Cleanup(func() { _ = rdb.Close() })
+			require.NoError(t, worker.PingRedis(ctx, rdb), name)
+			_, err = dedup.CheckDurability(ctx, rdb, 0)
+			require.NoError(t, err, name)
+
+			store := dedup.New(rdb, time.Hour)
+			rec := dedup.Record{Key: "order-42", DeliveryID: "dlv_tls_" + name, Fingerprint: "fp"}
+			c, err := store.Claim(ctx, rec, "attempt-1", time.Minute)
+			require.NoError(t, err, name)
+			require.Equal(t, dedup.Granted, c.State, name)
+			require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", dedup.Clean), name)
+			c, err = store.Claim(ctx, rec, "attempt-2", time.Minute)
+			require.NoError(t, err, name)
+			assert.Equal(t, dedup.AlreadySent, c.State, name)
+			assert.Equal(t, "HTTP 200", c.Receipt, name)
+
+			l, err := ratelimit.New(rdb, "sms", 1)
+			require.NoError(t, err, name)
+			_, ok, err := l.Reserve(ctx, time.Minute)
+			require.NoError(t, err, name)
+			assert.True(t, ok, name)
+		}
+	})
+
+	t.Run("a wrong password is refused without being shown", func(t *testing.T) {
+		t.Setenv(worker.EnvRedisCAFile, r.certs.CAFile)
+		for name, url := range r.urls("rediss", "rediss+cluster", "wr0ng-pa55") {
+			err := ping(t, url)
+			require.Error(t, err, name)
+			assert.Contains(t, err.Error(), "WRONGPASS", name)
+			assert.NotContains(t, err.Error(), "wr0ng-pa55", name)
+			assert.NotContains(t, err.Error(), redisPassword, name)
+		}
+	})
+
+	t.Run("a certificate the trusted CA did not sign is refused", func(t *testing.T) {
+		other, err := redisproc.NewTLS(filepath.Join(t.TempDir(), "other"))
+		require.NoError(t, err)
+		for _, ca := range []string{other.CAFile, ""} { // another CA; the system's
+			t.Setenv(worker.EnvRedisCAFile, ca)
+			for name, url := range r.urls("rediss", "rediss+cluster", redisPassword) {
+				err := ping(t, url)
+				require.Error(t, err, name)
+				assert.Contains(t, err.Error(), "certificate signed by unknown authority", name)
+				assert.NotContains(t, err.Error(), redisPassword, name)
+			}
+		}
+	})
+
+	t.Run("a URL without TLS fails against TLS-only servers", func(t *testing.T) {
+		for name, url := range r.urls("redis", "redis+cluster", redisPassword) {
+			err := ping(t, url)
+			require.Error(t, err, name)
+			assert.Contains(t, err.Error(), "if it serves TLS only, REDIS_URL must start with rediss:// or rediss+cluster://", name)
+			assert.NotContains(t, err.Error(), redisPassword, name)
+		}
+	})
+
+	t.Run("a CA for a URL without TLS is refused before dialling", func(t *testing.T) {
+		t.Setenv(worker.EnvRedisCAFile, r.certs.CAFile)
+		for name, url := range r.urls("redis", "redis+cluster", redisPassword) {
+			_, err := worker.NewRedis(url, false)
+			require.Error(t, err, name)
+			assert.Contains(t, err.Error(), worker.EnvRedisCAFile+" is set but REDIS_URL=", name)
+			assert.Contains(t, err.Error(), "does not use TLS", name)
+			assert.NotContains(t, err.Error(), redisPassword, name)
+		}
+	})
+
+	t.Run("a CA file that is missing or holds no certificate is refused", func(t *testing.T) {
+		notPEM := filepath.Join(t.TempDir(), "ca.txt")
+		require.NoError(t, os.WriteFile(notPEM, []byte("not a certificate"), 0o600))
+		for ca, want := range map[string]string{
+			filepath.Join(t.TempDir(), "missing.crt"): "no such file",
+			notPEM: "holds no PEM certificate",
+		} {
+			t.Setenv(worker.EnvRedisCAFile, ca)
+			for name, url := range r.urls("rediss", "rediss+cluster", redisPassword) {
+				_, err := worker.NewRedis(url, false)
+				require.Error(t, err, name)
+				assert.True(t, strings.HasPrefix(err.Error(), worker.EnvRedisCAFile), "%s: %v", name, err)
+				assert.Contains(t, err.Error(), want, name)
+			}
+		}
+	})
+}
