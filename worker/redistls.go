@@ -16,30 +16,56 @@ import (
 // for a rediss:// or rediss+cluster:// REDIS_URL, for a Redis whose
 // certificate a private CA signed. Set, it replaces the system's roots for
 // Redis (as redis-cli --cacert does): a certificate it did not sign is
-// refused. It is read from the process environment by NewRedis, so that
-// every command that dials REDIS_URL trusts the same CA.
+// refused. Like the other variables here it is read from the process
+// environment by NewRedis, so that every command that dials REDIS_URL
+// uses the same TLS settings.
 const EnvRedisCAFile = "ONCEFLOW_REDIS_CA_FILE"
 
-// redisTLS makes tlsConfig (nil for a URL without TLS) trust the
-// authorities in the file caFile names, if any.
-func redisTLS(tlsConfig *tls.Config, raw, caFile string) error {
-	if caFile == "" {
+// EnvRedisCertFile and EnvRedisKeyFile name the PEM files of a client
+// certificate and its key, for a Redis that requires one
+// (tls-auth-clients yes, redis-server's default with TLS). Both or neither.
+const (
+	EnvRedisCertFile = "ONCEFLOW_REDIS_CERT_FILE"
+	EnvRedisKeyFile  = "ONCEFLOW_REDIS_KEY_FILE"
+)
+
+// redisTLS applies the TLS variables getenv holds to tlsConfig, nil for a
+// REDIS_URL raw without TLS.
+func redisTLS(tlsConfig *tls.Config, raw string, getenv func(string) string) error {
+	caFile, certFile, keyFile := getenv(EnvRedisCAFile), getenv(EnvRedisCertFile), getenv(EnvRedisKeyFile)
+	if caFile == "" && certFile == "" && keyFile == "" {
 		return nil
 	}
 	if tlsConfig == nil {
-		// A CA set for a URL without TLS means someone expects TLS:
+		// TLS settings for a URL without TLS mean someone expects TLS:
 		// sending the password in clear instead would be silent.
-		return fmt.Errorf("%s is set but %s=%s does not use TLS (rediss:// or rediss+cluster://)", EnvRedisCAFile, EnvRedisURL, RedactRedisURL(raw))
+		set := EnvRedisCAFile
+		if caFile == "" {
+			set = EnvRedisCertFile
+		}
+		return fmt.Errorf("%s is set but %s=%s does not use TLS (rediss:// or rediss+cluster://)", set, EnvRedisURL, RedactRedisURL(raw))
 	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return fmt.Errorf("%s: %w", EnvRedisCAFile, err)
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return fmt.Errorf("%s: %w", EnvRedisCAFile, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s=%s holds no PEM certificate", EnvRedisCAFile, caFile)
+		}
+		tlsConfig.RootCAs = pool
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("%s=%s holds no PEM certificate", EnvRedisCAFile, caFile)
+	if (certFile == "") != (keyFile == "") {
+		return fmt.Errorf("%s and %s go together: set both or neither", EnvRedisCertFile, EnvRedisKeyFile)
 	}
-	tlsConfig.RootCAs = pool
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fmt.Errorf("%s=%s, %s=%s: %w", EnvRedisCertFile, certFile, EnvRedisKeyFile, keyFile, err)
+		}
+		tlsConfig.Certificates = []tls.Certificate{cert}
+	}
 	return nil
 }
 

@@ -28,13 +28,14 @@ type secureRedis struct {
 	cluster *redisproc.Cluster
 }
 
-func startSecureRedis(t *testing.T) secureRedis {
+func startSecureRedis(t *testing.T, authClients bool) secureRedis {
 	t.Helper()
 	if !redisproc.Available() {
 		t.Skip("redis-server is not installed")
 	}
 	certs, err := redisproc.NewTLS(filepath.Join(t.TempDir(), "tls"))
 	require.NoError(t, err)
+	certs.AuthClients = authClients
 	opts := redisproc.Options{TLS: &certs, Password: redisPassword}
 	single, err := redisproc.StartWith(t.TempDir(), 0, opts)
 	require.NoError(t, err)
@@ -54,6 +55,37 @@ func (r secureRedis) urls(scheme, clusterScheme, password string) map[string]str
 	}
 }
 
+// claimCommitAndReserve does what the worker does with REDIS_URL url: its
+// start-up checks, a delivery claimed, committed and then found sent, and
+// a rate-limit slot reserved.
+func claimCommitAndReserve(t *testing.T, name, url string) {
+	t.Helper()
+	ctx := context.Background()
+	rdb, err := worker.NewRedis(url, false)
+	require.NoError(t, err, name)
+	t.Cleanup(func() { _ = rdb.Close() })
+	require.NoError(t, worker.PingRedis(ctx, rdb), name)
+	_, err = dedup.CheckDurability(ctx, rdb, 0)
+	require.NoError(t, err, name)
+
+	store := dedup.New(rdb, time.Hour)
+	rec := dedup.Record{Key: "order-42", DeliveryID: "dlv_tls_" + name, Fingerprint: "fp"}
+	c, err := store.Claim(ctx, rec, "attempt-1", time.Minute)
+	require.NoError(t, err, name)
+	require.Equal(t, dedup.Granted, c.State, name)
+	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", dedup.Clean), name)
+	c, err = store.Claim(ctx, rec, "attempt-2", time.Minute)
+	require.NoError(t, err, name)
+	assert.Equal(t, dedup.AlreadySent, c.State, name)
+	assert.Equal(t, "HTTP 200", c.Receipt, name)
+
+	l, err := ratelimit.New(rdb, "sms", 1)
+	require.NoError(t, err, name)
+	_, ok, err := l.Reserve(ctx, time.Minute)
+	require.NoError(t, err, name)
+	assert.True(t, ok, name)
+}
+
 func ping(t *testing.T, url string) error {
 	t.Helper()
 	rdb, err := worker.NewRedis(url, true)
@@ -71,35 +103,12 @@ func ping(t *testing.T, url string) error {
 // reserved. Security faults are refused with errors that say what failed
 // and never show a password.
 func TestRedisWithTLSAndPassword(t *testing.T) {
-	r := startSecureRedis(t)
-	ctx := context.Background()
+	r := startSecureRedis(t, false)
 
 	t.Run("dedup and rate limit work", func(t *testing.T) {
 		t.Setenv(worker.EnvRedisCAFile, r.certs.CAFile)
 		for name, url := range r.urls("rediss", "rediss+cluster", redisPassword) {
-			rdb, err := worker.NewRedis(url, false)
-			require.NoError(t, err, name)
-			t.Cleanup(func() { _ = rdb.Close() })
-			require.NoError(t, worker.PingRedis(ctx, rdb), name)
-			_, err = dedup.CheckDurability(ctx, rdb, 0)
-			require.NoError(t, err, name)
-
-			store := dedup.New(rdb, time.Hour)
-			rec := dedup.Record{Key: "order-42", DeliveryID: "dlv_tls_" + name, Fingerprint: "fp"}
-			c, err := store.Claim(ctx, rec, "attempt-1", time.Minute)
-			require.NoError(t, err, name)
-			require.Equal(t, dedup.Granted, c.State, name)
-			require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", dedup.Clean), name)
-			c, err = store.Claim(ctx, rec, "attempt-2", time.Minute)
-			require.NoError(t, err, name)
-			assert.Equal(t, dedup.AlreadySent, c.State, name)
-			assert.Equal(t, "HTTP 200", c.Receipt, name)
-
-			l, err := ratelimit.New(rdb, "sms", 1)
-			require.NoError(t, err, name)
-			_, ok, err := l.Reserve(ctx, time.Minute)
-			require.NoError(t, err, name)
-			assert.True(t, ok, name)
+			claimCommitAndReserve(t, name, url)
 		}
 	})
 
@@ -164,4 +173,33 @@ func TestRedisWithTLSAndPassword(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Against servers that require a client certificate (tls-auth-clients
+// yes, redis-server's default with TLS), the worker works with the one
+// ONCEFLOW_REDIS_CERT_FILE and ONCEFLOW_REDIS_KEY_FILE name, and fails
+// without it.
+func TestRedisWithClientCertificates(t *testing.T) {
+	r := startSecureRedis(t, true)
+	t.Setenv(worker.EnvRedisCAFile, r.certs.CAFile)
+	urls := r.urls("rediss", "rediss+cluster", redisPassword)
+
+	for name, url := range urls {
+		err := ping(t, url)
+		require.Error(t, err, "%s: no client certificate", name)
+		assert.Contains(t, err.Error(), "tls: certificate required", name)
+		assert.NotContains(t, err.Error(), redisPassword, name)
+	}
+
+	t.Setenv(worker.EnvRedisCertFile, r.certs.ClientCertFile)
+	for name, url := range urls {
+		_, err := worker.NewRedis(url, false)
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), "ONCEFLOW_REDIS_CERT_FILE and ONCEFLOW_REDIS_KEY_FILE go together", name)
+	}
+
+	t.Setenv(worker.EnvRedisKeyFile, r.certs.ClientKeyFile)
+	for name, url := range urls {
+		claimCommitAndReserve(t, name, url)
+	}
 }

@@ -32,15 +32,15 @@ func IsClusterURL(raw string) bool {
 // (redis+cluster://, rediss+cluster://, as ParseClusterURL reads them).
 // contextTimeout makes every command give up at its context's deadline.
 // With TLS it trusts the CAs in ONCEFLOW_REDIS_CA_FILE (EnvRedisCAFile)
-// if that is set, the system's otherwise.
+// if that is set, the system's otherwise, and presents the client
+// certificate of EnvRedisCertFile and EnvRedisKeyFile if they are set.
 func NewRedis(raw string, contextTimeout bool) (redis.UniversalClient, error) {
-	caFile := os.Getenv(EnvRedisCAFile)
 	if IsClusterURL(raw) {
 		opts, err := ParseClusterURL(raw)
 		if err != nil {
 			return nil, err
 		}
-		if err := redisTLS(opts.TLSConfig, raw, caFile); err != nil {
+		if err := redisTLS(opts.TLSConfig, raw, os.Getenv); err != nil {
 			return nil, err
 		}
 		opts.ContextTimeoutEnabled = contextTimeout
@@ -50,7 +50,7 @@ func NewRedis(raw string, contextTimeout bool) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := redisTLS(opts.TLSConfig, raw, caFile); err != nil {
+	if err := redisTLS(opts.TLSConfig, raw, os.Getenv); err != nil {
 		return nil, err
 	}
 	opts.ContextTimeoutEnabled = contextTimeout
