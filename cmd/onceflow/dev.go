@@ -9,6 +9,7 @@ import (
 	"math"
 
 	"github.com/onceflow/onceflow/codec"
+	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/devstack"
 	"github.com/onceflow/onceflow/worker"
 )
@@ -39,6 +40,7 @@ func (a *app) dev(ctx context.Context, args []string) error {
 	if cfg.APITokens, err = a.loadTokens(*tokensFile); err != nil {
 		return err
 	}
+	cfg.FeedOrigins = httpapi.ParseOrigins(a.getenv(httpapi.EnvFeedOrigins))
 	if cfg.APIAddr != "" {
 		if err := requireTokensOffLoopback(cfg.APIAddr, cfg.APITokens); err != nil {
 			return err

@@ -78,6 +78,9 @@ type Config struct {
 	// endpoint require; without them the API serves the single tenant to
 	// whoever reaches it.
 	APITokens *httpapi.Tokens
+	// FeedOrigins are the origins whose pages may read in-app feeds from a
+	// browser (httpapi.EnvFeedOrigins); none when empty.
+	FeedOrigins []string
 	// Tracing, when set, traces the API's requests, the stack's client
 	// and its workers (nil: off).
 	Tracing *tracing.Tracing
@@ -198,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 
 	if cfg.APIAddr != "" {
 		s.codec = codecHandler(cfg.CodecKeys, cfg.UIPort, cfg.APITokens)
-		if err := s.startAPI(cfg.APIAddr, wcfg.TaskQueue, wcfg.WebhookSecret, wcfg.Preferences, cfg.APITokens, log); err != nil {
+		if err := s.startAPI(cfg, wcfg.TaskQueue, wcfg.WebhookSecret, wcfg.Preferences, log); err != nil {
 			return s, err
 		}
 	}
@@ -290,7 +293,8 @@ func (s *Stack) startRedis(cfg Config) error {
 	return nil
 }
 
-func (s *Stack) startAPI(addr, taskQueue, secret string, prefs preferences.Config, tokens *httpapi.Tokens, log *slog.Logger) error {
+func (s *Stack) startAPI(cfg Config, taskQueue, secret string, prefs preferences.Config, log *slog.Logger) error {
+	addr, tokens := cfg.APIAddr, cfg.APITokens
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--api-addr %s: %w", addr, err)
@@ -309,7 +313,7 @@ func (s *Stack) startAPI(addr, taskQueue, secret string, prefs preferences.Confi
 	mux := http.NewServeMux()
 	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log),
 		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow), starter.WithPreferences(preferences.New(rdb, prefs.Critical), prefs.Links())),
-		log, httpapi.WithTokens(tokens), httpapi.WithFeed(feed.New(rdb, 0, 0), signer, nil))))
+		log, httpapi.WithTokens(tokens), httpapi.WithFeed(feed.New(rdb, 0, 0), signer, cfg.FeedOrigins))))
 	// Metrics carry no personal data; like the API, the address is
 	// loopback unless --api-addr says otherwise.
 	mux.Handle("GET /metrics", s.metrics.Handler())

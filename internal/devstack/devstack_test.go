@@ -102,8 +102,10 @@ func deliverRestartAndSuppress(t *testing.T, stop func(*devstack.Stack)) {
 	dir := t.TempDir()
 	var logs testenv.Buffer
 	cfg := config(t, dir, &logs)
+	cfg.FeedOrigins = []string{"http://app.localhost:3000"}
 	s := start(t, cfg)
 	assert.Equal(t, devstack.RedisServer, s.RedisKind, "redis-server is installed, so it is used")
+	assertFeedAllowsOrigin(t, s.APIURL, "http://app.localhost:3000")
 	rcv := testenv.NewReceiver(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -337,4 +339,18 @@ func clientOptionsForNewRun(key string) client.StartWorkflowOptions {
 		ID: workflows.ID(key), TaskQueue: workflows.DefaultTaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	}
+}
+
+// assertFeedAllowsOrigin checks that a browser page at origin may read
+// feeds from the dev stack's API (a CORS preflight of the feed's stream).
+func assertFeedAllowsOrigin(t *testing.T, apiURL, origin string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodOptions, apiURL+"/v1/subscribers/user-42/feed/stream", nil)
+	require.NoError(t, err)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", http.MethodGet)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, origin, resp.Header.Get("Access-Control-Allow-Origin"), "the dev stack serves the feed to pages at its ONCEFLOW_FEED_ORIGINS")
 }
