@@ -161,7 +161,15 @@ func (a *Activities) DeliverChunk(ctx context.Context, in ChunkInput) (ChunkOutp
 		return ChunkOutput{}, c.unsettled(ctx, "the worker stopped")
 	default:
 	}
-	cancelled := ctx.Err() != nil
+	// Only a cancel request cancels the chunk. The SDK also ends an
+	// attempt's context when a heartbeat is answered NotFound (as a server
+	// recovering from a crash may answer for a live attempt), when the
+	// attempt's deadline passes or when it is paused: then the recipients
+	// left are not cancelled but retried, from the recorded progress.
+	cancelled := ctx.Err() != nil && temporal.IsCanceledError(context.Cause(ctx))
+	if ctx.Err() != nil && !cancelled {
+		return ChunkOutput{}, c.unsettled(ctx, "the attempt's context ended ("+context.Cause(ctx).Error()+")")
+	}
 	for i := range rs {
 		if p.Settled[i] != '.' {
 			continue
