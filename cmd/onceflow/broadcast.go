@@ -120,15 +120,7 @@ func (a *app) broadcast(ctx context.Context, args []string) error {
 }
 
 func readBroadcast(path string) (onceflow.Broadcast, error) {
-	f := os.Stdin
-	if path != "-" {
-		var err error
-		if f, err = os.Open(path); err != nil {
-			return onceflow.Broadcast{}, inputErrorf("--file: %v", err)
-		}
-		defer f.Close()
-	}
-	return onceflow.DecodeBroadcast(f)
+	return readFile(path, onceflow.DecodeBroadcast)
 }
 
 // progress returns what shows a broadcast's progress on stdout: a bar

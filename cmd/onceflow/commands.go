@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -130,15 +131,7 @@ func (a *app) send(ctx context.Context, args []string) error {
 }
 
 func readNotification(path string) (onceflow.Notification, error) {
-	f := os.Stdin
-	if path != "-" {
-		var err error
-		if f, err = os.Open(path); err != nil {
-			return onceflow.Notification{}, inputErrorf("--file: %v", err)
-		}
-		defer f.Close()
-	}
-	return onceflow.DecodeNotification(f)
+	return readFile(path, onceflow.DecodeNotification)
 }
 
 func (a *app) status(ctx context.Context, args []string) error {
@@ -235,4 +228,18 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// readFile decodes the --file flag's file, or standard input for "-".
+func readFile[T any](path string, decode func(io.Reader) (T, error)) (T, error) {
+	f := os.Stdin
+	if path != "-" {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			var zero T
+			return zero, inputErrorf("--file: %v", err)
+		}
+		defer f.Close()
+	}
+	return decode(f)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -128,15 +127,7 @@ func (a *app) preferences(ctx context.Context, args []string) error {
 }
 
 func readPreferences(path string) (preferences.Preferences, error) {
-	f := os.Stdin
-	if path != "-" {
-		var err error
-		if f, err = os.Open(path); err != nil {
-			return preferences.Preferences{}, inputErrorf("--file: %v", err)
-		}
-		defer f.Close()
-	}
-	return preferences.Decode(f)
+	return readFile(path, preferences.Decode)
 }
 
 func (a *app) printPreferences(p preferences.Preferences, asJSON bool) error {
