@@ -105,8 +105,9 @@ type harness struct {
 	rds     *process
 	tsrv    *process
 	workers []*process
-	probe   *leaseProbe
-	bc      *broadcastRun
+	// leases finds the live leases a worker holds, for its kills.
+	leases leaseFinder
+	bc     *broadcastRun
 	// redisURL is the workers' REDIS_URL: the single server's, or the
 	// cluster's when the topology is scaled.
 	redisURL string
@@ -270,7 +271,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		return rep, err
 	}
 	defer h.tc.Close()
-	h.probe = &leaseProbe{rdb: h.rdb, tc: h.tc, open: h.openDeliveries}
+	h.leases = harnessLeases{probe: &leaseProbe{rdb: h.rdb, tc: h.tc, open: h.openDeliveries}, bc: h.bc}
 
 	env := []string{
 		"TEMPORAL_ADDRESS=" + temporalAddr, "TEMPORAL_NAMESPACE=default", "REDIS_URL=" + h.redisURL,

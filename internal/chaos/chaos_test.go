@@ -4,8 +4,10 @@ package chaos_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,17 +27,28 @@ import (
 // DATA, a drop after taking the message). Two webhook broadcasts of 100
 // recipients each, in chunks of 25, go through the same faults. The large
 // run is onceflow-chaos (see docs/chaos.md).
+//
+// The seed comes from ONCEFLOW_CHAOS_SEED (.ci/run draws one and prints
+// it), 7 without it; the report, logged on failure, names it too, so that
+// a failing run can be replayed with the same faults.
 func TestSmallChaosRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos run takes a minute or two; -short skips it")
 	}
+	seed := uint64(7)
+	if s := os.Getenv("ONCEFLOW_CHAOS_SEED"); s != "" {
+		var err error
+		seed, err = strconv.ParseUint(s, 10, 64)
+		require.NoError(t, err, "ONCEFLOW_CHAOS_SEED=%q is not a seed (a whole number)", s)
+	}
+	t.Logf("chaos seed %d (replay: ONCEFLOW_CHAOS_SEED=%d go test -run TestSmallChaosRun ./internal/chaos)", seed, seed)
 	dir := t.TempDir()
 	rep, err := chaos.Run(context.Background(), chaos.Config{
 		Binary: buildOnceflow(t, dir), Dir: dir, Notifications: 300, Starts: 3, Workers: 2,
 		KillEvery: 700 * time.Millisecond, RedisRestarts: 1, RedisKills: 1, TemporalRestarts: 1, TemporalKills: 1,
 		Receiver:   chaos.Faults{ServerError: 0.05, AppliedError: 0.03, TooMany: 0.03, Slow: 0.04, SlowBy: 5 * time.Second, Reset: 0.03},
 		Broadcasts: 2, BroadcastRecipients: 100, BroadcastChunk: 25,
-		SendRate: 30, Seed: 7, Timeout: 4 * time.Minute,
+		SendRate: 30, Seed: seed, Timeout: 4 * time.Minute,
 	})
 	assertHeld(t, rep, err, 300)
 	for ch, c := range rep.Channels {

@@ -5,7 +5,6 @@ package chaos
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -114,28 +113,39 @@ func (h *harness) restartExited() {
 // killWorker SIGKILLs w and starts it again after pause. The kill counts
 // when w died of it; it counts as one that hit a live lease when it
 // interrupted a delivery whose lease w held (leaseProbe).
+//
+// The leases w holds are read twice: just before the kill and just after
+// it. An attempt that w started between the first read and the kill claims
+// leases the first read cannot see (a broadcast chunk claims all its
+// recipients within milliseconds of starting), and once w is dead nothing
+// releases them: Temporal still names w's attempt as the activity's
+// current one until it times out, so the second read finds them. With the
+// first read alone, the sends such a kill cut off were reported ambiguous
+// "without evidence" (issue #30).
 func (h *harness) killWorker(ctx context.Context, w *process, pause time.Duration) {
 	pid := w.pid()
 	if !w.running() {
 		// It exited by itself; restartExited starts it again.
 		return
 	}
-	held, perr := h.probe.held(ctx, pid)
-	if bheld, berr := h.bc.held(ctx, h.probe, pid); berr != nil || len(bheld) > 0 {
-		held, perr = append(held, bheld...), errors.Join(perr, berr)
-	}
-	h.log.Info("SIGKILL", "process", w.name, "leases", len(held))
+	before, perr := h.leases.held(ctx, pid)
+	h.log.Info("SIGKILL", "process", w.name, "leases", len(before))
 	died, err := w.stop(syscall.SIGKILL)
 	if !died {
 		h.harnessError("SIGKILL of %s did not take: %v", w.name, err)
 	} else {
 		h.count(workerKill)
-		hit, ierr := h.probe.interrupted(ctx, held)
+		after, aerr := h.leases.held(ctx, pid)
+		held := joinLeases(before, after)
+		if late := len(held) - len(before); late > 0 {
+			h.log.Info("leases claimed between the probe and the kill", "process", w.name, "leases", late)
+		}
+		hit, ierr := h.leases.interrupted(ctx, held)
 		h.mu.Lock()
 		switch {
-		case perr != nil || ierr != nil:
+		case perr != nil || aerr != nil || ierr != nil:
 			h.rep.KillsUnattributed++
-			h.log.Info("kill not attributed", "process", w.name, "error", fmt.Sprint(perr, ierr))
+			h.log.Info("kill not attributed", "process", w.name, "error", errors.Join(perr, aerr, ierr))
 		case len(hit) > 0:
 			h.rep.KillsHitLiveLease++
 		}
@@ -149,6 +159,22 @@ func (h *harness) killWorker(ctx context.Context, w *process, pause time.Duratio
 	if err := w.start(nil); err != nil {
 		h.harnessError("restart %s: %v", w.name, err)
 	}
+}
+
+// joinLeases is a followed by the leases of b that a does not hold.
+func joinLeases(a, b []lease) []lease {
+	seen := make(map[lease]bool, len(a))
+	for _, l := range a {
+		seen[l] = true
+	}
+	out := append([]lease(nil), a...)
+	for _, l := range b {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // bounce stops p (SIGTERM for a restart, SIGKILL for a kill), starts it

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -35,6 +36,31 @@ type leaseProbe struct {
 	tc  client.Client
 	// open lists the notifications not yet closed: key and delivery ID.
 	open func() map[string]string
+}
+
+// leaseFinder finds the live leases a worker holds and, once it is dead,
+// which of them it left behind: the notifications' (leaseProbe) and the
+// broadcasts' recipients' (harnessLeases).
+type leaseFinder interface {
+	held(ctx context.Context, pid int) ([]lease, error)
+	interrupted(ctx context.Context, leases []lease) ([]string, error)
+}
+
+// harnessLeases is the harness's leaseFinder: the open notifications'
+// leases and the open broadcasts' recipients'.
+type harnessLeases struct {
+	probe *leaseProbe
+	bc    *broadcastRun
+}
+
+func (l harnessLeases) held(ctx context.Context, pid int) ([]lease, error) {
+	held, err := l.probe.held(ctx, pid)
+	bheld, berr := l.bc.held(ctx, l.probe, pid)
+	return append(held, bheld...), errors.Join(err, berr)
+}
+
+func (l harnessLeases) interrupted(ctx context.Context, leases []lease) ([]string, error) {
+	return l.probe.interrupted(ctx, leases)
 }
 
 // lease is one live lease.
