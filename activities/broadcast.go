@@ -69,8 +69,8 @@ type ChunkOutput struct {
 // heartbeat's details while an attempt runs and when it fails, so that the
 // next attempt (after a worker died mid-chunk, say) sends only what is
 // left. A recipient settled after the last heartbeat of an attempt that
-// died is claimed again by the next one, which finds it sent and counts it
-// suppressed: never sent twice, at worst counted under another name.
+// died is claimed again by the next one, which finds the record its own
+// chunk committed and counts it delivered (outcome): never sent twice.
 type chunkProgress struct {
 	Attempt int32 `json:"attempt"`
 	// Final: the attempt recorded this on its way out; otherwise its
@@ -87,7 +87,7 @@ type chunkProgress struct {
 	Reason  map[int]int `json:"reason,omitempty"`
 	// Tried is what unsettled recipients' failed attempts knew of a
 	// possible send.
-	Tried map[int]history `json:"tried,omitempty"`
+	Tried map[int]attemptsSoFar `json:"tried,omitempty"`
 }
 
 func (p *chunkProgress) reason(i int, r string) {
@@ -149,7 +149,7 @@ func (a *Activities) DeliverChunk(ctx context.Context, in ChunkInput) (ChunkOutp
 		p.Reason = map[int]int{}
 	}
 	if p.Tried == nil {
-		p.Tried = map[int]history{}
+		p.Tried = map[int]attemptsSoFar{}
 	}
 	c := &chunk{a: a, in: in, head: head, rs: rs, p: &p, info: info, accounted: accounted}
 	if time.Now().Before(in.GiveUpAt) {
@@ -313,11 +313,8 @@ func (c *chunk) deliver(ctx context.Context, i int) {
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.NonRetryable() {
-		status := onceflow.Failed
-		if h.details().MaybeSent {
-			status = onceflow.Ambiguous
-		}
-		c.p.settle(i, status, appErr.Message())
+		status, reason := outcome(findings{failure: appErr.Message(), maybeSent: h.details().MaybeSent})
+		c.p.settle(i, status, reason)
 		return
 	}
 	c.p.Tried[i] = h
@@ -333,7 +330,7 @@ func (c *chunk) deliver(ctx context.Context, i int) {
 
 // send renders the recipient's content when the broadcast has a template,
 // then delivers it.
-func (c *chunk) send(ctx context.Context, in DeliverInput, r onceflow.Recipient, h *history, at attempt) (DeliverOutput, error) {
+func (c *chunk) send(ctx context.Context, in DeliverInput, r onceflow.Recipient, h *attemptsSoFar, at attempt) (DeliverOutput, error) {
 	content := templates.Rendered{Subject: c.head.Subject, Text: c.head.Body, Short: c.head.Body}
 	if c.head.Template != "" {
 		if c.a.Templates == nil {

@@ -175,13 +175,14 @@ type FailureDetails struct {
 	Attempt   int32 `json:"attempt"`
 }
 
-// history is what an attempt knows of the delivery's earlier attempts. Each
-// attempt that fails records it as its heartbeat details, which Temporal
-// hands to the next attempt and puts on a final timeout, so that a send one
-// attempt may have made is still known when later attempts cannot reach the
-// dedup store. Successful attempts record nothing: the happy path makes no
-// heartbeat call.
-type history struct {
+// attemptsSoFar is what the attempts of a delivery so far know of a
+// possible send: recorded as the heartbeat details of each attempt that
+// fails, which Temporal hands to the next attempt and puts on a final
+// timeout, so that a send one attempt may have made is still known when
+// later attempts cannot reach the dedup store. Successful attempts record
+// nothing: the happy path makes no heartbeat call. Its JSON is in recorded
+// histories: keep its field names.
+type attemptsSoFar struct {
 	// Attempt is the attempt that recorded it.
 	Attempt int32 `json:"attempt"`
 	// MaybeSent: an attempt may have sent the delivery.
@@ -197,38 +198,39 @@ type history struct {
 }
 
 // earlierAttempts reads what the attempts before this one recorded.
-func earlierAttempts(ctx context.Context) history {
+func earlierAttempts(ctx context.Context) attemptsSoFar {
 	info := activity.GetInfo(ctx)
-	h := history{Attempt: info.Attempt}
+	sofar := attemptsSoFar{Attempt: info.Attempt}
 	if info.Attempt <= 1 {
-		return h
+		return sofar
 	}
-	var rec history
+	var rec attemptsSoFar
 	if !activity.HasHeartbeatDetails(ctx) || activity.GetHeartbeatDetails(ctx, &rec) != nil {
-		h.Unaccounted = true
-		return h
+		sofar.Unaccounted = true
+		return sofar
 	}
-	h.MaybeSent = rec.MaybeSent
-	h.InterruptedAt = rec.InterruptedAt
-	h.Unaccounted = rec.Unaccounted || rec.Attempt != info.Attempt-1
-	return h
+	sofar.MaybeSent = rec.MaybeSent
+	sofar.InterruptedAt = rec.InterruptedAt
+	sofar.Unaccounted = rec.Unaccounted || rec.Attempt != info.Attempt-1
+	return sofar
 }
 
-// details is the FailureDetails of a failure of the attempt that knows h.
-func (h history) details() FailureDetails {
-	return FailureDetails{MaybeSent: h.MaybeSent || h.Unaccounted, Attempt: h.Attempt}
+// details is the FailureDetails of a failure of the attempt that knows
+// sofar.
+func (sofar attemptsSoFar) details() FailureDetails {
+	return FailureDetails{MaybeSent: sofar.MaybeSent || sofar.Unaccounted, Attempt: sofar.Attempt}
 }
 
 // Deliver performs one delivery at most once in effect: claim, send,
 // commit; or release when the send failed. Every failure carries what this
 // and every earlier attempt knew about a possible send.
 func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutput, error) {
-	h := earlierAttempts(ctx)
-	out, err := a.deliver(ctx, in, &h, thisAttempt(ctx))
+	sofar := earlierAttempts(ctx)
+	out, err := a.deliver(ctx, in, &sofar, thisAttempt(ctx))
 	if err != nil {
-		activity.RecordHeartbeat(ctx, h)
+		activity.RecordHeartbeat(ctx, sofar)
 	}
-	a.report(ctx, in, out, err, h)
+	a.report(ctx, in, out, err, sofar)
 	return out, err
 }
 
@@ -244,6 +246,18 @@ type attempt struct {
 	Deadline time.Time
 }
 
+// thisAttempt is the attempt of the running activity. Its token is
+// "<workflow ID>/<run ID>/<activity ID>/<attempt>": the attempts of one
+// delivery share all but the attempt number, which tells a record its own
+// delivery committed from another's (dedup.Claim.Mine, outcome).
+//
+// A delivery is thus one activity of one workflow run: a notification's
+// Deliver, or one chunk of a broadcast. Its retries are the same delivery,
+// whichever worker runs them. Anything with another run ID is a repeat:
+// another start of the key, another broadcast, a re-run (a reset or a
+// recover starts a new run, and so does a start after Temporal deleted the
+// first one). Continue-as-new splits no delivery, since an activity runs
+// within one run.
 func thisAttempt(ctx context.Context) attempt {
 	info := activity.GetInfo(ctx)
 	return attempt{
@@ -253,168 +267,208 @@ func thisAttempt(ctx context.Context) attempt {
 	}
 }
 
-func (a *Activities) deliver(ctx context.Context, in DeliverInput, h *history, info attempt) (DeliverOutput, error) {
+// deliver performs one delivery in named steps: claim its record; settle
+// an earlier attempt's doubt by asking the provider; send; commit, or
+// release when nothing was sent. outcome says what the steps' findings
+// mean for the delivery.
+func (a *Activities) deliver(ctx context.Context, in DeliverInput, sofar *attemptsSoFar, at attempt) (DeliverOutput, error) {
 	if in.Delivery.Channel == onceflow.InApp {
-		return a.deliverInApp(ctx, in, h, info)
+		return a.deliverInApp(ctx, in, sofar, at)
 	}
-	log := activity.GetLogger(ctx)
 	provider, ok := a.Providers[in.Delivery.Channel]
 	if !ok {
 		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("this worker has no provider for channel %q", in.Delivery.Channel), TypeNoProvider, nil, h.details())
+			fmt.Sprintf("this worker has no provider for channel %q", in.Delivery.Channel), TypeNoProvider, nil, sofar.details())
 	}
-	if err := a.awaitSlot(ctx, in.Delivery.Channel, info.Deadline, h.details()); err != nil {
+	if err := a.awaitSlot(ctx, in.Delivery.Channel, at.Deadline, sofar.details()); err != nil {
 		return DeliverOutput{}, err
 	}
-	rec := dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID, Fingerprint: in.Fingerprint}
-	if in.ledgerKey != "" {
-		rec.Key = in.ledgerKey
+	d := a.newDelivery(ctx, in, provider, sofar, at)
+	f, err := d.claim(ctx)
+	if err == nil && f.claim.Ambiguous && d.asksFirst() {
+		err = d.resolve(ctx, &f)
 	}
-	token := info.Token
-	margin := a.LeaseMargin
-	if margin <= 0 {
-		margin = DefaultLeaseMargin
+	if err == nil && f.sends() {
+		err = d.send(ctx, &f)
 	}
-	// The lease outlives this attempt's deadline; the send ends before it.
-	lease := time.Until(info.Deadline) + margin
+	if err != nil {
+		return DeliverOutput{}, err
+	}
+	d.commitOrRelease(ctx, &f)
+	return settled(ctx, in, at, f), nil
+}
 
-	claimStart := time.Now()
-	claim, err := a.Store.Claim(ctx, rec, token, lease)
-	metrics.DedupOperation(activity.GetMetricsHandler(ctx), metrics.OpClaim, time.Since(claimStart))
+// delivery is one attempt at one delivery, as deliver's steps share it.
+type delivery struct {
+	a        *Activities
+	in       DeliverInput
+	provider providers.Provider
+	sofar    *attemptsSoFar
+	at       attempt
+	rec      dedup.Record
+	msg      providers.Message
+	margin   time.Duration
+}
+
+func (a *Activities) newDelivery(ctx context.Context, in DeliverInput, p providers.Provider, sofar *attemptsSoFar, at attempt) *delivery {
+	d := &delivery{a: a, in: in, provider: p, sofar: sofar, at: at, margin: a.LeaseMargin,
+		rec: dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID, Fingerprint: in.Fingerprint},
+		msg: providers.Message{
+			DeliveryID: in.DeliveryID, Key: in.callerKey(), To: in.Delivery.To,
+			Subject: in.Subject, Body: in.Body, HTML: in.HTML, Timestamp: in.Timestamp,
+			UnsubscribeURL: a.unsubscribeURL(ctx, in),
+		}}
+	if in.ledgerKey != "" {
+		d.rec.Key = in.ledgerKey
+	}
+	if d.margin <= 0 {
+		d.margin = DefaultLeaseMargin
+	}
+	return d
+}
+
+// claim takes the delivery's lease, or finds its record committed. It
+// fails, having sent nothing, when the dedup store cannot be reached, the
+// key belongs to another payload, or another attempt holds the lease.
+func (d *delivery) claim(ctx context.Context) (findings, error) {
+	// The lease outlives this attempt's deadline; the send ends before it.
+	lease := time.Until(d.at.Deadline) + d.margin
+	start := time.Now()
+	claim, err := d.a.Store.Claim(ctx, d.rec, d.at.Token, lease)
+	metrics.DedupOperation(activity.GetMetricsHandler(ctx), metrics.OpClaim, time.Since(start))
+	details := d.sofar.details()
 	if err != nil {
 		msg := "could not claim the delivery; nothing was sent"
-		if h.details().MaybeSent {
+		if details.MaybeSent {
 			msg = "could not claim the delivery; this attempt sent nothing, but an earlier one may have sent it"
 		}
-		return DeliverOutput{}, temporal.NewApplicationErrorWithCause(msg, TypeDedupUnavailable, err, h.details())
+		return findings{}, temporal.NewApplicationErrorWithCause(msg, TypeDedupUnavailable, err, details)
 	}
 	switch claim.State {
 	case dedup.Conflict:
-		log.Warn("Delivery refused: the key was used by another payload", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
-		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("key %q was already used by a notification with a different payload (its dedup record says so); nothing was sent: use a new key for a new notification", in.callerKey()),
-			TypeKeyConflict, nil, h.details())
-	case dedup.AlreadySent:
-		log.Info("Delivery suppressed: already sent", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
-		return suppressed(claim, info.Attempt), nil
+		activity.GetLogger(ctx).Warn("Delivery refused: the key was used by another payload", "delivery_id", d.in.DeliveryID, "channel", d.in.Delivery.Channel)
+		return findings{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("key %q was already used by a notification with a different payload (its dedup record says so); nothing was sent: use a new key for a new notification", d.in.callerKey()),
+			TypeKeyConflict, nil, details)
 	case dedup.Busy:
-		return DeliverOutput{}, temporal.NewApplicationErrorWithOptions(
+		return findings{}, temporal.NewApplicationErrorWithOptions(
 			fmt.Sprintf("another attempt holds the delivery's lease for %v more", claim.LeaseLeft.Round(time.Millisecond)),
-			TypeBusy, temporal.ApplicationErrorOptions{NextRetryDelay: claim.LeaseLeft, Details: []any{h.details()}})
+			TypeBusy, temporal.ApplicationErrorOptions{NextRetryDelay: claim.LeaseLeft, Details: []any{details}})
+	case dedup.AlreadySent:
+		return findings{claim: claim, receipt: claim.Receipt}, nil
 	}
 	// The granted claim accounts for every earlier attempt that claimed: a
 	// lease left behind reads as ambiguous. A possible send an earlier
 	// attempt reported counts even if the record lost it.
-	h.Unaccounted = false
-	claim.Ambiguous = claim.Ambiguous || h.MaybeSent
-	h.MaybeSent = claim.Ambiguous
-
-	msg := providers.Message{
-		DeliveryID: in.DeliveryID, Key: in.callerKey(), To: in.Delivery.To,
-		Subject: in.Subject, Body: in.Body, HTML: in.HTML, Timestamp: in.Timestamp,
-		UnsubscribeURL: a.unsubscribeURL(ctx, in),
-	}
-	// absent: the provider confirmed that no earlier attempt sent it, so
-	// this attempt's send is the only one.
-	absent := false
+	d.sofar.Unaccounted = false
+	claim.Ambiguous = claim.Ambiguous || d.sofar.MaybeSent
+	d.sofar.MaybeSent = claim.Ambiguous
 	if claim.Ambiguous {
-		metrics.AmbiguousClaim(activity.GetMetricsHandler(ctx), in.Delivery.Channel)
-		log.Warn("Earlier attempt may have sent this delivery", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
-		if a.Ambiguity[in.Delivery.Channel] != Resend || isChain(provider) {
-			hold := func(reason string) (DeliverOutput, error) {
-				if err := a.Store.Release(ctx, rec, token, true); err != nil {
-					log.Warn("Release failed; the lease will run out by itself", "delivery_id", in.DeliveryID, "error", err)
-				}
-				return DeliverOutput{Status: onceflow.Ambiguous, Attempt: info.Attempt, Reason: reason}, nil
-			}
-			const held = "an earlier attempt may have sent it and stopped before recording the outcome; held, not sent again"
-			resolver, ok := provider.(providers.Resolver)
-			if !ok {
-				return hold(held)
-			}
-			if h.InterruptedAt.IsZero() {
-				// An attempt that died recorded no time, but its lease had
-				// to run out before this claim, margin after its send's
-				// deadline. Kept in the history, so that a later attempt
-				// waits from the same moment.
-				h.InterruptedAt = time.Now().Add(-margin)
-			}
-			if wait := a.settle(*h); wait > 0 {
-				if wait > time.Until(info.Deadline)/2 {
-					return DeliverOutput{}, a.lookupFailed(ctx, rec, token, h.details(), &providers.Error{RetryAfter: wait,
-						Err: fmt.Errorf("the provider may still be processing the interrupted attempt; asking it in %v", wait.Round(time.Millisecond))})
-				}
-				select {
-				case <-ctx.Done():
-					return DeliverOutput{}, a.lookupFailed(ctx, rec, token, h.details(), ctx.Err())
-				case <-time.After(wait):
-				}
-			}
-			receipt, found, err := a.lookup(ctx, resolver, msg, info.Deadline)
-			switch {
-			case errors.Is(err, providers.ErrNoLookup):
-				return hold(held)
-			case err != nil && providers.Classify(err).Permanent:
-				return hold(held + "; the provider could not be asked whether it has it (" + err.Error() + ")")
-			case err != nil:
-				return DeliverOutput{}, a.lookupFailed(ctx, rec, token, h.details(), err)
-			case found:
-				return a.confirmed(ctx, in, rec, token, receipt, info.Attempt)
-			}
-			absent = true
-			log.Info("The provider confirmed that no earlier attempt sent this delivery; sending it once more", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel)
-		}
+		metrics.AmbiguousClaim(activity.GetMetricsHandler(ctx), d.in.Delivery.Channel)
+		activity.GetLogger(ctx).Warn("Earlier attempt may have sent this delivery", "delivery_id", d.in.DeliveryID, "channel", d.in.Delivery.Channel)
 	}
-
-	sendCtx, cancel := context.WithDeadline(ctx, info.Deadline.Add(-sendReserve(time.Until(info.Deadline))))
-	sendStart := time.Now()
-	receipt, err := provider.Send(sendCtx, msg)
-	cancel()
-	metrics.ProviderRequest(activity.GetMetricsHandler(ctx), in.Delivery.Channel, outcomeClass(err), time.Since(sendStart))
-	err = providers.Redact(err, msg)
-	if err != nil {
-		if providers.Classify(err).MaybeSent {
-			h.MaybeSent, h.InterruptedAt = true, time.Now()
-		}
-		return DeliverOutput{}, a.sendFailed(ctx, rec, token, h.details(), err)
-	}
-
-	out := DeliverOutput{Status: onceflow.Delivered, Receipt: receipt.ID, Attempt: info.Attempt}
-	outcome := dedup.Clean
-	switch {
-	case receipt.Replayed:
-		outcome = dedup.Confirmed
-	case claim.Ambiguous && !absent:
-		outcome = dedup.Unconfirmed
-	}
-	switch err := a.commit(ctx, rec, token, receipt.ID, outcome); {
-	case errors.Is(err, dedup.ErrTakenOver):
-		out.Status = onceflow.Ambiguous
-		out.Reason = "another attempt took over while this one was sending; the receiver may have it twice"
-	case err != nil:
-		out.Reason = "delivered, but the dedup record could not be written (" + err.Error() + "); a new notification with this key may re-send it with the same idempotency key"
-	case receipt.Replayed:
-		// An earlier attempt reached the receiver although it did not
-		// report success (a 5xx after applying it, a timeout, a dead worker).
-		out.Reason = "an earlier attempt may have sent it: the receiver had already applied an earlier attempt of it and confirmed that it applied it once"
-	case absent:
-		out.Reason = "an earlier attempt was interrupted; the provider confirmed that it had not sent it, and it was sent once"
-	case claim.Ambiguous:
-		out.Status = onceflow.Ambiguous
-		out.Reason = "an earlier attempt may have sent it (it timed out, was cut off, or got a server error, which a receiver may answer after applying it); re-sent with the same idempotency key, which the receiver did not confirm as a repeat"
-	}
-	log.Info("Delivery settled", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
-	return out, nil
+	return findings{claim: claim}, nil
 }
 
-// settle is how long to wait before a lookup's "not found" can be trusted:
-// until LookupSettle has passed since the interrupted attempt gave up.
-func (a *Activities) settle(h history) time.Duration {
+// asksFirst reports whether an earlier attempt's possible send is settled
+// by asking the provider (or held) rather than re-sent with the same
+// idempotency key: so for channels that Hold, and for a chain, since
+// another provider of it does not share the earlier one's keys.
+func (d *delivery) asksFirst() bool {
+	return d.a.Ambiguity[d.in.Delivery.Channel] != Resend || isChain(d.provider)
+}
+
+// resolve settles an earlier attempt's doubt by asking the provider
+// whether that attempt's send reached it, once the provider has had time
+// to process it (lookupDelay). A provider that cannot be asked leaves the
+// delivery held; one that could not answer now fails the attempt
+// retryably.
+func (d *delivery) resolve(ctx context.Context, f *findings) error {
+	resolver, ok := d.provider.(providers.Resolver)
+	if !ok {
+		f.lookup = unanswered
+		return nil
+	}
+	if d.sofar.InterruptedAt.IsZero() {
+		// An attempt that died recorded no time, but its lease had to run
+		// out before this claim, margin after its send's deadline. Kept in
+		// the heartbeat details, so that a later attempt waits from the
+		// same moment.
+		d.sofar.InterruptedAt = time.Now().Add(-d.margin)
+	}
+	if wait := d.a.lookupDelay(*d.sofar); wait > 0 {
+		if wait > time.Until(d.at.Deadline)/2 {
+			return d.lookupFailed(ctx, &providers.Error{RetryAfter: wait,
+				Err: fmt.Errorf("the provider may still be processing the interrupted attempt; asking it in %v", wait.Round(time.Millisecond))})
+		}
+		select {
+		case <-ctx.Done():
+			return d.lookupFailed(ctx, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+	receipt, ok, err := d.a.lookup(ctx, resolver, d.msg, d.at.Deadline)
+	switch {
+	case errors.Is(err, providers.ErrNoLookup):
+		f.lookup = unanswered
+	case err != nil && providers.Classify(err).Permanent:
+		f.lookup, f.lookupErr = unanswered, err
+	case err != nil:
+		return d.lookupFailed(ctx, err)
+	case ok:
+		f.lookup, f.receipt = found, receipt.ID
+	default:
+		f.lookup = absent
+		activity.GetLogger(ctx).Info("The provider confirmed that no earlier attempt sent this delivery; sending it once more", "delivery_id", d.in.DeliveryID, "channel", d.in.Delivery.Channel)
+	}
+	return nil
+}
+
+// send hands the message to the provider. A failure releases the lease,
+// marking the record ambiguous when the provider may have acted.
+func (d *delivery) send(ctx context.Context, f *findings) error {
+	sendCtx, cancel := context.WithDeadline(ctx, d.at.Deadline.Add(-sendReserve(time.Until(d.at.Deadline))))
+	start := time.Now()
+	receipt, err := d.provider.Send(sendCtx, d.msg)
+	cancel()
+	metrics.ProviderRequest(activity.GetMetricsHandler(ctx), d.in.Delivery.Channel, outcomeClass(err), time.Since(start))
+	if err = providers.Redact(err, d.msg); err != nil {
+		return d.sendFailed(ctx, err)
+	}
+	f.receipt, f.replayed = receipt.ID, receipt.Replayed
+	return nil
+}
+
+// commitOrRelease ends what the claim began: the record of a delivery
+// sent, or confirmed by the provider, is committed; a held delivery's
+// lease is released, the record staying ambiguous.
+func (d *delivery) commitOrRelease(ctx context.Context, f *findings) {
+	switch {
+	case f.claim.State != dedup.Granted:
+	case f.lookup == unanswered:
+		d.release(ctx, true)
+	default:
+		f.commit = d.a.commit(ctx, d.rec, d.at.Token, f.receipt, f.ledgerOutcome())
+	}
+}
+
+// settled is the output of a delivery whose steps found f.
+func settled(ctx context.Context, in DeliverInput, at attempt, f findings) DeliverOutput {
+	out := DeliverOutput{Receipt: f.receipt, Attempt: at.Attempt}
+	out.Status, out.Reason = outcome(f)
+	activity.GetLogger(ctx).Info("Delivery settled", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
+	return out
+}
+
+// lookupDelay is how long to wait before a lookup's "not found" can be
+// trusted: until LookupSettle has passed since the interrupted attempt
+// gave up.
+func (a *Activities) lookupDelay(sofar attemptsSoFar) time.Duration {
 	settle := a.LookupSettle
 	if settle <= 0 {
 		settle = DefaultLookupSettle
 	}
-	return settle - time.Since(h.InterruptedAt)
+	return settle - time.Since(sofar.InterruptedAt)
 }
 
 // lookupMargin is how long before the notification became due a lookup
@@ -439,30 +493,13 @@ func (a *Activities) lookup(ctx context.Context, r providers.Resolver, m provide
 	return receipt, found, providers.Redact(err, m)
 }
 
-// confirmed commits a delivery that the provider confirmed an earlier,
-// interrupted attempt had sent.
-func (a *Activities) confirmed(ctx context.Context, in DeliverInput, rec dedup.Record, token string, receipt providers.Receipt, attempt int32) (DeliverOutput, error) {
-	out := DeliverOutput{Status: onceflow.Delivered, Receipt: receipt.ID, Attempt: attempt,
-		Reason: "delivered, confirmed by the provider after an interrupted attempt; not sent again"}
-	switch err := a.commit(ctx, rec, token, receipt.ID, dedup.Clean); {
-	case errors.Is(err, dedup.ErrTakenOver):
-		out.Status = onceflow.Ambiguous
-		out.Reason = "confirmed by the provider after an interrupted attempt, but another attempt took over meanwhile and may have sent it again"
-	case err != nil:
-		out.Reason += "; the dedup record could not be written (" + err.Error() + ")"
-	}
-	activity.GetLogger(ctx).Info("Delivery settled by the provider's lookup", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
-	return out, nil
-}
-
 // lookupFailed keeps the delivery ambiguous after a lookup that could not
 // tell (the record stays marked, so the next attempt looks up again) and
 // fails the attempt retryably: a lookup is retried like a send, and a
 // delivery that gives up is ambiguous, since its details say MaybeSent.
-func (a *Activities) lookupFailed(ctx context.Context, rec dedup.Record, token string, details FailureDetails, err error) error {
-	if rerr := a.Store.Release(ctx, rec, token, true); rerr != nil {
-		activity.GetLogger(ctx).Warn("Release failed; the lease will run out by itself", "delivery_id", rec.DeliveryID, "error", rerr)
-	}
+func (d *delivery) lookupFailed(ctx context.Context, err error) error {
+	d.release(ctx, true)
+	details := d.sofar.details()
 	details.MaybeSent = true
 	return temporal.NewApplicationErrorWithOptions(
 		"an earlier attempt may have sent it, and asking the provider whether it did failed; not sent again: "+err.Error(),
@@ -498,17 +535,27 @@ func (a *Activities) awaitSlot(ctx context.Context, ch onceflow.Channel, deadlin
 // sendFailed releases the lease (marking the record ambiguous when the
 // provider may have acted) and turns the provider's error into the
 // activity's failure.
-func (a *Activities) sendFailed(ctx context.Context, rec dedup.Record, token string, details FailureDetails, err error) error {
+func (d *delivery) sendFailed(ctx context.Context, err error) error {
 	pe := providers.Classify(err)
-	if rerr := a.Store.Release(ctx, rec, token, pe.MaybeSent); rerr != nil {
-		activity.GetLogger(ctx).Warn("Release failed; the lease will run out by itself", "delivery_id", rec.DeliveryID, "error", rerr)
+	if pe.MaybeSent {
+		d.sofar.MaybeSent, d.sofar.InterruptedAt = true, time.Now()
 	}
-	details.MaybeSent = details.MaybeSent || pe.MaybeSent
+	d.release(ctx, pe.MaybeSent)
+	details := d.sofar.details()
 	if pe.Permanent {
 		return temporal.NewNonRetryableApplicationError(pe.Error(), TypeRejected, nil, details)
 	}
 	return temporal.NewApplicationErrorWithOptions(pe.Error(), TypeRetryable,
 		temporal.ApplicationErrorOptions{NextRetryDelay: pe.RetryAfter, Details: []any{details}})
+}
+
+// release drops the attempt's lease so that the next attempt need not wait
+// for it; maybeSent leaves the record ambiguous. A release that fails only
+// costs that wait.
+func (d *delivery) release(ctx context.Context, maybeSent bool) {
+	if err := d.a.Store.Release(ctx, d.rec, d.at.Token, maybeSent); err != nil {
+		activity.GetLogger(ctx).Warn("Release failed; the lease will run out by itself", "delivery_id", d.rec.DeliveryID, "error", err)
+	}
 }
 
 // commit records the send, retrying briefly: the side effect has happened,
@@ -544,22 +591,6 @@ func outcomeClass(err error) string {
 		return metrics.OutcomeRejected
 	}
 	return metrics.OutcomeRetryable
-}
-
-// suppressed reports a delivery an earlier attempt or notification
-// committed, passing on what that attempt knew about duplicates: the result
-// of the attempt that sent it may never have reached the workflow.
-func suppressed(c dedup.Claim, attempt int32) DeliverOutput {
-	out := DeliverOutput{Status: onceflow.Suppressed, Receipt: c.Receipt, Attempt: attempt,
-		Reason: "already delivered by an earlier attempt or notification with this key; not sent again"}
-	switch c.Outcome {
-	case dedup.Confirmed:
-		out.Reason = "already delivered; not sent again. An earlier attempt may have sent it and it was re-sent, but the receiver confirmed that it applied it once"
-	case dedup.Unconfirmed:
-		out.Status = onceflow.Ambiguous
-		out.Reason = "already delivered; not sent again. An earlier attempt may have sent it and it was re-sent; the receiver may have it twice"
-	}
-	return out
 }
 
 // isChain reports whether p may hand a message to one of several providers.

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
@@ -220,4 +223,68 @@ func TestKeyUsedByAnotherPayloadSendsNothingAndFailsPermanently(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, onceflow.Suppressed, out.Status)
 	assert.Empty(t, rcv.Headers(), "nothing sent")
+}
+
+// diesAfterCommit is a dedup store whose first commit is applied and then
+// lost with its worker: the attempt ends as a SIGKILLed one does, with
+// neither a result nor heartbeat details.
+type diesAfterCommit struct {
+	*dedup.Store
+	died atomic.Bool
+}
+
+func (s *diesAfterCommit) Commit(ctx context.Context, rec dedup.Record, token, receipt string, outcome dedup.Outcome) error {
+	err := s.Store.Commit(ctx, rec, token, receipt, outcome)
+	if s.died.CompareAndSwap(false, true) {
+		panic("the worker died after the commit")
+	}
+	return err
+}
+
+// deliverWithRetries runs Deliver as a notification's workflow does, with
+// retries.
+func deliverWithRetries(ctx workflow.Context, in activities.DeliverInput) (activities.DeliverOutput, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: 3},
+	})
+	var out activities.DeliverOutput
+	err := workflow.ExecuteActivity(ctx, "Deliver", in).Get(ctx, &out)
+	return out, err
+}
+
+func TestRecordCommittedByAnEarlierAttemptIsDeliveredAndByAnotherNotificationSuppressed(t *testing.T) {
+	acts, store := setup(t, activities.Resend)
+	acts.Store = &diesAfterCommit{Store: store}
+	rcv := testenv.NewReceiver(t)
+	in := input(t, rcv.URL)
+	run := func(workflowID string) activities.DeliverOutput {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.RegisterWorkflow(deliverWithRetries)
+		env.RegisterActivity(acts)
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID})
+		env.ExecuteWorkflow(deliverWithRetries, in)
+		require.True(t, env.IsWorkflowCompleted())
+		require.NoError(t, env.GetWorkflowError())
+		var out activities.DeliverOutput
+		require.NoError(t, env.GetWorkflowResult(&out))
+		return out
+	}
+
+	// Attempt 1 sends and commits, and dies; attempt 2 finds the record
+	// its own delivery committed.
+	out := run("notification/" + t.Name())
+	assert.Equal(t, onceflow.Delivered, out.Status, out.Reason)
+	assert.Contains(t, out.Reason, "delivered by an earlier attempt of this delivery")
+	assert.Equal(t, int32(2), out.Attempt)
+	assert.NotEmpty(t, out.Receipt)
+	assert.True(t, acts.Store.(*diesAfterCommit).died.Load(), "attempt 1 committed and died")
+
+	// Another workflow with the same record (another start of the key, a
+	// broadcast to the same ledger) repeats a delivery made by another.
+	out = run("notification/" + t.Name() + "-again")
+	assert.Equal(t, onceflow.Suppressed, out.Status, out.Reason)
+	assert.Equal(t, int32(1), out.Attempt)
+	assert.Len(t, rcv.Headers(), 1, "sent once")
 }

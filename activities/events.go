@@ -33,7 +33,7 @@ type Events interface {
 // answered. The workflow is not asked: a final outcome is known here, from
 // the retry policy that Temporal hands every attempt, so that the
 // workflow's commands, and so its recorded histories, stay as they were.
-func (a *Activities) report(ctx context.Context, in DeliverInput, out DeliverOutput, err error, h history) {
+func (a *Activities) report(ctx context.Context, in DeliverInput, out DeliverOutput, err error, h attemptsSoFar) {
 	if a.Events == nil {
 		return
 	}
@@ -64,7 +64,8 @@ func (a *Activities) report(ctx context.Context, in DeliverInput, out DeliverOut
 	switch {
 	case err == nil && out.Status != onceflow.Suppressed && out.Receipt != "":
 		// This attempt's request was accepted (an ambiguous re-send too;
-		// a held delivery has no receipt).
+		// a held delivery has no receipt), or an earlier attempt's, which
+		// died before it could say so.
 		rerr = a.Events.EndpointOK(ctx, in.Delivery.To)
 	case appErr != nil && (appErr.Type() == TypeRejected || appErr.Type() == TypeRetryable):
 		rerr = a.Events.EndpointFailed(ctx, string(in.Delivery.Channel), in.Delivery.To)

@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/metrics"
 )
@@ -27,7 +27,7 @@ type Feed interface {
 // its retry writes the item; one that died after it left a committed
 // record, and its retry finds it. The outcome is never ambiguous, whatever
 // the attempts before say, once an attempt gets the script's answer.
-func (a *Activities) deliverInApp(ctx context.Context, in DeliverInput, h *history, info attempt) (DeliverOutput, error) {
+func (a *Activities) deliverInApp(ctx context.Context, in DeliverInput, h *attemptsSoFar, info attempt) (DeliverOutput, error) {
 	if a.Feed == nil {
 		return DeliverOutput{}, temporal.NewNonRetryableApplicationError("this worker has no in-app feed (channel inapp)", TypeNoProvider, nil, h.details())
 	}
@@ -37,7 +37,6 @@ func (a *Activities) deliverInApp(ctx context.Context, in DeliverInput, h *histo
 	if err := a.awaitSlot(ctx, in.Delivery.Channel, info.Deadline, h.details()); err != nil {
 		return DeliverOutput{}, err
 	}
-	log := activity.GetLogger(ctx)
 	// All attempts of this activity share the token up to its attempt
 	// number (thisAttempt).
 	activityToken := info.Token[:max(strings.LastIndex(info.Token, "/"), 0)]
@@ -56,18 +55,14 @@ func (a *Activities) deliverInApp(ctx context.Context, in DeliverInput, h *histo
 		return DeliverOutput{}, temporal.NewApplicationErrorWithCause(
 			"could not write to the in-app feed; the next attempt finds out whether this one did", TypeDedupUnavailable, err, h.details())
 	}
-	out := DeliverOutput{Status: onceflow.Delivered, Receipt: receipt, Attempt: info.Attempt}
+	f := findings{inApp: true, receipt: receipt, claim: dedup.Claim{State: dedup.Granted}}
 	switch outcome {
 	case feed.Conflict:
 		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("key %q was already used by a notification with a different payload (its in-app record says so); nothing was written: use a new key for a new notification", in.callerKey()),
 			TypeKeyConflict, nil, FailureDetails{Attempt: info.Attempt})
-	case feed.Mine:
-		out.Reason = "written to the feed by an earlier attempt of this delivery, which stopped before reporting it; written once"
-	case feed.AlreadySent:
-		out.Status = onceflow.Suppressed
-		out.Reason = "already in the feed from an earlier notification with this key; not written again"
+	case feed.Mine, feed.AlreadySent:
+		f.claim = dedup.Claim{State: dedup.AlreadySent, Receipt: receipt, Mine: outcome == feed.Mine}
 	}
-	log.Info("Delivery settled", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
-	return out, nil
+	return settled(ctx, in, info, f), nil
 }

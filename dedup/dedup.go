@@ -16,6 +16,13 @@
 //	r  the provider's receipt (only once sent)
 //	o  the committing attempt's Outcome, when not Clean
 //	a  "1" once an attempt may have sent without committing
+//	w  the committing token's delivery (a hash of it, like t; see
+//	   Claim.Mine); records committed before it was kept lack it
+//
+// A fencing token names one attempt. One of the form "<delivery>/<n>"
+// names attempt n of a delivery (activities builds them as workflow ID/run
+// ID/activity ID/attempt): a claim by another attempt of the same delivery
+// learns that its own delivery committed the record, not another one.
 //
 // Beside them, one key per notification keeps the fingerprint of the payload
 // that claimed its deliveries (onceflow.Notification.Fingerprint):
@@ -26,7 +33,8 @@
 // trip:
 //
 //   - A record in state sent is never leased again: Claim returns its receipt
-//     and Outcome, and the caller sends nothing.
+//     and Outcome, and whether another attempt of the claiming token's own
+//     delivery committed it (Mine), and the caller sends nothing.
 //   - At most one attempt holds a live lease. Leases end by Redis's clock, so
 //     workers' clocks do not matter.
 //   - A lease that ended without a commit or release marks the record
@@ -72,7 +80,7 @@ local fp = ARGV[4]
 if fp ~= '' then
   local stored = redis.call('GET', KEYS[2])
   if stored and stored ~= fp then
-    return {'conflict', '', ''}
+    return {'conflict', '', '', ''}
   end
 end
 local t = redis.call('TIME')
@@ -80,11 +88,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rec = redis.call('HMGET', KEYS[1], 's', 't', 'u', 'r', 'a', 'o')
 local state, holder, leaseEnd, receipt, ambiguous = rec[1], rec[2], tonumber(rec[3]), rec[4], rec[5]
 if state == 's' then
-  return {'sent', receipt or '', rec[6] or ''}
+  local mine = '0'
+  if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'w') == ARGV[5] then mine = '1' end
+  return {'sent', receipt or '', rec[6] or '', mine}
 end
 if state == 'l' and holder ~= ARGV[1] then
   if leaseEnd > now then
-    return {'busy', tostring(leaseEnd - now), ''}
+    return {'busy', tostring(leaseEnd - now), '', ''}
   end
   ambiguous = '1'
 end
@@ -92,7 +102,7 @@ redis.call('HSET', KEYS[1], 's', 'l', 't', ARGV[1], 'u', now + tonumber(ARGV[2])
 if ambiguous == '1' then redis.call('HSET', KEYS[1], 'a', '1') end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if fp ~= '' then redis.call('SET', KEYS[2], fp, 'PX', ARGV[3]) end
-return {'granted', ambiguous or '0', ''}
+return {'granted', ambiguous or '0', '', ''}
 `)
 
 	commitScript = redis.NewScript(`
@@ -108,6 +118,7 @@ local outcome, note = 'ok', ARGV[4]
 if holder and holder ~= ARGV[1] then outcome, note = 'takeover', 'u' end
 redis.call('HSET', KEYS[1], 's', 's', 't', ARGV[1], 'r', ARGV[2])
 if note ~= '' then redis.call('HSET', KEYS[1], 'o', note) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'w', ARGV[5]) end
 redis.call('HDEL', KEYS[1], 'u')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return outcome
@@ -132,6 +143,17 @@ return 'ok'
 func fence(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// delivery is what a record keeps of the delivery a token's attempt
+// belongs to (the part before its last "/"), or "" for a token that names
+// none.
+func delivery(token string) string {
+	i := strings.LastIndex(token, "/")
+	if i <= 0 {
+		return ""
+	}
+	return fence(token[:i])
 }
 
 // Store keeps dedup records in Redis or Redis Cluster.
@@ -249,6 +271,10 @@ type Claim struct {
 	// Outcome what the committing attempt knew.
 	Receipt string
 	Outcome Outcome
+	// Mine (with AlreadySent): an earlier attempt of the claiming token's
+	// own delivery committed it (the tokens share their part before the
+	// last "/"). False for a record committed before records kept it.
+	Mine bool
 	// LeaseLeft (with Busy) is how long the other attempt's lease still runs.
 	LeaseLeft time.Duration
 }
@@ -262,7 +288,7 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 	if lease < time.Millisecond {
 		return Claim{}, fmt.Errorf("dedup: claim %s: lease %v is shorter than 1ms", rec.DeliveryID, lease)
 	}
-	keys, args := s.keys(rec), []any{fence(token), lease.Milliseconds(), s.window.Milliseconds(), rec.Fingerprint}
+	keys, args := s.keys(rec), []any{fence(token), lease.Milliseconds(), s.window.Milliseconds(), rec.Fingerprint, delivery(token)}
 	var (
 		res     []string
 		acked   int64
@@ -284,7 +310,7 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 	if err != nil {
 		return Claim{}, fmt.Errorf("dedup: claim %s: %w", rec.DeliveryID, err)
 	}
-	if len(res) != 3 {
+	if len(res) != 4 {
 		return Claim{}, fmt.Errorf("dedup: claim %s: unexpected reply %q", rec.DeliveryID, res)
 	}
 	switch res[0] {
@@ -294,7 +320,7 @@ func (s *Store) Claim(ctx context.Context, rec Record, token string, lease time.
 		}
 		return Claim{State: Granted, Ambiguous: res[1] == "1"}, nil
 	case "sent":
-		return Claim{State: AlreadySent, Receipt: res[1], Outcome: Outcome(res[2])}, nil
+		return Claim{State: AlreadySent, Receipt: res[1], Outcome: Outcome(res[2]), Mine: res[3] == "1"}, nil
 	case "busy":
 		ms, err := strconv.ParseInt(res[1], 10, 64)
 		if err != nil {
@@ -340,7 +366,7 @@ var ErrTakenOver = errors.New("dedup: another attempt took over the delivery; it
 // knew about duplicates, and drops the lease. Committing twice with the same
 // token is harmless. A takeover is recorded as Unconfirmed.
 func (s *Store) Commit(ctx context.Context, rec Record, token, receipt string, outcome Outcome) error {
-	res, err := commitScript.Run(ctx, s.rdb, s.keys(rec), fence(token), receipt, s.window.Milliseconds(), string(outcome)).Text()
+	res, err := commitScript.Run(ctx, s.rdb, s.keys(rec), fence(token), receipt, s.window.Milliseconds(), string(outcome), delivery(token)).Text()
 	if err != nil {
 		return fmt.Errorf("dedup: commit %s: %w", rec.DeliveryID, err)
 	}

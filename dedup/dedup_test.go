@@ -62,6 +62,38 @@ func TestClaimAfterCommitReturnsReceipt(t *testing.T) {
 	require.NoError(t, store.Commit(ctx, rec, "attempt-1", "HTTP 200", dedup.Clean))
 }
 
+func TestClaimTellsWhetherItsOwnDeliveryCommitted(t *testing.T) {
+	ctx := context.Background()
+	store, rdb := newStore(t, time.Hour)
+	rec := record(t)
+	_, err := store.Claim(ctx, rec, "wf/run-1/5/1", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, store.Commit(ctx, rec, "wf/run-1/5/1", "HTTP 200", dedup.Clean))
+
+	for token, mine := range map[string]bool{
+		"wf/run-1/5/2":  true,  // a later attempt of the same activity
+		"wf/run-1/5/1":  true,  // the committing attempt itself
+		"wf/run-2/5/1":  false, // another run of the workflow: a re-run
+		"wf/run-1/6/1":  false, // another activity
+		"other/run/5/2": false,
+		"attempt-2":     false, // a token that names no delivery
+	} {
+		c, err := store.Claim(ctx, rec, token, time.Minute)
+		require.NoError(t, err)
+		assert.Equal(t, dedup.AlreadySent, c.State, token)
+		assert.Equal(t, "HTTP 200", c.Receipt, token)
+		assert.Equal(t, mine, c.Mine, token)
+	}
+
+	// A record committed before records kept the delivery reads as
+	// another's.
+	require.NoError(t, rdb.HDel(ctx, redisKey(rec), "w").Err())
+	c, err := store.Claim(ctx, rec, "wf/run-1/5/2", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.AlreadySent, c.State)
+	assert.False(t, c.Mine)
+}
+
 func TestConcurrentClaimsGrantExactlyOne(t *testing.T) {
 	ctx := context.Background()
 	store, _ := newStore(t, time.Hour)
