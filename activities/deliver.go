@@ -102,8 +102,6 @@ type Activities struct {
 	Events Events
 	// Feed keeps the in-app feeds (channel inapp, inapp.go).
 	Feed Feed
-	// Digests reaches digests' workflows, for JoinDigest (digest.go).
-	Digests DigestSignaler
 }
 
 // Limiter hands out send slots at a fixed rate (ratelimit.Limiter).

@@ -96,7 +96,7 @@ func TestRequestsWithoutAValidTokenAre401AndStartNothing(t *testing.T) {
 			}
 			for _, tenant := range []string{"", "acme", "globex"} {
 				_, err := s.Client.ForTenant(tenant).Status(teststack.Context(t), key)
-				var nf *starter.NotFoundError
+				var nf *onceflow.NotFoundError
 				assert.ErrorAs(t, err, &nf, "nothing started for %s in tenant %q", key, tenant)
 			}
 		})
@@ -169,7 +169,7 @@ func TestTenantsAreIsolated(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "running", st.Execution, "acme's reminder is untouched")
 	_, err = s.Client.Status(ctx, "tenant-acme-only")
-	var nf *starter.NotFoundError
+	var nf *onceflow.NotFoundError
 	assert.ErrorAs(t, err, &nf, "the single tenant does not see it either")
 	require.NoError(t, acme.Cancel(ctx, "tenant-acme-only"))
 	require.NoError(t, globex.Cancel(ctx, "tenant-acme-only"))
@@ -208,7 +208,7 @@ func TestTheBodyCannotChooseTheTenant(t *testing.T) {
 	}
 	for _, tenant := range []string{"", "acme", "globex"} {
 		_, err := s.Client.ForTenant(tenant).Status(teststack.Context(t), "tenant-forged")
-		var nf *starter.NotFoundError
+		var nf *onceflow.NotFoundError
 		assert.ErrorAs(t, err, &nf, "nothing started in tenant %q", tenant)
 	}
 	// Nor without tokens, where every caller is the single tenant.

@@ -129,7 +129,7 @@ func (h *api) broadcastStatus(w http.ResponseWriter, r *http.Request, page start
 }
 
 func (h *api) broadcastLookupFailed(w http.ResponseWriter, r *http.Request, err error) {
-	var nf *starter.BroadcastNotFoundError
+	var nf *onceflow.NotFoundError
 	if errors.As(err, &nf) {
 		writeProblem(w, http.StatusNotFound, Problem{Error: err.Error()})
 		return

@@ -6,8 +6,12 @@ import (
 	"net/http"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/digest"
 )
+
+// WithDigests serves the digest route from c, in each request's tenant.
+// Without it the route answers 503.
+func WithDigests(c *digest.Client) Option { return func(h *api) { h.digests = c } }
 
 // The digest route, added to Handler's mux:
 //
@@ -20,10 +24,14 @@ func (h *api) digestRoutes(mux *http.ServeMux) {
 }
 
 func (h *api) getDigest(w http.ResponseWriter, r *http.Request) {
-	st, err := h.client(r).Digest(r.Context(), r.PathValue("id"), r.PathValue("key"))
+	if h.digests == nil {
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API serves no digests"})
+		return
+	}
+	st, err := h.digests.ForTenant(tenantOf(r.Context())).Status(r.Context(), r.PathValue("id"), r.PathValue("key"))
 	var (
 		invalid  *onceflow.ValidationError
-		notFound *starter.DigestNotFoundError
+		notFound *onceflow.NotFoundError
 	)
 	switch {
 	case errors.As(err, &invalid):

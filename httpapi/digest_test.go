@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
@@ -30,7 +31,7 @@ func TestDigestThroughTheAPI(t *testing.T) {
 	cfg := servers.WorkerConfig()
 	cfg.TemplatesDir = dir
 	s := servers.New(t, cfg, nil)
-	srv := httptest.NewServer(httpapi.Handler(s.Client, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(httpapi.Handler(s.Client, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.WithDigests(digest.NewClient(s.TC))))
 	t.Cleanup(srv.Close)
 	rcv := testenv.NewReceiver(t)
 	post := func(key, body string) answer {

@@ -35,17 +35,17 @@ const (
 
 // feedAPI is what the feed routes need.
 type feedAPI struct {
-	store   *feed.Store
+	service *feed.Service
 	signer  *feed.Signer
 	origins []string
 }
 
-// WithFeed serves the in-app feed routes from store. signer, when not nil,
+// WithFeed serves the in-app feed routes from s. signer, when not nil,
 // mints subscriber tokens (POST /v1/subscribers/{id}/tokens) and accepts
 // them on the feed routes; origins lists the pages that may call the feed
 // routes from a browser (CORS).
-func WithFeed(store *feed.Store, signer *feed.Signer, origins []string) Option {
-	return func(h *api) { h.feed = &feedAPI{store: store, signer: signer, origins: origins} }
+func WithFeed(s *feed.Service, signer *feed.Signer, origins []string) Option {
+	return func(h *api) { h.feed = &feedAPI{service: s, signer: signer, origins: origins} }
 }
 
 // The feed routes, added to Handler's mux:
@@ -200,7 +200,7 @@ func (h *api) getFeed(w http.ResponseWriter, r *http.Request, who reader, subscr
 		}
 		limit = n
 	}
-	page, err := h.feed.store.Page(r.Context(), who.tenant, subscriber, q.Get("cursor"), limit)
+	page, err := h.feed.service.ForTenant(who.tenant).Page(r.Context(), subscriber, q.Get("cursor"), limit)
 	if errors.Is(err, feed.ErrCursor) {
 		writeProblem(w, http.StatusBadRequest, Problem{Error: err.Error(), Field: "cursor"})
 		return
@@ -214,7 +214,7 @@ func (h *api) getFeed(w http.ResponseWriter, r *http.Request, who reader, subscr
 
 func (h *api) readItem(w http.ResponseWriter, r *http.Request, who reader, subscriber string) {
 	item := r.PathValue("item")
-	err := h.feed.store.MarkRead(r.Context(), who.tenant, subscriber, item)
+	err := h.feed.service.ForTenant(who.tenant).MarkRead(r.Context(), subscriber, item)
 	if errors.Is(err, feed.ErrNoItem) {
 		writeProblem(w, http.StatusNotFound, Problem{Error: fmt.Sprintf("the feed has no item %q (never written, or expired)", item)})
 		return
@@ -227,7 +227,7 @@ func (h *api) readItem(w http.ResponseWriter, r *http.Request, who reader, subsc
 }
 
 func (h *api) readAll(w http.ResponseWriter, r *http.Request, who reader, subscriber string) {
-	n, err := h.feed.store.MarkAllRead(r.Context(), who.tenant, subscriber)
+	n, err := h.feed.service.ForTenant(who.tenant).MarkAllRead(r.Context(), subscriber)
 	if err != nil {
 		h.feedFailed(w, r, err)
 		return
@@ -298,7 +298,7 @@ func (h *api) stream(w http.ResponseWriter, r *http.Request, who reader, subscri
 	}
 	// Subscribe first, so that nothing written after the backlog was read
 	// is missed; what both deliver is sent once, by cursor.
-	live, err := h.feed.store.Subscribe(ctx, who.tenant, subscriber)
+	live, err := h.feed.service.ForTenant(who.tenant).Subscribe(ctx, subscriber)
 	if err != nil {
 		h.feedFailed(w, r, err)
 		return
@@ -306,7 +306,7 @@ func (h *api) stream(w http.ResponseWriter, r *http.Request, who reader, subscri
 	defer live.Close()
 	var backlog []feed.Item
 	if after != "" {
-		backlog, err = h.feed.store.After(ctx, who.tenant, subscriber, after, streamBacklog)
+		backlog, err = h.feed.service.ForTenant(who.tenant).After(ctx, subscriber, after, streamBacklog)
 		if errors.Is(err, feed.ErrCursor) {
 			writeProblem(w, http.StatusBadRequest, Problem{Error: err.Error(), Field: "Last-Event-ID"})
 			return

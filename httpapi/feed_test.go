@@ -47,7 +47,7 @@ func newFeedAPIWith(t *testing.T, origin string, wrap func(http.Handler) http.Ha
 	require.NoError(t, err)
 	c := starter.New(s.TC, s.Queue)
 	h := httpapi.Handler(c, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		httpapi.WithTokens(tokens), httpapi.WithFeed(store, signer, []string{origin}))
+		httpapi.WithTokens(tokens), httpapi.WithFeed(feed.NewService(store), signer, []string{origin}))
 	if wrap != nil {
 		h = wrap(h)
 	}

@@ -64,7 +64,7 @@ func FuzzPostNotification(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, err := c.Status(ctx, key)
-		var nf *starter.NotFoundError
+		var nf *onceflow.NotFoundError
 		if !errors.As(err, &nf) {
 			t.Fatalf("HTTP %d for header %q, body %q, yet Status says %v", w.Code, header, body, err)
 		}

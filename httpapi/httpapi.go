@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/digest"
+	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/starter"
 )
 
@@ -71,6 +73,10 @@ type api struct {
 	c      *starter.Client
 	log    *slog.Logger
 	tokens *Tokens
+	// prefs is set by WithPreferences (preferences.go).
+	prefs *preferences.Service
+	// digests is set by WithDigests (digest.go).
+	digests *digest.Client
 	// feed is set by WithFeed (feed.go).
 	feed *feedAPI
 }
@@ -218,7 +224,7 @@ func (h *api) health(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *api) lookupFailed(w http.ResponseWriter, r *http.Request, err error) {
-	var nf *starter.NotFoundError
+	var nf *onceflow.NotFoundError
 	if errors.As(err, &nf) {
 		writeProblem(w, http.StatusNotFound, Problem{Error: err.Error()})
 		return

@@ -154,7 +154,7 @@ func TestBadRequestsNameTheProblemAndStartNothing(t *testing.T) {
 	}
 	for _, key := range []string{"api-bare-1", "api-bad-1", "other", "api-bad-2", "api-bad-5", "api-bad-9"} {
 		_, err := s.Client.Status(teststack.Context(t), key)
-		var nf *starter.NotFoundError
+		var nf *onceflow.NotFoundError
 		assert.ErrorAs(t, err, &nf, "nothing started for %s", key)
 	}
 	assert.Equal(t, http.StatusNotFound, call(t, "GET", srv.URL+"/v1/notifications/never-sent", nil, "").code)

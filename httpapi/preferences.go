@@ -10,12 +10,26 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/preferences"
-	"github.com/onceflow/onceflow/starter"
 )
 
 // maxPreferencesBody bounds a preferences document: MaxOptOuts opt-outs of
 // the longest category fit several times over.
 const maxPreferencesBody = 64 << 10
+
+// WithPreferences serves the subscriber preference routes from s, in each
+// request's tenant. Without it they answer 503: the preferences are kept in
+// Redis, and the API was started without it.
+func WithPreferences(s *preferences.Service) Option { return func(h *api) { h.prefs = s } }
+
+// preferences is the preference service in the request's tenant; nil, after
+// answering 503, when the API has none.
+func (h *api) preferences(w http.ResponseWriter, r *http.Request) *preferences.Service {
+	if h.prefs == nil {
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API serves no subscriber preferences: it was started without REDIS_URL, where they are kept"})
+		return nil
+	}
+	return h.prefs.ForTenant(tenantOf(r.Context()))
+}
 
 // The subscriber routes, added to Handler's mux. The first three need a
 // bearer token and work in its tenant; the unsubscribe page is public:
@@ -50,7 +64,11 @@ func (h *api) getPreferences(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, err := h.client(r).Preferences(r.Context(), id)
+	s := h.preferences(w, r)
+	if s == nil {
+		return
+	}
+	p, err := s.Get(r.Context(), id)
 	if err != nil {
 		h.preferencesFailed(w, r, err)
 		return
@@ -68,7 +86,11 @@ func (h *api) putPreferences(w http.ResponseWriter, r *http.Request) {
 		writePreferenceProblem(w, err)
 		return
 	}
-	stored, err := h.client(r).SetPreferences(r.Context(), id, p)
+	s := h.preferences(w, r)
+	if s == nil {
+		return
+	}
+	stored, err := s.Set(r.Context(), id, p)
 	if err != nil {
 		h.preferencesFailed(w, r, err)
 		return
@@ -107,7 +129,11 @@ func (h *api) postUnsubscribeLink(w http.ResponseWriter, r *http.Request) {
 			ttl = -1 // ValidateTTL names the field
 		}
 	}
-	link, err := h.client(r).NewUnsubscribeLink(r.Context(), id, req.Category, req.Channel, ttl)
+	s := h.preferences(w, r)
+	if s == nil {
+		return
+	}
+	link, err := s.NewUnsubscribeLink(id, req.Category, req.Channel, ttl)
 	if err != nil {
 		h.preferencesFailed(w, r, err)
 		return
@@ -134,9 +160,7 @@ func (h *api) preferencesFailed(w http.ResponseWriter, r *http.Request, err erro
 		writePreferenceProblem(w, err)
 	case errors.As(err, &tooBig):
 		writeProblem(w, http.StatusRequestEntityTooLarge, Problem{Error: fmt.Sprintf("the body is larger than %d bytes", maxPreferencesBody)})
-	case errors.Is(err, starter.ErrNoPreferenceStore):
-		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API serves no subscriber preferences: it was started without REDIS_URL, where they are kept"})
-	case errors.Is(err, starter.ErrNoUnsubscribeKey):
+	case errors.Is(err, preferences.ErrNoUnsubscribeKey):
 		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API makes no unsubscribe links: it was started without " + preferences.EnvUnsubscribeSecret})
 	case errors.Is(err, preferences.ErrNoPublicURL):
 		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API makes no unsubscribe links: it was started without " + preferences.EnvPublicURL})

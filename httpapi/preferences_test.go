@@ -106,8 +106,8 @@ func newPrefsAPI(t *testing.T) *prefsAPI {
 	writeTokens(t, path, httpapi.HashLine("acme", acmeToken), httpapi.HashLine("globex", globexToken))
 	tokens, err := httpapi.LoadTokens(path)
 	require.NoError(t, err)
-	c := starter.New(s.TC, s.Queue, starter.WithPreferences(preferences.New(servers.Redis.Client(t), critical), prefs.Links()))
-	handler = httpapi.Handler(c, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.WithTokens(tokens))
+	handler = httpapi.Handler(starter.New(s.TC, s.Queue), slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.WithTokens(tokens),
+		httpapi.WithPreferences(preferences.NewService(preferences.New(servers.Redis.Client(t), critical), prefs.Links())))
 	return &prefsAPI{Stack: s, URL: srv.URL, Box: box, Hook: testenv.NewReceiver(t), Links: prefs.Links()}
 }
 

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/teststack"
-	"github.com/onceflow/onceflow/starter"
 )
 
 // A send_at more than a year ahead is refused at the door, naming the
@@ -24,7 +24,7 @@ func TestSendAtMoreThanAYearAheadIsRefused(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, far.code, far.body)
 	assert.Equal(t, "send_at", far.body["field"])
 	_, err := s.Client.Status(teststack.Context(t), "api-far")
-	var nf *starter.NotFoundError
+	var nf *onceflow.NotFoundError
 	assert.ErrorAs(t, err, &nf, "nothing started")
 
 	near := post("api-near", time.Now().Add(300*24*time.Hour))

@@ -7,8 +7,10 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/preferences"
-	"github.com/onceflow/onceflow/starter"
 )
+
+// errNoPreferences says the API was started without a preference service.
+var errNoPreferences = errors.New("this API has no preference service")
 
 // maxUnsubscribeBody bounds a one-click POST, whose body is
 // "List-Unsubscribe=One-Click".
@@ -66,7 +68,7 @@ func (h *api) linkRefused(w http.ResponseWriter, err error) {
 		writePage(w, http.StatusBadRequest, unsubscribePage{Title: "Invalid link", Message: "This unsubscribe link is not valid. Nothing was changed."})
 	case errors.As(err, &invalid):
 		writePage(w, http.StatusBadRequest, unsubscribePage{Title: "Cannot unsubscribe", Message: "These messages are essential and cannot be unsubscribed from. Nothing was changed."})
-	case errors.Is(err, starter.ErrNoUnsubscribeKey), errors.Is(err, starter.ErrNoPreferenceStore):
+	case errors.Is(err, preferences.ErrNoUnsubscribeKey), errors.Is(err, errNoPreferences):
 		writePage(w, http.StatusServiceUnavailable, unsubscribePage{Title: "Unavailable", Message: "Unsubscribing is not available here. Nothing was changed."})
 	default:
 		h.log.Error("Unsubscribe failed", "error", err)
@@ -75,7 +77,11 @@ func (h *api) linkRefused(w http.ResponseWriter, err error) {
 }
 
 func (h *api) unsubscribePage(w http.ResponseWriter, r *http.Request) {
-	l, err := h.c.CheckUnsubscribeLink(r.PathValue("token"))
+	if h.prefs == nil {
+		h.linkRefused(w, errNoPreferences)
+		return
+	}
+	l, err := h.prefs.CheckUnsubscribeLink(r.PathValue("token"))
 	if err != nil {
 		h.linkRefused(w, err)
 		return
@@ -89,7 +95,11 @@ func (h *api) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusBadRequest, unsubscribePage{Title: "Bad request", Message: "An unsubscribe request must carry List-Unsubscribe=One-Click (RFC 8058). Nothing was changed."})
 		return
 	}
-	l, err := h.c.Unsubscribe(r.Context(), r.PathValue("token"))
+	if h.prefs == nil {
+		h.linkRefused(w, errNoPreferences)
+		return
+	}
+	l, err := h.prefs.Unsubscribe(r.Context(), r.PathValue("token"))
 	if err != nil {
 		h.linkRefused(w, err)
 		return

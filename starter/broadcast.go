@@ -64,13 +64,6 @@ func WithChunks(size, parallel int) Option {
 // WithRecipientStore, so it cannot start or page broadcasts.
 var ErrNoRecipientStore = errors.New("broadcasts need Redis for their recipient lists; set REDIS_URL (starter.WithRecipientStore)")
 
-// BroadcastNotFoundError says no broadcast has the key.
-type BroadcastNotFoundError struct{ Key string }
-
-func (e *BroadcastNotFoundError) Error() string {
-	return fmt.Sprintf("no broadcast with key %q", e.Key)
-}
-
 // SendBroadcast starts b, or joins the broadcast already started with its
 // key (running or completed), exactly as Send does a notification: the
 // same key with another payload is a *onceflow.ConflictError, an invalid
@@ -289,7 +282,7 @@ func (c *Client) CancelBroadcast(ctx context.Context, key string) error {
 func broadcastKeyError(key string, err error) error {
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return &BroadcastNotFoundError{Key: key}
+		return &onceflow.NotFoundError{Kind: "broadcast", Key: key}
 	}
 	if err != nil {
 		return fmt.Errorf("broadcast %q: %w", key, err)

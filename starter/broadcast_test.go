@@ -141,7 +141,7 @@ func TestBroadcastValidationNamesTheField(t *testing.T) {
 	assert.Equal(t, "send_at", ve.Field)
 
 	_, err = c.BroadcastStatus(teststack.Context(t), b.Key, starter.Page{})
-	var nf *starter.BroadcastNotFoundError
+	var nf *onceflow.NotFoundError
 	require.ErrorAs(t, err, &nf, "nothing was started")
 }
 

@@ -32,10 +32,6 @@ type Client struct {
 	broadcasts broadcasts
 	// maxSendAhead bounds send_at (WithMaxSendAhead).
 	maxSendAhead time.Duration
-	// subscribers is set by WithPreferences (preferences.go).
-	subscribers subscribers
-	// feed is set by WithFeed and WithSigner (feed.go).
-	feed feeds
 }
 
 // Ledger tells which payload a key was used for, after Temporal may have
@@ -94,11 +90,6 @@ type Started struct {
 	// name; callers already have it, so it is not part of the JSON.
 	Key string `json:"-"`
 }
-
-// NotFoundError says no notification has the key.
-type NotFoundError struct{ Key string }
-
-func (e *NotFoundError) Error() string { return fmt.Sprintf("no notification with key %q", e.Key) }
 
 // Send starts n, or joins the notification already started with its key:
 // a running one, or one that completed. A notification that was cancelled
@@ -310,7 +301,7 @@ func (c *Client) Cancel(ctx context.Context, key string) error {
 func (c *Client) keyError(key string, err error) error {
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return &NotFoundError{Key: key}
+		return &onceflow.NotFoundError{Kind: "notification", Key: key}
 	}
 	if err != nil {
 		return fmt.Errorf("notification %q: %w", key, err)

@@ -16,9 +16,10 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/starter"
@@ -109,7 +110,7 @@ func TestConcurrentTriggersMakeOneDigest(t *testing.T) {
 	// While the window is open the digest lists its events, as the
 	// events' joins reach it.
 	require.Eventually(t, func() bool {
-		st, err := s.Client.Digest(ctx, "user-42", "comments")
+		st, err := digest.NewClient(s.TC).Status(ctx, "user-42", "comments")
 		return err == nil && len(st.Events) > 0 && st.Closes != nil
 	}, 20*time.Second, 100*time.Millisecond, "the digest holds events while its window is open")
 
@@ -137,7 +138,7 @@ func TestConcurrentTriggersMakeOneDigest(t *testing.T) {
 	assert.Len(t, slices.Compact(lines), events, "no event twice")
 	assert.Empty(t, rcv.Invalid())
 
-	id := workflows.DigestID("", "user-42", "comments")
+	id := digest.ID("", "user-42", "comments")
 	t.Logf("the digest's window run has %d history events for %d events", len(testenv.History(t, s.TC, id, digestRuns(t, s, id)[0]).Events), events)
 
 	// The digest's own notification has the usual status.
@@ -172,10 +173,10 @@ func TestEventAfterTheWindowStartsANewDigest(t *testing.T) {
 
 	// The first run opened a window on signal-with-start; the second, on
 	// the event it waited for after continuing as new.
-	runs := digestRuns(t, s, workflows.DigestID("", "user-7", "likes"))
+	runs := digestRuns(t, s, digest.ID("", "user-7", "likes"))
 	require.GreaterOrEqual(t, len(runs), 2)
-	testenv.RecordHistory(t, s.TC, workflows.DigestID("", "user-7", "likes"), runs[0], "digest/first_window")
-	testenv.RecordHistory(t, s.TC, workflows.DigestID("", "user-7", "likes"), runs[1], "digest/window_after_waiting")
+	testenv.RecordHistory(t, s.TC, digest.ID("", "user-7", "likes"), runs[0], "digest/first_window")
+	testenv.RecordHistory(t, s.TC, digest.ID("", "user-7", "likes"), runs[1], "digest/window_after_waiting")
 	testenv.RecordHistory(t, s.TC, workflows.ID("like-1"), "", "digest_event_delivered")
 }
 
@@ -245,8 +246,8 @@ func TestDigestsDoNotMix(t *testing.T) {
 	assert.Equal(t, []string{"mix-e=5"}, got[byKey["mix-e"][0]])
 
 	// Each tenant sees only its own digest.
-	_, err := other.Digest(ctx, "user-2", "comments")
-	var nf *starter.DigestNotFoundError
+	_, err := digest.NewClient(s.TC).ForTenant("acme").Status(ctx, "user-2", "comments")
+	var nf *onceflow.NotFoundError
 	assert.ErrorAs(t, err, &nf, "tenant acme has no digest for user-2")
 }
 
@@ -272,12 +273,12 @@ func TestBadDigestStartsNothing(t *testing.T) {
 	require.ErrorAs(t, err, &verr)
 	assert.Equal(t, "digest.window", verr.Field)
 	_, err = s.Client.Status(ctx, "bad-window")
-	var nf *starter.NotFoundError
+	var nf *onceflow.NotFoundError
 	assert.ErrorAs(t, err, &nf)
-	_, err = s.Client.Digest(ctx, "user-9", "comments")
-	var dnf *starter.DigestNotFoundError
+	_, err = digest.NewClient(s.TC).Status(ctx, "user-9", "comments")
+	var dnf *onceflow.NotFoundError
 	assert.ErrorAs(t, err, &dnf)
-	_, err = s.TC.DescribeWorkflowExecution(ctx, workflows.DigestID("", "user-9", "comments"), "")
+	_, err = s.TC.DescribeWorkflowExecution(ctx, digest.ID("", "user-9", "comments"), "")
 	assert.Error(t, err)
 }
 
@@ -288,14 +289,14 @@ func TestBadDigestStartsNothing(t *testing.T) {
 func TestRepeatedJoinIsDroppedAcrossWindows(t *testing.T) {
 	s, rcv := digestStack(t)
 	ctx := ctxFor(t)
-	id := workflows.DigestID("", "user-5", "replies")
-	start := activities.DigestStart{Subscriber: "user-5", Key: "replies"}
+	id := digest.ID("", "user-5", "replies")
+	start := digest.Start{Subscriber: "user-5", Key: "replies"}
 	join := func(key string, n int) {
 		t.Helper()
-		ev := activities.DigestSignal{Event: onceflow.DigestEvent{Key: key, Data: map[string]any{"n": n}}, Window: "1s", Template: "digest",
+		ev := digest.Signal{Event: onceflow.DigestEvent{Key: key, Data: map[string]any{"n": n}}, Window: "1s", Template: "digest",
 			Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL + "/hooks"}}}
-		_, err := s.TC.SignalWithStartWorkflow(ctx, id, workflows.DigestEventSignal, ev,
-			client.StartWorkflowOptions{ID: id, TaskQueue: s.Queue}, workflows.DigestName, start)
+		_, err := s.TC.SignalWithStartWorkflow(ctx, id, digest.EventSignal, ev,
+			client.StartWorkflowOptions{ID: id, TaskQueue: s.Queue}, digest.WorkflowName, start)
 		require.NoError(t, err)
 	}
 	applied := func() int {
@@ -312,7 +313,7 @@ func TestRepeatedJoinIsDroppedAcrossWindows(t *testing.T) {
 	require.Eventually(t, func() bool { return applied() == 1 }, time.Minute, 50*time.Millisecond)
 	// Once sent, the digest continues as new and waits for a next event.
 	require.Eventually(t, func() bool {
-		st, err := s.Client.Digest(ctx, "user-5", "replies")
+		st, err := digest.NewClient(s.TC).Status(ctx, "user-5", "replies")
 		return err == nil && st.Sending == "" && len(st.Events) == 0
 	}, time.Minute, 50*time.Millisecond)
 	join("reply-1", 1)
@@ -404,7 +405,7 @@ func TestDigestSurvivesItsWorker(t *testing.T) {
 		runs = append(runs, started)
 	}
 	require.Eventually(t, func() bool {
-		st, err := c.Digest(ctx, "user-6", "alerts")
+		st, err := digest.NewClient(tc).Status(ctx, "user-6", "alerts")
 		return err == nil && len(st.Events) == 3
 	}, 30*time.Second, 50*time.Millisecond, "the events join while the first worker runs")
 	first.Stop()
@@ -447,10 +448,14 @@ func TestEventThatCannotJoinSaysSo(t *testing.T) {
 	acts, rdb, err := worker.Activities(digestConfig(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	acts.Digests = refusingSignaler{}
 	tc := servers.Temporal.GetDefaultClient()
 	queue := "q-" + t.Name()
-	w := worker.New(tc, queue, teststack.Policy, acts)
+	// The notification's workflow and activities, and a JoinDigest whose
+	// signal-with-start is refused.
+	w := sdkworker.New(tc, queue, sdkworker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.New(teststack.Policy).Run, workflow.RegisterOptions{Name: workflows.Name})
+	w.RegisterActivity(acts)
+	w.RegisterActivity(digest.NewActivities(refusingSignaler{}))
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	rcv := testenv.NewReceiver(t)

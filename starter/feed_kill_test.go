@@ -137,7 +137,7 @@ func TestInAppSurvivesWorkersKilledBetweenWriteAndReport(t *testing.T) {
 	queue := "q-" + strings.ReplaceAll(t.Name(), "/", "-")
 	proxy := newHoldingProxy(t, servers.Redis.Addr)
 	store := feed.New(servers.Redis.Client(t), time.Hour, time.Hour)
-	c := starter.New(servers.Temporal.GetDefaultClient(), queue, starter.WithFeed(store)).ForTenant("acme")
+	c := starter.New(servers.Temporal.GetDefaultClient(), queue).ForTenant("acme")
 	// The feed script is in Redis's script cache before a worker's first
 	// call, so that a held reply is never a NOSCRIPT the worker would
 	// have to answer before its script runs.

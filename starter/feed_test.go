@@ -15,13 +15,14 @@ import (
 )
 
 // An in-app notification lands in its subscriber's feed, read through the
-// Go client in its tenant's scope; the same key sent again after Temporal
+// feed service in its tenant's scope; the same key sent again after Temporal
 // has forgotten the notification is suppressed and written no second time.
 func TestInAppNotificationLandsInTheFeedOnce(t *testing.T) {
 	s := servers.New(t, servers.WorkerConfig(), nil)
 	ctx := teststack.Context(t)
 	store := feed.New(servers.Redis.Client(t), time.Hour, time.Hour)
-	c := starter.New(s.TC, s.Queue, starter.WithFeed(store)).ForTenant("acme")
+	c := starter.New(s.TC, s.Queue).ForTenant("acme")
+	feeds := feed.NewService(store)
 	sub := "user-" + strings.ReplaceAll(t.Name(), "/", "-")
 	n := onceflow.Notification{Key: "comment-1", Subject: "New comment", Body: "Ada replied to your post",
 		Deliveries: []onceflow.Delivery{{Channel: onceflow.InApp, To: sub}}}
@@ -34,7 +35,7 @@ func TestInAppNotificationLandsInTheFeedOnce(t *testing.T) {
 	assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
 	assert.Equal(t, "feed item "+d.DeliveryID, d.Receipt)
 
-	page, err := c.Feed(ctx, sub, "", 10)
+	page, err := feeds.ForTenant("acme").Page(ctx, sub, "", 10)
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1)
 	it := page.Items[0]
@@ -44,7 +45,7 @@ func TestInAppNotificationLandsInTheFeedOnce(t *testing.T) {
 	assert.Equal(t, "Ada replied to your post", it.Body)
 	assert.Equal(t, 1, page.Unread)
 
-	other, err := starter.New(s.TC, s.Queue, starter.WithFeed(store)).ForTenant("globex").Feed(ctx, sub, "", 10)
+	other, err := feeds.ForTenant("globex").Page(ctx, sub, "", 10)
 	require.NoError(t, err)
 	assert.Empty(t, other.Items, "another tenant's subscriber with the same id sees nothing")
 
@@ -64,27 +65,14 @@ func TestInAppNotificationLandsInTheFeedOnce(t *testing.T) {
 	assert.Equal(t, onceflow.Failed, res.Deliveries[0].Status)
 	assert.Contains(t, res.Deliveries[0].Reason, "different payload")
 
-	require.NoError(t, c.MarkRead(ctx, sub, it.ID))
-	assert.ErrorIs(t, c.MarkRead(ctx, sub, "dlv_missing"), feed.ErrNoItem)
-	page, err = c.Feed(ctx, sub, "", 10)
+	require.NoError(t, feeds.ForTenant("acme").MarkRead(ctx, sub, it.ID))
+	assert.ErrorIs(t, feeds.ForTenant("acme").MarkRead(ctx, sub, "dlv_missing"), feed.ErrNoItem)
+	page, err = feeds.ForTenant("acme").Page(ctx, sub, "", 10)
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1, "written once")
 	assert.True(t, page.Items[0].Read)
 	assert.Zero(t, page.Unread)
 
-	_, err = starter.New(s.TC, s.Queue).Feed(ctx, sub, "", 10)
-	assert.ErrorIs(t, err, starter.ErrNoFeed)
-	_, err = c.Feed(ctx, "ada@example.com", "", 10)
+	_, err = feeds.ForTenant("acme").Page(ctx, "ada@example.com", "", 10)
 	assert.ErrorContains(t, err, "subscriber")
-
-	signer, err := feed.NewSigner("0123456789abcdef0123456789abcdef")
-	require.NoError(t, err)
-	tok, _, err := starter.New(s.TC, s.Queue, starter.WithSigner(signer)).ForTenant("acme").SubscriberToken(sub, time.Minute)
-	require.NoError(t, err)
-	tenant, forSub, _, err := signer.Verify(tok, time.Now())
-	require.NoError(t, err)
-	assert.Equal(t, "acme", tenant, "the client's tenant")
-	assert.Equal(t, sub, forSub)
-	_, _, err = c.SubscriberToken(sub, time.Minute)
-	assert.ErrorIs(t, err, starter.ErrNoSigner)
 }

@@ -21,14 +21,15 @@ func TestClientPreferencesDecideAtSendTime(t *testing.T) {
 	require.NoError(t, err)
 	cfg.Preferences = preferences.Config{Critical: critical, Secret: "starter-test-secret-0123456789abcdef01234567", PublicURL: "https://notify.example.com"}
 	s := servers.New(t, cfg, nil)
-	c := starter.New(s.TC, s.Queue, starter.WithPreferences(preferences.New(servers.Redis.Client(t), critical), cfg.Preferences.Links())).ForTenant("shop")
+	c := starter.New(s.TC, s.Queue).ForTenant("shop")
+	prefs := preferences.NewService(preferences.New(servers.Redis.Client(t), critical), cfg.Preferences.Links()).ForTenant("shop")
 	ctx := ctxFor(t)
 	hook := testenv.NewReceiver(t)
 
-	stored, err := c.SetPreferences(ctx, "user-9", preferences.Preferences{OptOuts: []preferences.OptOut{{Category: "marketing", Channel: "email"}}})
+	stored, err := prefs.Set(ctx, "user-9", preferences.Preferences{OptOuts: []preferences.OptOut{{Category: "marketing", Channel: "email"}}})
 	require.NoError(t, err)
 	require.Len(t, stored.OptOuts, 1)
-	_, err = c.SetPreferences(ctx, "user-9", preferences.Preferences{OptOuts: []preferences.OptOut{{Category: "security", Channel: "*"}}})
+	_, err = prefs.Set(ctx, "user-9", preferences.Preferences{OptOuts: []preferences.OptOut{{Category: "security", Channel: "*"}}})
 	var ve *onceflow.ValidationError
 	require.True(t, errors.As(err, &ve), "%v", err)
 	assert.Equal(t, "opt_outs[0].category", ve.Field)
@@ -47,19 +48,16 @@ func TestClientPreferencesDecideAtSendTime(t *testing.T) {
 
 	// The decision was taken once and recorded: preferences changed since
 	// do not change what the notification reports.
-	_, err = c.SetPreferences(ctx, "user-9", preferences.Preferences{})
+	_, err = prefs.Set(ctx, "user-9", preferences.Preferences{})
 	require.NoError(t, err)
 	st, err := c.Status(ctx, "prefs-client-1")
 	require.NoError(t, err)
 	assert.Equal(t, onceflow.Skipped, st.Result.Deliveries[0].Status)
 	in.add(func() { assert.Empty(t, in.mail) })
 
-	link, err := c.NewUnsubscribeLink(ctx, "user-9", "marketing", "email", time.Hour)
+	link, err := prefs.NewUnsubscribeLink("user-9", "marketing", "email", time.Hour)
 	require.NoError(t, err)
 	assert.Contains(t, link.URL, "https://notify.example.com/v1/unsubscribe/")
-	_, err = c.NewUnsubscribeLink(ctx, "user-9", "security", "email", time.Hour)
+	_, err = prefs.NewUnsubscribeLink("user-9", "security", "email", time.Hour)
 	assert.True(t, errors.As(err, &ve) && ve.Field == "category", "%v", err)
-
-	_, err = starter.New(s.TC, s.Queue).Preferences(ctx, "user-9")
-	assert.ErrorIs(t, err, starter.ErrNoPreferenceStore)
 }

@@ -326,7 +326,7 @@ func TestKeyReusedAfterItsWorkflowWasDeletedIsAConflict(t *testing.T) {
 	assert.Equal(t, n.Key, conflict.Key)
 
 	_, err = c.Status(ctxFor(t), n.Key)
-	var nf *starter.NotFoundError
+	var nf *onceflow.NotFoundError
 	assert.ErrorAs(t, err, &nf, "nothing was started")
 	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)), "only the first notification's delivery")
 	assert.Len(t, rcv.Headers(), 1, "nothing else was sent")
@@ -544,7 +544,7 @@ func TestInvalidNotificationStartsNothing(t *testing.T) {
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "deliveries[0].to", ve.Field)
 	_, err = s.Client.Status(ctxFor(t), n.Key)
-	var nf *starter.NotFoundError
+	var nf *onceflow.NotFoundError
 	assert.ErrorAs(t, err, &nf)
 }
 

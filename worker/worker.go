@@ -19,6 +19,7 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -31,11 +32,10 @@ func New(tc client.Client, taskQueue string, policy workflows.Policy, acts *acti
 	})
 	w.RegisterWorkflowWithOptions(workflows.New(policy).Run, workflow.RegisterOptions{Name: workflows.Name})
 	w.RegisterWorkflowWithOptions(workflows.New(policy).Broadcast, workflow.RegisterOptions{Name: workflows.BroadcastName})
-	w.RegisterWorkflowWithOptions(workflows.New(policy).Digest, workflow.RegisterOptions{Name: workflows.DigestName})
-	if acts.Digests == nil {
-		acts.Digests = tc
-	}
 	w.RegisterActivity(acts)
+	// Digests: their workflow and the JoinDigest activity.
+	w.RegisterWorkflowWithOptions(workflows.New(policy).Digest, workflow.RegisterOptions{Name: digest.WorkflowName})
+	w.RegisterActivity(digest.NewActivities(tc))
 	return w
 }
 

@@ -2,7 +2,7 @@ package workflows
 
 // DigestWorkflow gathers a subscriber's notifications with the same digest
 // key into one delivery per recipient at the end of a window. Its ID is
-// DigestID(tenant, subscriber, key), so Temporal keeps one running digest
+// digest.ID(tenant, subscriber, key), so Temporal keeps one running digest
 // per tenant, subscriber and digest key, and JoinDigest reaches it by
 // signal-with-start: concurrent events land in the same run.
 //
@@ -45,17 +45,10 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/digest"
 )
 
 const (
-	// DigestName is the digest workflow's type.
-	DigestName = "DigestWorkflow"
-	// DigestEventSignal carries one activities.DigestSignal to a digest.
-	DigestEventSignal = "digest-event"
-	// DigestOutcomeSignal carries a DigestOutcome from a digest to each of
-	// its events' notifications.
-	DigestOutcomeSignal = "digest-outcome"
 	// MaxDigestEvents bounds the events of one digest, and so its
 	// history: each costs a signal in and a signal out. A window of 50
 	// events measured 282 history events (TestConcurrentTriggersMakeOneDigest),
@@ -70,15 +63,6 @@ const (
 	maxRecent = 10_000
 )
 
-// DigestID is the workflow ID of tenant's digest with key for subscriber:
-// digest/<subscriber>/<key>, or digest/<tenant>@<subscriber>/<key>.
-// Subscriber ids carry no personal data (onceflow.ValidateSubscriber), and
-// neither they nor tenant names nor digest keys hold '/' or '@', so no two
-// digests share an ID.
-func DigestID(tenant, subscriber, key string) string {
-	return "digest/" + onceflow.ScopedKey(tenant, subscriber+"/"+key)
-}
-
 // digestNotificationKey is the key of the notification that sends the
 // digest whose window opened at opened: readable when it fits in a key,
 // else with the subscriber and digest key hashed.
@@ -91,41 +75,14 @@ func digestNotificationKey(subscriber, key string, opened time.Time) string {
 	return "digest:" + hex.EncodeToString(sum[:16]) + ":" + at
 }
 
-// DigestOutcome is what a digest tells each of its events once sent.
-type DigestOutcome struct {
-	// Notification is the key of the digest's notification.
-	Notification string          `json:"notification"`
-	Events       int             `json:"events"`
-	Result       onceflow.Result `json:"result"`
-}
-
-// DigestStatus is where a digest stands: the answer to its status query.
-type DigestStatus struct {
-	Subscriber string `json:"subscriber"`
-	Key        string `json:"key"`
-	// Window is the open window's length; Opened and Closes bound it.
-	// All three are empty while the digest waits for a first event.
-	Window string     `json:"window,omitempty"`
-	Opened *time.Time `json:"opened,omitempty"`
-	Closes *time.Time `json:"closes,omitempty"`
-	// Events lists the keys of the events in the open window, in arrival
-	// order.
-	Events []string `json:"events"`
-	// Sending is the key of the digest's notification while it is sent.
-	Sending string `json:"sending,omitempty"`
-	// Next lists the events that came while it was sent: they open the
-	// next window.
-	Next []string `json:"next,omitempty"`
-}
-
 // digestLinger is how long a digest remembers the keys it sent, and how
 // long a run continued as new waits for a first event before it ends.
 func (w *Workflow) digestLinger() time.Duration { return joinGiveUp + w.policy.AttemptTimeout }
 
 // Digest is DigestWorkflow.
-func (w *Workflow) Digest(ctx workflow.Context, in activities.DigestStart) error {
-	d := &digest{in: in, seen: map[string]bool{}, recent: map[string]time.Time{}}
-	d.status = DigestStatus{Subscriber: in.Subscriber, Key: in.Key, Events: []string{}}
+func (w *Workflow) Digest(ctx workflow.Context, in digest.Start) error {
+	d := &digestRun{in: in, seen: map[string]bool{}, recent: map[string]time.Time{}}
+	d.status = digest.Status{Subscriber: in.Subscriber, Key: in.Key, Events: []string{}}
 	now := workflow.Now(ctx)
 	// A set is built, whatever the order.
 	//workflowcheck:ignore
@@ -134,12 +91,12 @@ func (w *Workflow) Digest(ctx workflow.Context, in activities.DigestStart) error
 			d.recent[k] = at
 		}
 	}
-	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (DigestStatus, error) { return d.status, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, digest.StatusQuery, func() (digest.Status, error) { return d.status, nil }); err != nil {
 		return err
 	}
-	events := workflow.GetSignalChannel(ctx, DigestEventSignal)
+	events := workflow.GetSignalChannel(ctx, digest.EventSignal)
 	receive := func(c workflow.ReceiveChannel, _ bool) {
-		var e activities.DigestSignal
+		var e digest.Signal
 		c.Receive(ctx, &e)
 		d.offer(e)
 	}
@@ -184,14 +141,14 @@ func (w *Workflow) Digest(ctx workflow.Context, in activities.DigestStart) error
 	d.closed = true
 	n := d.notification(digestNotificationKey(in.Subscriber, in.Key, opened))
 	d.status.Sending = n.Key
-	outcome := DigestOutcome{Notification: n.Key, Events: len(d.events), Result: d.send(ctx, n, events, receive)}
+	outcome := digest.Outcome{Notification: n.Key, Events: len(d.events), Result: d.send(ctx, n, events, receive)}
 
 	// Tell every event what became of it, taking new events meanwhile.
 	signals := workflow.NewSelector(ctx)
 	signals.AddReceive(events, receive)
 	pending := len(d.events)
 	for _, e := range d.events {
-		f := workflow.SignalExternalWorkflow(ctx, ID(onceflow.ScopedKey(in.Tenant, e.Event.Key)), "", DigestOutcomeSignal, outcome)
+		f := workflow.SignalExternalWorkflow(ctx, ID(onceflow.ScopedKey(in.Tenant, e.Event.Key)), "", digest.OutcomeSignal, outcome)
 		// An event's workflow that is gone (deleted, terminated) has no one
 		// to tell: its error is not the digest's.
 		signals.AddFuture(f, func(workflow.Future) { pending-- })
@@ -205,7 +162,7 @@ func (w *Workflow) Digest(ctx workflow.Context, in activities.DigestStart) error
 	}
 	trimRecent(d.recent, maxRecent)
 	d.drain(events)
-	return workflow.NewContinueAsNewError(ctx, DigestName, activities.DigestStart{
+	return workflow.NewContinueAsNewError(ctx, digest.WorkflowName, digest.Start{
 		Tenant: in.Tenant, Subscriber: in.Subscriber, Key: in.Key, Carry: d.next, Recent: d.recent,
 	})
 }
@@ -234,11 +191,11 @@ func trimRecent(recent map[string]time.Time, limit int) {
 }
 
 // digest is one run's state; the status query reads status.
-type digest struct {
-	in activities.DigestStart
+type digestRun struct {
+	in digest.Start
 	// events are the window's, in arrival order; next those that came
 	// once it was closed or full.
-	events, next []activities.DigestSignal
+	events, next []digest.Signal
 	// seen holds the keys of events and next; recent those of events
 	// sent in earlier runs, with when.
 	seen   map[string]bool
@@ -249,13 +206,13 @@ type digest struct {
 	deliveries []onceflow.Delivery
 	// closed: the window is being sent; full: it cannot take more.
 	closed, full bool
-	status       DigestStatus
+	status       digest.Status
 }
 
 // drain takes every event already received without blocking.
-func (d *digest) drain(c workflow.ReceiveChannel) {
+func (d *digestRun) drain(c workflow.ReceiveChannel) {
 	for {
-		var e activities.DigestSignal
+		var e digest.Signal
 		if !c.ReceiveAsync(&e) {
 			return
 		}
@@ -267,7 +224,7 @@ func (d *digest) drain(c workflow.ReceiveChannel) {
 // window is closed or e does not fit; a key already seen is dropped. The
 // first event always fits: validation bounds one event's data and
 // deliveries.
-func (d *digest) offer(e activities.DigestSignal) {
+func (d *digestRun) offer(e digest.Signal) {
 	if _, sent := d.recent[e.Event.Key]; sent || d.seen[e.Event.Key] {
 		return
 	}
@@ -284,7 +241,7 @@ func (d *digest) offer(e activities.DigestSignal) {
 	d.status.Next = append(d.status.Next, e.Event.Key)
 }
 
-func (d *digest) take(e activities.DigestSignal) {
+func (d *digestRun) take(e digest.Signal) {
 	d.events = append(d.events, e)
 	d.dataBytes += entryBytes(e.Event)
 	for _, dl := range e.Deliveries {
@@ -300,7 +257,7 @@ const digestEnvelope = 1024
 
 // fits reports whether e can join the window without making the digest's
 // notification larger than a notification may be.
-func (d *digest) fits(e activities.DigestSignal) bool {
+func (d *digestRun) fits(e digest.Signal) bool {
 	if len(d.events) >= MaxDigestEvents {
 		return false
 	}
@@ -329,7 +286,7 @@ func entryBytes(e onceflow.DigestEvent) int {
 
 // notification is the digest's own notification: its first event's
 // template and category, every event's deliveries, the events as data.
-func (d *digest) notification(key string) onceflow.Notification {
+func (d *digestRun) notification(key string) onceflow.Notification {
 	list := make([]onceflow.DigestEvent, len(d.events))
 	for i, e := range d.events {
 		list[i] = e.Event
@@ -345,7 +302,7 @@ func (d *digest) notification(key string) onceflow.Notification {
 // send runs n as a child notification and returns its result, taking
 // events into the next window while it runs. A child that could not run
 // settles every delivery as failed, with why.
-func (d *digest) send(ctx workflow.Context, n onceflow.Notification, events workflow.ReceiveChannel, receive func(workflow.ReceiveChannel, bool)) onceflow.Result {
+func (d *digestRun) send(ctx workflow.Context, n onceflow.Notification, events workflow.ReceiveChannel, receive func(workflow.ReceiveChannel, bool)) onceflow.Result {
 	fp := n.Fingerprint() //workflowcheck:ignore: json.Marshal, deterministic
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            ID(onceflow.ScopedKey(n.Tenant, n.Key)),

@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/digest"
 )
 
 // joinDigest is the life of a notification with a digest (an event): it
@@ -30,7 +30,7 @@ func (r *notification) joinDigest(ctx workflow.Context) (onceflow.Result, error)
 		r.result.Deliveries[i].Reason = waiting
 	}
 
-	var a *activities.Activities
+	var a *digest.Activities
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:             "join-digest",
 		Summary:                "join digest " + dg.Key,
@@ -40,13 +40,13 @@ func (r *notification) joinDigest(ctx workflow.Context) (onceflow.Result, error)
 			InitialInterval:        r.policy.FirstRetry,
 			BackoffCoefficient:     2,
 			MaximumInterval:        r.policy.MaxRetryInterval,
-			NonRetryableErrorTypes: []string{activities.TypeNoDigests, activities.TypeDigestRefused},
+			NonRetryableErrorTypes: []string{digest.TypeRefused},
 		},
 	})
-	in := activities.JoinDigestInput{
-		WorkflowID: DigestID(r.n.Tenant, r.n.Subscriber, dg.Key), WorkflowType: DigestName, Signal: DigestEventSignal,
-		Start: activities.DigestStart{Tenant: r.n.Tenant, Subscriber: r.n.Subscriber, Key: dg.Key},
-		Event: activities.DigestSignal{
+	in := digest.JoinInput{
+		WorkflowID: digest.ID(r.n.Tenant, r.n.Subscriber, dg.Key), WorkflowType: digest.WorkflowName, Signal: digest.EventSignal,
+		Start: digest.Start{Tenant: r.n.Tenant, Subscriber: r.n.Subscriber, Key: dg.Key},
+		Event: digest.Signal{
 			Event:  onceflow.DigestEvent{Key: r.n.Key, Data: r.n.Data},
 			Window: dg.Window, Template: r.n.Template, Category: r.n.Category, Deliveries: r.n.Deliveries,
 		},
@@ -61,10 +61,10 @@ func (r *notification) joinDigest(ctx workflow.Context) (onceflow.Result, error)
 	// The digest reports once it was sent: after at most two windows (an
 	// event that does not fit a full window waits for the next), plus the
 	// time the digest's notification may take.
-	var outcome DigestOutcome
+	var outcome digest.Outcome
 	got := false
 	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(workflow.GetSignalChannel(ctx, DigestOutcomeSignal), func(c workflow.ReceiveChannel, _ bool) {
+	sel.AddReceive(workflow.GetSignalChannel(ctx, digest.OutcomeSignal), func(c workflow.ReceiveChannel, _ bool) {
 		c.Receive(ctx, &outcome)
 		got = true
 	})

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -22,7 +23,7 @@ func TestReplayRecordedDigests(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := replayerFor(t, f)
-			r.RegisterWorkflowWithOptions(workflows.New(workflows.DefaultPolicy()).Digest, workflow.RegisterOptions{Name: workflows.DigestName})
+			r.RegisterWorkflowWithOptions(workflows.New(workflows.DefaultPolicy()).Digest, workflow.RegisterOptions{Name: digest.WorkflowName})
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}

@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
@@ -32,11 +35,19 @@ func (a *app) api(ctx context.Context, args []string) error {
 	if err := requireTokensOffLoopback(*addr, tokens); err != nil {
 		return err
 	}
-	opts, closeLedger, err := a.ledger()
+	opts, rdb, closeLedger, err := a.ledger()
 	if err != nil {
 		return err
 	}
 	defer closeLedger()
+	var apiOpts []httpapi.Option
+	if rdb != nil {
+		prefs, err := a.preferenceService(rdb) // preferences.go
+		if err != nil {
+			return err
+		}
+		apiOpts = append(apiOpts, httpapi.WithPreferences(prefs))
+	}
 	feedOpts, closeFeed, err := a.feedAPI()
 	if err != nil {
 		return err
@@ -59,7 +70,7 @@ func (a *app) api(ctx context.Context, args []string) error {
 	}
 	defer a.reloadOnHangup(ctx, tokens)()
 	a.logger.Info("API listening", "url", "http://"+l.Addr().String()+"/v1/notifications", "openapi", "http://"+l.Addr().String()+"/v1/openapi.yaml")
-	h, err := a.withCodecEndpoint(instrument(reg, httpapi.Handler(starter.New(tc, *taskQueue, opts...), a.logger, append(feedOpts, httpapi.WithTokens(tokens))...)), tokens)
+	h, err := a.withCodecEndpoint(instrument(reg, httpapi.Handler(starter.New(tc, *taskQueue, opts...), a.logger, append(append(apiOpts, feedOpts...), httpapi.WithTokens(tokens), httpapi.WithDigests(digest.NewClient(tc)))...)), tokens)
 	if err != nil {
 		return err
 	}
@@ -93,27 +104,23 @@ func serve(ctx context.Context, l net.Listener, h http.Handler) error {
 // is set, Send refuses a key whose records hold another payload's
 // fingerprint, even after Temporal has deleted that notification. Without
 // it the workers' claims still refuse such a payload, later and without
-// a 422 or exit code 2 to show for it. The returned func closes the
-// connection.
-func (a *app) ledger() ([]starter.Option, func(), error) {
+// a 422 or exit code 2 to show for it. It also returns the Redis client,
+// nil without REDIS_URL, for the products kept there. The returned func
+// closes the connection.
+func (a *app) ledger() ([]starter.Option, redis.UniversalClient, func(), error) {
 	ahead, err := a.maxSendAhead()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	url := a.getenv(worker.EnvRedisURL)
 	if url == "" {
-		return []starter.Option{ahead}, func() {}, nil
+		return []starter.Option{ahead}, nil, func() {}, nil
 	}
 	store, rdb, err := worker.Ledger(url)
 	if err != nil {
-		return nil, nil, inputError{err}
+		return nil, nil, nil, inputError{err}
 	}
-	prefs, err := a.preferenceStore(rdb) // preferences.go
-	if err != nil {
-		_ = rdb.Close()
-		return nil, nil, err
-	}
-	return []starter.Option{ahead, starter.WithLedger(store), starter.WithLogger(a.logger), a.recipientStore(rdb), prefs}, func() { _ = rdb.Close() }, nil
+	return []starter.Option{ahead, starter.WithLedger(store), starter.WithLogger(a.logger), a.recipientStore(rdb)}, rdb, func() { _ = rdb.Close() }, nil
 }
 
 func envOr(v, fallback string) string {

@@ -50,7 +50,7 @@ func (a *app) broadcastClient(ctx context.Context, taskQueue string) (*starter.C
 	if a.getenv(worker.EnvRedisURL) == "" {
 		return nil, nil, inputErrorf("broadcasts keep their recipient lists in Redis: set %s", worker.EnvRedisURL)
 	}
-	opts, closeLedger, err := a.ledger()
+	opts, _, closeLedger, err := a.ledger()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -213,7 +213,7 @@ func (a *app) broadcastStatus(ctx context.Context, tenant, key string, asJSON bo
 	defer closeClient()
 	c := all.ForTenant(tenant)
 	st, err := c.BroadcastStatus(ctx, key, starter.Page{Limit: starter.MaxPage})
-	var nf *starter.BroadcastNotFoundError
+	var nf *onceflow.NotFoundError
 	if errors.As(err, &nf) {
 		return inputError{err}
 	}

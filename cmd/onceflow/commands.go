@@ -97,7 +97,7 @@ func (a *app) send(ctx context.Context, args []string) error {
 	if err := n.Validate(); err != nil {
 		return err
 	}
-	opts, closeLedger, err := a.ledger()
+	opts, _, closeLedger, err := a.ledger()
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ const tenantUsage = "the tenant whose notification it is (as in the API token fi
 
 // lookupError makes an unknown key an input error.
 func lookupError(err error) error {
-	var nf *starter.NotFoundError
+	var nf *onceflow.NotFoundError
 	if errors.As(err, &nf) {
 		return inputError{err}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/starter"
 )
 
@@ -41,8 +42,8 @@ func (a *app) digest(ctx context.Context, args []string) error {
 		return err
 	}
 	defer tc.Close()
-	st, err := starter.New(tc, "").ForTenant(*tenant).Digest(ctx, subscriber, key)
-	var nf *starter.DigestNotFoundError
+	st, err := digest.NewClient(tc).ForTenant(*tenant).Status(ctx, subscriber, key)
+	var nf *onceflow.NotFoundError
 	switch {
 	case errors.As(err, &nf):
 		return inputError{err}

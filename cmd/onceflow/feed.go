@@ -12,7 +12,6 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/httpapi"
-	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 )
 
@@ -68,7 +67,7 @@ func (a *app) feedAPI() ([]httpapi.Option, func(), error) {
 	}
 	origins := httpapi.ParseOrigins(a.getenv(httpapi.EnvFeedOrigins))
 	a.logger.Info("In-app feed routes enabled", "subscriber_tokens", signer != nil, "origins", origins)
-	return []httpapi.Option{httpapi.WithFeed(store, signer, origins)}, closeStore, nil
+	return []httpapi.Option{httpapi.WithFeed(feed.NewService(store), signer, origins)}, closeStore, nil
 }
 
 // feed prints a page of a subscriber's in-app feed, or marks items read.
@@ -100,7 +99,7 @@ func (a *app) feed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeStore()
-	c := starter.New(nil, "", starter.WithFeed(store)).ForTenant(*tenant)
+	c := feed.NewService(store).ForTenant(*tenant)
 	switch {
 	case *read != "":
 		if err := c.MarkRead(ctx, *subscriber, *read); err != nil {
@@ -116,7 +115,7 @@ func (a *app) feed(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stdout, "%d marked read\n", n)
 		return nil
 	}
-	page, err := c.Feed(ctx, *subscriber, *cursor, *limit)
+	page, err := c.Page(ctx, *subscriber, *cursor, *limit)
 	if err != nil {
 		return err
 	}

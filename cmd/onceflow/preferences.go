@@ -12,20 +12,20 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onceflow/onceflow/preferences"
-	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 )
 
-// preferenceStore lets a starter read and change subscribers' preferences
-// in the Redis at rdb, with the critical categories and unsubscribe links
-// of ONCEFLOW_CRITICAL_CATEGORIES, ONCEFLOW_UNSUBSCRIBE_SECRET and
-// ONCEFLOW_PUBLIC_URL. It is part of every starter that has the ledger.
-func (a *app) preferenceStore(rdb redis.UniversalClient) (starter.Option, error) {
+// preferenceService is the preference service on the Redis at rdb, with
+// the critical categories and unsubscribe links of
+// ONCEFLOW_CRITICAL_CATEGORIES, ONCEFLOW_UNSUBSCRIBE_SECRET and
+// ONCEFLOW_PUBLIC_URL: what the API serves and the preferences command
+// uses.
+func (a *app) preferenceService(rdb redis.UniversalClient) (*preferences.Service, error) {
 	cfg, err := preferences.ConfigFromEnv(a.getenv)
 	if err != nil {
 		return nil, inputError{err}
 	}
-	return starter.WithPreferences(preferences.New(rdb, cfg.Critical), cfg.Links()), nil
+	return preferences.NewService(preferences.New(rdb, cfg.Critical), cfg.Links()), nil
 }
 
 const preferencesUsage = `usage:
@@ -82,16 +82,20 @@ func (a *app) preferences(ctx context.Context, args []string) error {
 	if a.getenv(worker.EnvRedisURL) == "" {
 		return inputErrorf("subscriber preferences are kept in Redis: set %s", worker.EnvRedisURL)
 	}
-	opts, closeLedger, err := a.ledger()
+	// Preferences live in Redis only: no Temporal connection is needed.
+	_, rdb, closeLedger, err := a.ledger()
 	if err != nil {
 		return err
 	}
 	defer closeLedger()
-	// Preferences live in Redis only: no Temporal connection is needed.
-	c := starter.New(nil, "", opts...).ForTenant(*tenant)
+	svc, err := a.preferenceService(rdb)
+	if err != nil {
+		return err
+	}
+	c := svc.ForTenant(*tenant)
 	switch verb {
 	case "get":
-		p, err := c.Preferences(ctx, *sub)
+		p, err := c.Get(ctx, *sub)
 		if err != nil {
 			return err
 		}
@@ -112,13 +116,13 @@ func (a *app) preferences(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		stored, err := c.SetPreferences(ctx, *sub, p)
+		stored, err := c.Set(ctx, *sub, p)
 		if err != nil {
 			return err
 		}
 		return a.printPreferences(stored, false)
 	}
-	link, err := c.NewUnsubscribeLink(ctx, *sub, *category, *channel, *expiresIn)
+	link, err := c.NewUnsubscribeLink(*sub, *category, *channel, *expiresIn)
 	if err != nil {
 		return err
 	}

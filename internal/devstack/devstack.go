@@ -30,6 +30,7 @@ import (
 
 	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/redisproc"
@@ -312,8 +313,8 @@ func (s *Stack) startAPI(cfg Config, taskQueue, secret string, prefs preferences
 	signer, _ := feed.NewSigner(secret)
 	mux := http.NewServeMux()
 	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log),
-		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow), starter.WithPreferences(preferences.New(rdb, prefs.Critical), prefs.Links())),
-		log, httpapi.WithTokens(tokens), httpapi.WithFeed(feed.New(rdb, 0, 0), signer, cfg.FeedOrigins))))
+		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow)),
+		log, httpapi.WithTokens(tokens), httpapi.WithDigests(digest.NewClient(s.Client)), httpapi.WithPreferences(preferences.NewService(preferences.New(rdb, prefs.Critical), prefs.Links())), httpapi.WithFeed(feed.NewService(feed.New(rdb, 0, 0)), signer, cfg.FeedOrigins))))
 	// Metrics carry no personal data; like the API, the address is
 	// loopback unless --api-addr says otherwise.
 	mux.Handle("GET /metrics", s.metrics.Handler())
