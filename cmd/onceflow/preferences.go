@@ -11,21 +11,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/preferences"
+	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/starter"
-	"github.com/onceflow/onceflow/worker"
 )
 
 // preferenceStore lets a starter read and change subscribers' preferences
 // in the Redis at rdb, with the critical categories and unsubscribe links
 // of ONCEFLOW_CRITICAL_CATEGORIES, ONCEFLOW_UNSUBSCRIBE_SECRET and
 // ONCEFLOW_PUBLIC_URL. It is part of every starter that has the ledger.
-func (a *app) preferenceStore(rdb redis.UniversalClient) (starter.Option, error) {
-	cfg, err := preferences.ConfigFromEnv(a.getenv)
-	if err != nil {
-		return nil, inputError{err}
-	}
-	return starter.WithPreferences(preferences.New(rdb, cfg.Critical), cfg.Links()), nil
+func (a *app) preferenceStore(rdb redis.UniversalClient, cfg httpapi.Config) starter.Option {
+	return starter.WithPreferences(preferences.New(rdb, cfg.Preferences.Critical), cfg.Preferences.Links())
 }
 
 const preferencesUsage = `usage:
@@ -79,14 +76,13 @@ func (a *app) preferences(ctx context.Context, args []string) error {
 	if *sub == "" {
 		return inputErrorf("--subscriber is required")
 	}
-	if a.getenv(worker.EnvRedisURL) == "" {
-		return inputErrorf("subscriber preferences are kept in Redis: set %s", worker.EnvRedisURL)
+	if a.getenv(redisconn.EnvURL) == "" {
+		return inputErrorf("subscriber preferences are kept in Redis: set %s", redisconn.EnvURL)
 	}
-	opts, closeLedger, err := a.ledger()
+	opts, err := a.ledger()
 	if err != nil {
 		return err
 	}
-	defer closeLedger()
 	// Preferences live in Redis only: no Temporal connection is needed.
 	c := starter.New(nil, "", opts...).ForTenant(*tenant)
 	switch verb {
