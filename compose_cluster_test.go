@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/onceflow/onceflow/worker"
+	"github.com/onceflow/onceflow/redisconn"
 )
 
 // The cluster file adds six durable cluster nodes and a one-shot that
@@ -52,8 +52,8 @@ func TestComposeRedisClusterFile(t *testing.T) {
 		s := service(t, p, name)
 		assert.Equal(t, "service_completed_successfully", s.DependsOn["redis-cluster-create"].Condition, name)
 		raw := *s.Environment["REDIS_URL"]
-		require.True(t, worker.IsClusterURL(raw), "%s: %s", name, raw)
-		opts, err := worker.ParseClusterURL(raw)
+		require.True(t, redisconn.IsClusterURL(raw), "%s: %s", name, raw)
+		opts, err := redisconn.ParseClusterURL(raw)
 		require.NoError(t, err, name)
 		var seeds []string
 		for _, a := range opts.Addrs {

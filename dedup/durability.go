@@ -136,20 +136,6 @@ func isReply(err error) bool {
 // (Redis WAIT); unset or 0 counts a claim once the master has it.
 const EnvWaitReplicas = "ONCEFLOW_REDIS_WAIT_REPLICAS"
 
-// WaitReplicasFromEnv reads EnvWaitReplicas through getenv (os.Getenv in
-// production).
-func WaitReplicasFromEnv(getenv func(string) string) (int, error) {
-	v := getenv(EnvWaitReplicas)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s=%q is not a number of replicas (0 or more)", EnvWaitReplicas, v)
-	}
-	return n, nil
-}
-
 // DefaultWaitTimeout is how long a claim waits for replicas to acknowledge
 // it. Replicas on a LAN acknowledge within a millisecond; a second means one
 // is lagging or gone, and the delivery is better retried than sent on a

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -191,25 +190,6 @@ func TestWaitNeedsAReadTimeoutLongerThanTheWait(t *testing.T) {
 	_, err := dedup.New(rdb, time.Hour, dedup.WaitReplicas(1, 2*time.Second)).Claim(context.Background(), record(t), "attempt-1", time.Minute)
 	assert.ErrorContains(t, err, "read timeout")
 	assert.ErrorContains(t, err, dedup.EnvWaitReplicas)
-}
-
-func TestWaitReplicasFromEnv(t *testing.T) {
-	server.OnlyOnce(t)
-	for v, want := range map[string]int{"": 0, "0": 0, "2": 2} {
-		n, err := dedup.WaitReplicasFromEnv(func(string) string { return v })
-		require.NoError(t, err, v)
-		assert.Equal(t, want, n, v)
-	}
-	for _, v := range []string{"-1", "two", "1.5"} {
-		_, err := dedup.WaitReplicasFromEnv(func(name string) string {
-			if name == dedup.EnvWaitReplicas {
-				return v
-			}
-			return ""
-		})
-		require.Error(t, err, v)
-		assert.True(t, strings.HasPrefix(err.Error(), dedup.EnvWaitReplicas+"="), "the error names the variable: %v", err)
-	}
 }
 
 // BenchmarkDurability measures what a delivery's claim and commit cost with

@@ -30,7 +30,7 @@ func TestBroadcastRecipientRefusedEmitsOneFailedEvent(t *testing.T) {
 	cfg.RedisURL = "redis://" + servers.Redis.Addr + "/" + strconv.Itoa(int(nextDB.Add(1)))
 	cfg.EventsURL = eventsURL
 	s := servers.New(t, cfg, nil)
-	rdb, err := worker.NewRedis(cfg.RedisURL, false)
+	rdb, err := cfg.Open(false)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	stop, err := worker.StartEvents(context.Background(), cfg, rdb, nil)

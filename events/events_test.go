@@ -95,7 +95,7 @@ func stack(t *testing.T, eventsURL string, failingAfter time.Duration) *teststac
 	cfg.EventsURL = eventsURL
 	cfg.EndpointFailingAfter = failingAfter
 	s := servers.New(t, cfg, nil)
-	rdb, err := worker.NewRedis(cfg.RedisURL, false)
+	rdb, err := cfg.Open(false)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	stop, err := worker.StartEvents(context.Background(), cfg, rdb, nil)
@@ -283,7 +283,7 @@ func TestDeliveryOutOfRetriesEmitsOneFailedEvent(t *testing.T) {
 	policy := teststack.Policy
 	policy.GiveUpAfter, policy.MaxRetryInterval = 6*time.Second, 4*time.Second
 	s := servers.NewWithPolicy(t, cfg, policy, nil)
-	rdb, err := worker.NewRedis(cfg.RedisURL, false)
+	rdb, err := cfg.Open(false)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	stop, err := worker.StartEvents(context.Background(), cfg, rdb, nil)

@@ -28,6 +28,7 @@ import (
 	"github.com/onceflow/onceflow/providers/email"
 	"github.com/onceflow/onceflow/providers/push"
 	"github.com/onceflow/onceflow/providers/sms"
+	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/worker"
 )
 
@@ -105,7 +106,7 @@ func channelServers(t *testing.T, in *inbox, failSMS bool) (cfg worker.Config, s
 	require.NoError(t, err)
 
 	return worker.Config{
-		RedisURL:      "redis://" + servers.Redis.Addr + "/0",
+		Config:        redisconn.Config{RedisURL: "redis://" + servers.Redis.Addr + "/0"},
 		WebhookSecret: testenv.WebhookSecret,
 		Email:         []email.Config{{Addr: l.Addr().String(), From: "notify@shop.example", TLS: "none"}},
 		SMS:           []sms.Config{{AccountSID: "AC1", AuthToken: "token", From: "+15005550006", BaseURL: api.URL}},

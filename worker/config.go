@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/feed"
+	"github.com/onceflow/onceflow/internal/envvar"
 	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/providers/chat"
 	"github.com/onceflow/onceflow/providers/egress"
@@ -18,14 +17,18 @@ import (
 	"github.com/onceflow/onceflow/providers/sms"
 	"github.com/onceflow/onceflow/providers/webhook"
 	"github.com/onceflow/onceflow/ratelimit"
+	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/templates"
 	"github.com/onceflow/onceflow/workflows"
 )
 
 // Config is what a worker needs besides its Temporal client.
 type Config struct {
-	TaskQueue     string
-	RedisURL      string
+	TaskQueue string
+	// Config is how the worker reaches Redis (REDIS_URL, the TLS files,
+	// ONCEFLOW_REDIS_WAIT_REPLICAS), the DefaultURL when REDIS_URL is
+	// unset.
+	redisconn.Config
 	WebhookSecret string
 	// TemplatesDir holds the notification templates; empty means none.
 	TemplatesDir string
@@ -46,10 +49,7 @@ type Config struct {
 	// namespace's retention so that a key re-sent after its workflow was
 	// deleted is still suppressed.
 	DedupWindow time.Duration
-	// WaitReplicas makes a claim count only once this many Redis replicas
-	// have it (dedup.EnvWaitReplicas); 0 does not wait.
-	WaitReplicas int
-	Policy       workflows.Policy
+	Policy      workflows.Policy
 	// Preferences are the critical categories and the unsubscribe links'
 	// secret and public URL (preferences.ConfigFromEnv).
 	Preferences preferences.Config
@@ -66,15 +66,16 @@ type Config struct {
 	WorkflowCache int
 }
 
-// Environment variables read by LoadConfig, with their defaults.
+// Environment variables read by LoadConfig besides redisconn's and the
+// providers', products' and events' own; their defaults and meaning are
+// in the table of internal/envvar, which LoadConfig reads them through.
 const (
-	EnvTaskQueue      = "ONCEFLOW_TASK_QUEUE"      // onceflow
-	EnvRedisURL       = "REDIS_URL"                // redis://127.0.0.1:6379/0
-	EnvDedupWindow    = "ONCEFLOW_DEDUP_WINDOW"    // 720h
-	EnvAttemptTimeout = "ONCEFLOW_ATTEMPT_TIMEOUT" // 30s
-	EnvGiveUpAfter    = "ONCEFLOW_GIVE_UP_AFTER"   // 24h
-	EnvRateLimits     = "ONCEFLOW_RATE_LIMITS"     // none; e.g. sms=50,email=20 (sends per second)
-	EnvWorkflowCache  = "ONCEFLOW_WORKFLOW_CACHE"  // 1000 workflows
+	EnvTaskQueue      = "ONCEFLOW_TASK_QUEUE"
+	EnvDedupWindow    = "ONCEFLOW_DEDUP_WINDOW"
+	EnvAttemptTimeout = "ONCEFLOW_ATTEMPT_TIMEOUT"
+	EnvGiveUpAfter    = "ONCEFLOW_GIVE_UP_AFTER"
+	EnvRateLimits     = "ONCEFLOW_RATE_LIMITS"
+	EnvWorkflowCache  = "ONCEFLOW_WORKFLOW_CACHE"
 )
 
 // DefaultWorkflowCache is the worker's workflow cache. The SDK keeps
@@ -85,36 +86,36 @@ const (
 // replayed from its short history when its timer fires.
 const DefaultWorkflowCache = 1000
 
-// DefaultRedisURL is used when REDIS_URL is not set.
-const DefaultRedisURL = "redis://127.0.0.1:6379/0"
-
 // LoadConfig reads the worker's configuration from the environment through
 // getenv (os.Getenv in production). An unparsable value is an error that
 // names its variable.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg := Config{
-		TaskQueue:     getenv(EnvTaskQueue),
-		RedisURL:      getenv(EnvRedisURL),
+		TaskQueue:     envvar.TaskQueue.Get(getenv),
 		WebhookSecret: getenv(webhook.SecretEnv),
 		TemplatesDir:  getenv(templates.EnvDir),
-		DedupWindow:   dedup.DefaultWindow,
 		Policy:        workflows.DefaultPolicy(),
-		WorkflowCache: DefaultWorkflowCache,
 	}
-	if cfg.TaskQueue == "" {
-		cfg.TaskQueue = workflows.DefaultTaskQueue
+	var err error
+	if cfg.Config, err = redisconn.Load(getenv); err != nil {
+		return Config{}, err
 	}
-	if cfg.RedisURL == "" {
-		cfg.RedisURL = DefaultRedisURL
+	if cfg.WorkflowCache, err = envvar.WorkflowCache.Int(getenv, 1, "workflows"); err != nil {
+		return Config{}, err
 	}
-	if v := getenv(EnvWorkflowCache); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return Config{}, fmt.Errorf("%s=%q is not a positive number of workflows", EnvWorkflowCache, v)
+	for _, d := range []struct {
+		v   envvar.Var
+		dst *time.Duration
+	}{
+		{envvar.DedupWindow, &cfg.DedupWindow},
+		{envvar.AttemptTimeout, &cfg.Policy.AttemptTimeout},
+		{envvar.GiveUpAfter, &cfg.Policy.GiveUpAfter},
+	} {
+		if *d.dst, err = d.v.Duration(getenv); err != nil {
+			return Config{}, err
 		}
-		cfg.WorkflowCache = n
 	}
-	rates, err := ratelimit.ParseRates(getenv(EnvRateLimits))
+	rates, err := ratelimit.ParseRates(getenv(envvar.RateLimits.Name))
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", EnvRateLimits, err)
 	}
@@ -129,9 +130,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if cfg.EgressAllow, err = egress.ParseAllow(getenv(egress.EnvAllow)); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", egress.EnvAllow, err)
-	}
-	if cfg.WaitReplicas, err = dedup.WaitReplicasFromEnv(getenv); err != nil {
-		return Config{}, err
 	}
 	if cfg.Preferences, err = preferences.ConfigFromEnv(getenv); err != nil {
 		return Config{}, err
@@ -153,21 +151,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if ok {
 		cfg.Push = &c
-	}
-	for name, dst := range map[string]*time.Duration{
-		EnvDedupWindow:    &cfg.DedupWindow,
-		EnvAttemptTimeout: &cfg.Policy.AttemptTimeout,
-		EnvGiveUpAfter:    &cfg.Policy.GiveUpAfter,
-	} {
-		v := getenv(name)
-		if v == "" {
-			continue
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return Config{}, fmt.Errorf("%s=%q is not a positive duration such as 30s or 720h", name, v)
-		}
-		*dst = d
 	}
 	return cfg, nil
 }

@@ -22,15 +22,15 @@ import (
 	"github.com/onceflow/onceflow/templates"
 )
 
-// Activities wires the Deliver activity to Redis (one server or a cluster)
-// at cfg.RedisURL and to the providers cfg configures. The caller closes
-// the returned Redis client.
+// Activities wires the activities to the Redis cfg.Config opens (one
+// server or a cluster) and to the providers cfg configures. The caller
+// closes the returned Redis client.
 func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, error) {
 	ps, err := Providers(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb, err := NewRedis(cfg.RedisURL, false)
+	rdb, err := cfg.Open(false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -65,18 +65,6 @@ func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, erro
 		acts.Limits[ch] = l
 	}
 	return acts, rdb, nil
-}
-
-// Ledger connects to the dedup store at redisURL for reading only, as
-// starter.WithLedger does to refuse a key reused with another payload. Its
-// reads give up at their context's deadline, so that a Redis that hangs
-// cannot stall a start. The caller closes the returned Redis client.
-func Ledger(redisURL string) (*dedup.Store, redis.UniversalClient, error) {
-	rdb, err := NewRedis(redisURL, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	return dedup.New(rdb, 0), rdb, nil
 }
 
 // ambiguityPolicies says, per channel, what a delivery does when an earlier

@@ -8,10 +8,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -20,6 +18,7 @@ import (
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/digest"
+	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -50,17 +49,17 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 	defer rdb.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := PingRedis(pingCtx, rdb); err != nil {
-		return fmt.Errorf("redis at %s (%s): %w", redactRedisURL(cfg.RedisURL), EnvRedisURL, err)
+	if err := redisconn.Ping(pingCtx, rdb); err != nil {
+		return fmt.Errorf("redis at %s (%s): %w", cfg.Redacted(), redisconn.EnvURL, err)
 	}
 	// Redis is the ledger: one that may evict records is refused, one that
 	// may lose them on a restart is warned about.
 	warnings, err := dedup.CheckDurability(pingCtx, rdb, cfg.WaitReplicas)
 	if err != nil {
-		return fmt.Errorf("redis at %s (%s): %w", redactRedisURL(cfg.RedisURL), EnvRedisURL, err)
+		return fmt.Errorf("redis at %s (%s): %w", cfg.Redacted(), redisconn.EnvURL, err)
 	}
 	for _, w := range warnings {
-		logger.Warn(w, "redis", redactRedisURL(cfg.RedisURL))
+		logger.Warn(w, "redis", cfg.Redacted())
 	}
 	if err := checkRetention(pingCtx, tc, namespace, cfg.DedupWindow, cfg.Policy.GiveUpAfter); err != nil {
 		return err
@@ -87,46 +86,10 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 			channels = append(channels, string(c))
 		}
 	}
-	logger.Info("Worker started", "task_queue", cfg.TaskQueue, "namespace", namespace, "redis", redactRedisURL(cfg.RedisURL), "channels", channels)
+	logger.Info("Worker started", "task_queue", cfg.TaskQueue, "namespace", namespace, "redis", cfg.Redacted(), "channels", channels)
 	<-ctx.Done()
 	logger.Info("Worker stopping; in-flight deliveries may take up to the attempt timeout", "attempt_timeout", cfg.Policy.AttemptTimeout)
 	w.Stop()
 	logger.Info("Worker stopped")
-	return nil
-}
-
-// redactRedisURL drops the password from a Redis URL for logs and errors.
-func redactRedisURL(raw string) string {
-	if IsClusterURL(raw) {
-		opts, err := ParseClusterURL(raw)
-		if err != nil {
-			return "(unparsable URL)"
-		}
-		return fmt.Sprintf("cluster seeded by %s", strings.Join(opts.Addrs, ","))
-	}
-	opts, err := redis.ParseURL(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return fmt.Sprintf("%s db %d", opts.Addr, opts.DB)
-}
-
-// PingRedis checks that Redis answers; on a cluster, that every primary
-// does, so that every slot can be written.
-func PingRedis(ctx context.Context, rdb redis.UniversalClient) error {
-	var err error
-	if c, ok := rdb.(*redis.ClusterClient); ok {
-		err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-			if err := n.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("primary %s: %w", n.Options().Addr, err)
-			}
-			return nil
-		})
-	} else {
-		err = rdb.Ping(ctx).Err()
-	}
-	if err != nil {
-		return plainToTLSHint(rdb, err)
-	}
 	return nil
 }

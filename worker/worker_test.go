@@ -6,14 +6,16 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/providers"
+	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/worker"
+	"github.com/onceflow/onceflow/workflows"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -24,9 +26,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 	cfg, err := worker.LoadConfig(env(nil))
 	require.NoError(t, err)
 	assert.Equal(t, "onceflow", cfg.TaskQueue)
-	assert.Equal(t, worker.DefaultRedisURL, cfg.RedisURL)
-	assert.Equal(t, 720*time.Hour, cfg.DedupWindow)
-	assert.Equal(t, 30*time.Second, cfg.Policy.AttemptTimeout)
+	assert.Equal(t, redisconn.DefaultURL, cfg.URL())
+	assert.Equal(t, dedup.DefaultWindow, cfg.DedupWindow)
+	assert.Equal(t, workflows.DefaultPolicy(), cfg.Policy)
 	assert.Empty(t, cfg.Email)
 	assert.Nil(t, cfg.Push)
 	assert.Equal(t, worker.DefaultWorkflowCache, cfg.WorkflowCache)
@@ -53,6 +55,12 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	assert.ErrorContains(t, err, "ONCEFLOW_ATTEMPT_TIMEOUT")
 	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_WORKFLOW_CACHE": "lots"}))
 	assert.ErrorContains(t, err, "ONCEFLOW_WORKFLOW_CACHE")
+	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_DEDUP_WINDOW": "bogus"}))
+	assert.EqualError(t, err, `ONCEFLOW_DEDUP_WINDOW="bogus" is not a positive duration such as 30s or 720h`)
+	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_REDIS_WAIT_REPLICAS": "all"}))
+	assert.ErrorContains(t, err, `ONCEFLOW_REDIS_WAIT_REPLICAS="all"`)
+	_, err = worker.LoadConfig(env(map[string]string{"REDIS_URL": "redis://h:1/0", "ONCEFLOW_REDIS_CA_FILE": "/ca.pem"}))
+	assert.ErrorContains(t, err, "ONCEFLOW_REDIS_CA_FILE is set but REDIS_URL=redis://h:1/0 does not use TLS")
 	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_RATE_LIMITS": "fax=5"}))
 	assert.ErrorContains(t, err, "ONCEFLOW_RATE_LIMITS")
 	_, err = worker.LoadConfig(env(map[string]string{"ONCEFLOW_EGRESS_ALLOW": "10.0.0.0/8,10.0.0.0/33"}))

@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/httpapi"
+	"github.com/onceflow/onceflow/internal/envvar"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 )
@@ -22,8 +22,12 @@ const EnvAPIAddr = "ONCEFLOW_API_ADDR"
 
 func (a *app) api(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("api", flag.ContinueOnError)
-	addr := fs.String("addr", envOr(a.getenv(EnvAPIAddr), "127.0.0.1:8080"), "listen address ("+EnvAPIAddr+")")
-	taskQueue := fs.String("task-queue", a.getenv(worker.EnvTaskQueue), "task queue of the workers ("+worker.EnvTaskQueue+")")
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	addr := fs.String("addr", envvar.APIAddr.Get(a.getenv), "listen address ("+EnvAPIAddr+")")
+	taskQueue := fs.String("task-queue", cfg.TaskQueue, "task queue of the workers ("+worker.EnvTaskQueue+")")
 	tokensFile := a.tokensFlag(fs)
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -35,24 +39,22 @@ func (a *app) api(ctx context.Context, args []string) error {
 	if err := requireTokensOffLoopback(*addr, tokens); err != nil {
 		return err
 	}
-	opts, rdb, closeLedger, err := a.ledger()
+	opts, err := a.ledger()
 	if err != nil {
 		return err
 	}
-	defer closeLedger()
 	var apiOpts []httpapi.Option
-	if rdb != nil {
-		prefs, err := a.preferenceService(rdb) // preferences.go
+	if cfg.Redis.Configured() {
+		rdb, err := a.redis()
 		if err != nil {
 			return err
 		}
-		apiOpts = append(apiOpts, httpapi.WithPreferences(prefs))
+		apiOpts = append(apiOpts, httpapi.WithPreferences(a.preferenceService(rdb, cfg))) // preferences.go
 	}
-	feedOpts, closeFeed, err := a.feedAPI()
+	feedOpts, err := a.feedAPI()
 	if err != nil {
 		return err
 	}
-	defer closeFeed()
 	ctx, stop := context.WithCancel(ctx) // stops the metrics server on return
 	defer stop()
 	reg, err := a.serveMetrics(ctx)
@@ -104,28 +106,19 @@ func serve(ctx context.Context, l net.Listener, h http.Handler) error {
 // is set, Send refuses a key whose records hold another payload's
 // fingerprint, even after Temporal has deleted that notification. Without
 // it the workers' claims still refuse such a payload, later and without
-// a 422 or exit code 2 to show for it. It also returns the Redis client,
-// nil without REDIS_URL, for the products kept there. The returned func
-// closes the connection.
-func (a *app) ledger() ([]starter.Option, redis.UniversalClient, func(), error) {
-	ahead, err := a.maxSendAhead()
+// a 422 or exit code 2 to show for it.
+func (a *app) ledger() ([]starter.Option, error) {
+	cfg, err := a.config()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	url := a.getenv(worker.EnvRedisURL)
-	if url == "" {
-		return []starter.Option{ahead}, nil, func() {}, nil
+	ahead := starter.WithMaxSendAhead(cfg.MaxSendAhead)
+	if !cfg.Redis.Configured() {
+		return []starter.Option{ahead}, nil
 	}
-	store, rdb, err := worker.Ledger(url)
+	rdb, err := a.redis()
 	if err != nil {
-		return nil, nil, nil, inputError{err}
+		return nil, err
 	}
-	return []starter.Option{ahead, starter.WithLedger(store), starter.WithLogger(a.logger), a.recipientStore(rdb)}, rdb, func() { _ = rdb.Close() }, nil
-}
-
-func envOr(v, fallback string) string {
-	if v == "" {
-		return fallback
-	}
-	return v
+	return []starter.Option{ahead, starter.WithLedger(dedup.New(rdb, 0)), starter.WithLogger(a.logger), a.recipientStore(rdb, cfg)}, nil
 }

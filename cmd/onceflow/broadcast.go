@@ -16,7 +16,9 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
+	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/recipients"
+	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 )
@@ -32,34 +34,26 @@ const (
 // recipientStore lets a starter keep broadcasts' recipient lists in the
 // Redis at rdb, for the workers' dedup window (ONCEFLOW_DEDUP_WINDOW) past
 // their send_at. It is part of every starter that has the ledger.
-func (a *app) recipientStore(rdb redis.UniversalClient) starter.Option {
-	// Only the one variable: reading the whole worker configuration
-	// would read the providers' credentials files too.
-	keep, err := time.ParseDuration(a.getenv(worker.EnvDedupWindow))
-	if err != nil || keep < dedup.DefaultWindow {
-		// Unset, or a bad value (the worker's to report): lists are
-		// kept at least as long as the default window.
-		keep = dedup.DefaultWindow
-	}
-	return starter.WithRecipientStore(recipients.New(rdb), keep)
+func (a *app) recipientStore(rdb redis.UniversalClient, cfg httpapi.Config) starter.Option {
+	// Lists are kept at least as long as the default window.
+	return starter.WithRecipientStore(recipients.New(rdb), max(cfg.DedupWindow, dedup.DefaultWindow))
 }
 
 // broadcastClient connects a starter that can start and page broadcasts:
 // it needs REDIS_URL.
 func (a *app) broadcastClient(ctx context.Context, taskQueue string) (*starter.Client, func(), error) {
-	if a.getenv(worker.EnvRedisURL) == "" {
-		return nil, nil, inputErrorf("broadcasts keep their recipient lists in Redis: set %s", worker.EnvRedisURL)
+	if a.getenv(redisconn.EnvURL) == "" {
+		return nil, nil, inputErrorf("broadcasts keep their recipient lists in Redis: set %s", redisconn.EnvURL)
 	}
-	opts, _, closeLedger, err := a.ledger()
+	opts, err := a.ledger()
 	if err != nil {
 		return nil, nil, err
 	}
 	tc, _, err := a.dial(ctx)
 	if err != nil {
-		closeLedger()
 		return nil, nil, err
 	}
-	return starter.New(tc, taskQueue, opts...), func() { tc.Close(); closeLedger() }, nil
+	return starter.New(tc, taskQueue, opts...), tc.Close, nil
 }
 
 func (a *app) broadcast(ctx context.Context, args []string) error {

@@ -97,11 +97,10 @@ func (a *app) send(ctx context.Context, args []string) error {
 	if err := n.Validate(); err != nil {
 		return err
 	}
-	opts, _, closeLedger, err := a.ledger()
+	opts, err := a.ledger()
 	if err != nil {
 		return err
 	}
-	defer closeLedger()
 	tc, _, err := a.dial(ctx)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/devstack"
+	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/worker"
 )
 
@@ -32,7 +33,7 @@ func (a *app) dev(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Workers, "workers", 1, "number of workers in this process (0: none; run onceflow worker separately)")
 	fs.StringVar(&cfg.DB, "db", a.getenv(devstack.EnvDB), "postgres://user:password@host:port/database for the Temporal server's data instead of SQLite in --data-dir; visibility goes to <database>"+devstack.VisibilitySuffix+"; both are created when missing ("+devstack.EnvDB+")")
 	shards := fs.Int("history-shards", 0, fmt.Sprintf("Temporal history shards, fixed when the database is created (default %d on SQLite, %d on PostgreSQL)", devstack.DefaultShardsSQLite, devstack.DefaultShardsPostgres))
-	fs.StringVar(&cfg.RedisURL, "redis-url", a.getenv(worker.EnvRedisURL), "use this Redis instead of starting one ("+worker.EnvRedisURL+")")
+	fs.StringVar(&cfg.RedisURL, "redis-url", a.getenv(redisconn.EnvURL), "use this Redis instead of starting one ("+redisconn.EnvURL+")")
 	tokensFile := a.tokensFlag(fs)
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -77,7 +78,7 @@ func (a *app) dev(ctx context.Context, args []string) error {
 			fmt.Fprintf(a.stdout, "  Codec endpoint %s/codec  (the Web UI decodes payloads through it)\n", stack.APIURL)
 		}
 	}
-	fmt.Fprintf(a.stdout, "  Redis          %s (%s)\n", worker.RedactRedisURL(stack.RedisURL), stack.RedisKind)
+	fmt.Fprintf(a.stdout, "  Redis          %s (%s)\n", redisconn.Redact(stack.RedisURL), stack.RedisKind)
 	fmt.Fprintf(a.stdout, "  Workers        %d on task queue %q\n", cfg.Workers, cfg.Worker.TaskQueue)
 	fmt.Fprintf(a.stdout, "  Data           %s\n", cfg.DataDir)
 	<-ctx.Done()

@@ -12,62 +12,40 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/httpapi"
-	"github.com/onceflow/onceflow/worker"
+	"github.com/onceflow/onceflow/redisconn"
 )
 
-// feedStore connects to the feeds in the Redis at REDIS_URL, with the
-// item lifetime the workers use (ONCEFLOW_FEED_TTL). The returned func
-// closes the connection.
-func (a *app) feedStore() (*feed.Store, func(), error) {
-	url := a.getenv(worker.EnvRedisURL)
-	if url == "" {
-		return nil, nil, inputErrorf("the in-app feed is kept in Redis: set %s", worker.EnvRedisURL)
-	}
-	ttl, err := feed.TTLFromEnv(a.getenv)
+// feedStore is the feeds in the Redis at REDIS_URL, with the item
+// lifetime the workers use (ONCEFLOW_FEED_TTL).
+func (a *app) feedStore() (*feed.Store, error) {
+	cfg, err := a.config()
 	if err != nil {
-		return nil, nil, inputError{err}
+		return nil, err
 	}
-	rdb, err := worker.NewRedis(url, false)
+	if !cfg.Redis.Configured() {
+		return nil, inputErrorf("the in-app feed is kept in Redis: set %s", redisconn.EnvURL)
+	}
+	rdb, err := a.redis()
 	if err != nil {
-		return nil, nil, inputError{err}
+		return nil, err
 	}
-	return feed.New(rdb, ttl, 0), func() { _ = rdb.Close() }, nil
-}
-
-// signer is the subscriber-token signer from ONCEFLOW_SUBSCRIBER_TOKEN_SECRET,
-// nil when it is unset.
-func (a *app) signer() (*feed.Signer, error) {
-	secret := a.getenv(feed.EnvTokenSecret)
-	if secret == "" {
-		return nil, nil
-	}
-	s, err := feed.NewSigner(secret)
-	if err != nil {
-		return nil, inputError{err}
-	}
-	return s, nil
+	return feed.New(rdb, cfg.FeedTTL, 0, feed.WaitReplicas(cfg.Redis.WaitReplicas, 0)), nil
 }
 
 // feedAPI is the API's feed option: the feeds in REDIS_URL's Redis,
 // subscriber tokens when their secret is set, and the browser origins
-// allowed. Without REDIS_URL the feed routes answer 503. The returned func
-// closes the connection.
-func (a *app) feedAPI() ([]httpapi.Option, func(), error) {
-	if a.getenv(worker.EnvRedisURL) == "" {
-		return nil, func() {}, nil
+// allowed. Without REDIS_URL the feed routes answer 503.
+func (a *app) feedAPI() ([]httpapi.Option, error) {
+	cfg, err := a.config()
+	if err != nil || !cfg.Redis.Configured() {
+		return nil, err
 	}
-	store, closeStore, err := a.feedStore()
+	store, err := a.feedStore()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	signer, err := a.signer()
-	if err != nil {
-		closeStore()
-		return nil, nil, err
-	}
-	origins := httpapi.ParseOrigins(a.getenv(httpapi.EnvFeedOrigins))
-	a.logger.Info("In-app feed routes enabled", "subscriber_tokens", signer != nil, "origins", origins)
-	return []httpapi.Option{httpapi.WithFeed(feed.NewService(store), signer, origins)}, closeStore, nil
+	a.logger.Info("In-app feed routes enabled", "subscriber_tokens", cfg.Signer != nil, "origins", cfg.FeedOrigins)
+	return []httpapi.Option{httpapi.WithFeed(feed.NewService(store), cfg.Signer, cfg.FeedOrigins)}, nil
 }
 
 // feed prints a page of a subscriber's in-app feed, or marks items read.
@@ -94,11 +72,10 @@ func (a *app) feed(ctx context.Context, args []string) error {
 	if *limit < 1 || *limit > feed.MaxLimit {
 		return inputErrorf("--limit %d is not from 1 to %d", *limit, feed.MaxLimit)
 	}
-	store, closeStore, err := a.feedStore()
+	store, err := a.feedStore()
 	if err != nil {
 		return err
 	}
-	defer closeStore()
 	c := feed.NewService(store).ForTenant(*tenant)
 	switch {
 	case *read != "":
@@ -168,10 +145,11 @@ func (a *app) subscriberToken(_ context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return inputErrorf("subscriber-token takes no arguments, got %q", fs.Args())
 	}
-	signer, err := a.signer()
+	cfg, err := a.config()
 	if err != nil {
 		return err
 	}
+	signer := cfg.Signer
 	if signer == nil {
 		return inputErrorf("set %s (or %s%s) to the secret the API verifies subscriber tokens with", feed.EnvTokenSecret, feed.EnvTokenSecret, FileSuffix)
 	}

@@ -37,11 +37,13 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/metrics"
 	"github.com/onceflow/onceflow/tracing"
 )
@@ -92,6 +94,10 @@ type app struct {
 	metrics *metrics.Registry
 	// tracing is on when the OTEL_* variables say so (tracing.go).
 	tracing *tracing.Tracing
+	// cfg and rdb are the API configuration and the Redis client, read
+	// and opened once, when a command first needs them (config.go).
+	cfg *httpapi.Config
+	rdb redis.UniversalClient
 }
 
 func newApp(stdout, stderr io.Writer, env envconfig.EnvLookup) *app {
@@ -118,6 +124,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return a.exit(err)
 	}
 	defer stopTracing()
+	defer a.closeRedis()
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "worker":
 		err = a.worker(ctx, rest)

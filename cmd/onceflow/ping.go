@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/onceflow/onceflow/worker"
+	"github.com/onceflow/onceflow/redisconn"
 )
 
 // ping is a health check for containers: it exits 0 when what the process
@@ -41,14 +41,17 @@ func (a *app) ping(ctx context.Context, args []string) error {
 		return err
 	}
 	tc.Close()
-	url := envOr(a.getenv(worker.EnvRedisURL), worker.DefaultRedisURL)
-	rdb, err := worker.NewRedis(url, true)
+	cfg, err := redisconn.Load(a.getenv)
+	if err != nil {
+		return inputError{err}
+	}
+	rdb, err := cfg.Open(true)
 	if err != nil {
 		return inputError{err}
 	}
 	defer rdb.Close()
-	if err := worker.PingRedis(ctx, rdb); err != nil {
-		return fmt.Errorf("redis at %s (%s): %w", worker.RedactRedisURL(url), worker.EnvRedisURL, err)
+	if err := redisconn.Ping(ctx, rdb); err != nil {
+		return fmt.Errorf("redis at %s (%s): %w", cfg.Redacted(), redisconn.EnvURL, err)
 	}
 	fmt.Fprintln(a.stdout, "temporal ok, redis ok")
 	return nil

@@ -11,21 +11,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/preferences"
-	"github.com/onceflow/onceflow/worker"
+	"github.com/onceflow/onceflow/redisconn"
 )
 
 // preferenceService is the preference service on the Redis at rdb, with
-// the critical categories and unsubscribe links of
-// ONCEFLOW_CRITICAL_CATEGORIES, ONCEFLOW_UNSUBSCRIBE_SECRET and
-// ONCEFLOW_PUBLIC_URL: what the API serves and the preferences command
+// the critical categories and unsubscribe links of cfg
+// (ONCEFLOW_CRITICAL_CATEGORIES, ONCEFLOW_UNSUBSCRIBE_SECRET,
+// ONCEFLOW_PUBLIC_URL): what the API serves and the preferences command
 // uses.
-func (a *app) preferenceService(rdb redis.UniversalClient) (*preferences.Service, error) {
-	cfg, err := preferences.ConfigFromEnv(a.getenv)
-	if err != nil {
-		return nil, inputError{err}
-	}
-	return preferences.NewService(preferences.New(rdb, cfg.Critical), cfg.Links()), nil
+func (a *app) preferenceService(rdb redis.UniversalClient, cfg httpapi.Config) *preferences.Service {
+	return preferences.NewService(preferences.New(rdb, cfg.Preferences.Critical), cfg.Preferences.Links())
 }
 
 const preferencesUsage = `usage:
@@ -79,20 +76,19 @@ func (a *app) preferences(ctx context.Context, args []string) error {
 	if *sub == "" {
 		return inputErrorf("--subscriber is required")
 	}
-	if a.getenv(worker.EnvRedisURL) == "" {
-		return inputErrorf("subscriber preferences are kept in Redis: set %s", worker.EnvRedisURL)
+	if a.getenv(redisconn.EnvURL) == "" {
+		return inputErrorf("subscriber preferences are kept in Redis: set %s", redisconn.EnvURL)
 	}
 	// Preferences live in Redis only: no Temporal connection is needed.
-	_, rdb, closeLedger, err := a.ledger()
+	cfg, err := a.config()
 	if err != nil {
 		return err
 	}
-	defer closeLedger()
-	svc, err := a.preferenceService(rdb)
+	rdb, err := a.redis()
 	if err != nil {
 		return err
 	}
-	c := svc.ForTenant(*tenant)
+	c := a.preferenceService(rdb, cfg).ForTenant(*tenant)
 	switch verb {
 	case "get":
 		p, err := c.Get(ctx, *sub)

@@ -14,7 +14,7 @@ import (
 	"github.com/onceflow/onceflow/providers/email"
 	"github.com/onceflow/onceflow/providers/sms"
 	"github.com/onceflow/onceflow/providers/webhook"
-	"github.com/onceflow/onceflow/worker"
+	"github.com/onceflow/onceflow/redisconn"
 )
 
 // FileSuffix turns a secret's variable into the one that names a file
@@ -25,7 +25,7 @@ const FileSuffix = "_FILE"
 
 // secretVars are the variables that may be given as <name>_FILE.
 var secretVars = []string{
-	codec.EnvKeys, webhook.SecretEnv, worker.EnvRedisURL,
+	codec.EnvKeys, webhook.SecretEnv, redisconn.EnvURL,
 	sms.EnvAuthToken, email.EnvPassword, chat.EnvBotToken, feed.EnvTokenSecret,
 	preferences.EnvUnsubscribeSecret,
 }

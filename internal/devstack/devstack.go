@@ -202,7 +202,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 
 	if cfg.APIAddr != "" {
 		s.codec = codecHandler(cfg.CodecKeys, cfg.UIPort, cfg.APITokens)
-		if err := s.startAPI(cfg, wcfg.TaskQueue, wcfg.WebhookSecret, wcfg.Preferences, log); err != nil {
+		if err := s.startAPI(cfg, wcfg, log); err != nil {
 			return s, err
 		}
 	}
@@ -294,7 +294,8 @@ func (s *Stack) startRedis(cfg Config) error {
 	return nil
 }
 
-func (s *Stack) startAPI(cfg Config, taskQueue, secret string, prefs preferences.Config, log *slog.Logger) error {
+func (s *Stack) startAPI(cfg Config, wcfg worker.Config, log *slog.Logger) error {
+	taskQueue, secret, prefs := wcfg.TaskQueue, wcfg.WebhookSecret, wcfg.Preferences
 	addr, tokens := cfg.APIAddr, cfg.APITokens
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -302,7 +303,7 @@ func (s *Stack) startAPI(cfg Config, taskQueue, secret string, prefs preferences
 	}
 	// The API refuses a key reused with another payload from the dedup
 	// ledger, even once Temporal has deleted the earlier notification.
-	ledger, rdb, err := worker.Ledger(s.RedisURL)
+	rdb, err := wcfg.Config.Open(true)
 	if err != nil {
 		_ = l.Close()
 		return err
@@ -312,7 +313,7 @@ func (s *Stack) startAPI(cfg Config, taskQueue, secret string, prefs preferences
 	// from the dev stack's webhook secret; none if it is too short.
 	signer, _ := feed.NewSigner(secret)
 	mux := http.NewServeMux()
-	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(ledger), starter.WithLogger(log),
+	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(dedup.New(rdb, 0)), starter.WithLogger(log),
 		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow)),
 		log, httpapi.WithTokens(tokens), httpapi.WithDigests(digest.NewClient(s.Client)), httpapi.WithPreferences(preferences.NewService(preferences.New(rdb, prefs.Critical), prefs.Links())), httpapi.WithFeed(feed.NewService(feed.New(rdb, 0, 0)), signer, cfg.FeedOrigins))))
 	// Metrics carry no personal data; like the API, the address is

@@ -25,6 +25,7 @@ import (
 	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/providers/egress"
+	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 	"github.com/onceflow/onceflow/workflows"
@@ -128,7 +129,7 @@ type Stack struct {
 // Redis, whose egress guard allows loopback, where tests' receivers listen.
 func (s *Servers) WorkerConfig() worker.Config {
 	return worker.Config{
-		RedisURL:      "redis://" + s.Redis.Addr + "/0",
+		Config:        redisconn.Config{RedisURL: "redis://" + s.Redis.Addr + "/0"},
 		WebhookSecret: testenv.WebhookSecret,
 		DedupWindow:   time.Hour,
 		EgressAllow:   egress.Loopback(),

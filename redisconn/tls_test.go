@@ -1,4 +1,4 @@
-package worker_test
+package redisconn_test
 
 import (
 	"context"
@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/internal/redisproc"
 	"github.com/onceflow/onceflow/ratelimit"
-	"github.com/onceflow/onceflow/worker"
+	"github.com/onceflow/onceflow/redisconn"
 )
 
 const redisPassword = "tls-s3cret"
@@ -61,10 +62,10 @@ func (r secureRedis) urls(scheme, clusterScheme, password string) map[string]str
 func claimCommitAndReserve(t *testing.T, name, url string) {
 	t.Helper()
 	ctx := context.Background()
-	rdb, err := worker.NewRedis(url, false)
+	rdb, err := open(url, false)
 	require.NoError(t, err, name)
 	t.Cleanup(func() { _ = rdb.Close() })
-	require.NoError(t, worker.PingRedis(ctx, rdb), name)
+	require.NoError(t, redisconn.Ping(ctx, rdb), name)
 	_, err = dedup.CheckDurability(ctx, rdb, 0)
 	require.NoError(t, err, name)
 
@@ -86,14 +87,29 @@ func claimCommitAndReserve(t *testing.T, name, url string) {
 	assert.True(t, ok, name)
 }
 
+// open loads the Redis settings of the process environment with
+// REDIS_URL url, as a process does, and opens them.
+func open(url string, contextTimeout bool) (redis.UniversalClient, error) {
+	cfg, err := redisconn.Load(func(name string) string {
+		if name == redisconn.EnvURL {
+			return url
+		}
+		return os.Getenv(name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Open(contextTimeout)
+}
+
 func ping(t *testing.T, url string) error {
 	t.Helper()
-	rdb, err := worker.NewRedis(url, true)
+	rdb, err := open(url, true)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return worker.PingRedis(ctx, rdb)
+	return redisconn.Ping(ctx, rdb)
 }
 
 // A user's rediss:// and rediss+cluster:// REDIS_URL with a password,
@@ -106,14 +122,14 @@ func TestRedisWithTLSAndPassword(t *testing.T) {
 	r := startSecureRedis(t, false)
 
 	t.Run("dedup and rate limit work", func(t *testing.T) {
-		t.Setenv(worker.EnvRedisCAFile, r.certs.CAFile)
+		t.Setenv(redisconn.EnvCAFile, r.certs.CAFile)
 		for name, url := range r.urls("rediss", "rediss+cluster", redisPassword) {
 			claimCommitAndReserve(t, name, url)
 		}
 	})
 
 	t.Run("a wrong password is refused without being shown", func(t *testing.T) {
-		t.Setenv(worker.EnvRedisCAFile, r.certs.CAFile)
+		t.Setenv(redisconn.EnvCAFile, r.certs.CAFile)
 		for name, url := range r.urls("rediss", "rediss+cluster", "wr0ng-pa55") {
 			err := ping(t, url)
 			require.Error(t, err, name)
@@ -127,7 +143,7 @@ func TestRedisWithTLSAndPassword(t *testing.T) {
 		other, err := redisproc.NewTLS(filepath.Join(t.TempDir(), "other"))
 		require.NoError(t, err)
 		for _, ca := range []string{other.CAFile, ""} { // another CA; the system's
-			t.Setenv(worker.EnvRedisCAFile, ca)
+			t.Setenv(redisconn.EnvCAFile, ca)
 			for name, url := range r.urls("rediss", "rediss+cluster", redisPassword) {
 				err := ping(t, url)
 				require.Error(t, err, name)
@@ -147,11 +163,11 @@ func TestRedisWithTLSAndPassword(t *testing.T) {
 	})
 
 	t.Run("a CA for a URL without TLS is refused before dialling", func(t *testing.T) {
-		t.Setenv(worker.EnvRedisCAFile, r.certs.CAFile)
+		t.Setenv(redisconn.EnvCAFile, r.certs.CAFile)
 		for name, url := range r.urls("redis", "redis+cluster", redisPassword) {
-			_, err := worker.NewRedis(url, false)
+			_, err := open(url, false)
 			require.Error(t, err, name)
-			assert.Contains(t, err.Error(), worker.EnvRedisCAFile+" is set but REDIS_URL=", name)
+			assert.Contains(t, err.Error(), redisconn.EnvCAFile+" is set but REDIS_URL=", name)
 			assert.Contains(t, err.Error(), "does not use TLS", name)
 			assert.NotContains(t, err.Error(), redisPassword, name)
 		}
@@ -164,11 +180,11 @@ func TestRedisWithTLSAndPassword(t *testing.T) {
 			filepath.Join(t.TempDir(), "missing.crt"): "no such file",
 			notPEM: "holds no PEM certificate",
 		} {
-			t.Setenv(worker.EnvRedisCAFile, ca)
+			t.Setenv(redisconn.EnvCAFile, ca)
 			for name, url := range r.urls("rediss", "rediss+cluster", redisPassword) {
-				_, err := worker.NewRedis(url, false)
+				_, err := open(url, false)
 				require.Error(t, err, name)
-				assert.True(t, strings.HasPrefix(err.Error(), worker.EnvRedisCAFile), "%s: %v", name, err)
+				assert.True(t, strings.HasPrefix(err.Error(), redisconn.EnvCAFile), "%s: %v", name, err)
 				assert.Contains(t, err.Error(), want, name)
 			}
 		}
@@ -181,7 +197,7 @@ func TestRedisWithTLSAndPassword(t *testing.T) {
 // without it.
 func TestRedisWithClientCertificates(t *testing.T) {
 	r := startSecureRedis(t, true)
-	t.Setenv(worker.EnvRedisCAFile, r.certs.CAFile)
+	t.Setenv(redisconn.EnvCAFile, r.certs.CAFile)
 	urls := r.urls("rediss", "rediss+cluster", redisPassword)
 
 	for name, url := range urls {
@@ -191,14 +207,14 @@ func TestRedisWithClientCertificates(t *testing.T) {
 		assert.NotContains(t, err.Error(), redisPassword, name)
 	}
 
-	t.Setenv(worker.EnvRedisCertFile, r.certs.ClientCertFile)
+	t.Setenv(redisconn.EnvCertFile, r.certs.ClientCertFile)
 	for name, url := range urls {
-		_, err := worker.NewRedis(url, false)
+		_, err := open(url, false)
 		require.Error(t, err, name)
 		assert.Contains(t, err.Error(), "ONCEFLOW_REDIS_CERT_FILE and ONCEFLOW_REDIS_KEY_FILE go together", name)
 	}
 
-	t.Setenv(worker.EnvRedisKeyFile, r.certs.ClientKeyFile)
+	t.Setenv(redisconn.EnvKeyFile, r.certs.ClientKeyFile)
 	for name, url := range urls {
 		claimCommitAndReserve(t, name, url)
 	}

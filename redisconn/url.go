@@ -1,15 +1,20 @@
-package worker
+package redisconn
 
 import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// EnvURL names the variable with Redis's URL (envvar.RedisURL).
+const EnvURL = "REDIS_URL"
+
+// DefaultURL is the worker's Redis when REDIS_URL is unset.
+const DefaultURL = "redis://127.0.0.1:6379/0"
 
 // The schemes of a Redis Cluster's REDIS_URL, without and with TLS. A
 // cluster is named by its scheme rather than guessed from the number of
@@ -25,36 +30,6 @@ const (
 // (redis+cluster:// or rediss+cluster://).
 func IsClusterURL(raw string) bool {
 	return strings.HasPrefix(raw, clusterScheme+"://") || strings.HasPrefix(raw, clusterTLSScheme+"://")
-}
-
-// NewRedis connects a client to the Redis at REDIS_URL raw: one server
-// (redis://, rediss://, as ParseRedisURL reads them) or a Redis Cluster
-// (redis+cluster://, rediss+cluster://, as ParseClusterURL reads them).
-// contextTimeout makes every command give up at its context's deadline.
-// With TLS it trusts the CAs in ONCEFLOW_REDIS_CA_FILE (EnvRedisCAFile)
-// if that is set, the system's otherwise, and presents the client
-// certificate of EnvRedisCertFile and EnvRedisKeyFile if they are set.
-func NewRedis(raw string, contextTimeout bool) (redis.UniversalClient, error) {
-	if IsClusterURL(raw) {
-		opts, err := ParseClusterURL(raw)
-		if err != nil {
-			return nil, err
-		}
-		if err := redisTLS(opts.TLSConfig, raw, os.Getenv); err != nil {
-			return nil, err
-		}
-		opts.ContextTimeoutEnabled = contextTimeout
-		return redis.NewClusterClient(opts), nil
-	}
-	opts, err := ParseRedisURL(raw)
-	if err != nil {
-		return nil, err
-	}
-	if err := redisTLS(opts.TLSConfig, raw, os.Getenv); err != nil {
-		return nil, err
-	}
-	opts.ContextTimeoutEnabled = contextTimeout
-	return redis.NewClient(opts), nil
 }
 
 // ParseClusterURL reads a Redis Cluster's REDIS_URL,
@@ -78,7 +53,7 @@ func ParseClusterURL(raw string) (*redis.ClusterOptions, error) {
 		userinfo, hosts = authority[:at+1], authority[at+1:]
 	}
 	bad := func(why string, args ...any) error {
-		return fmt.Errorf("%s=%s is not a valid Redis Cluster URL (%s): %s", EnvRedisURL, RedactRedisURL(raw), form, fmt.Sprintf(why, args...))
+		return fmt.Errorf("%s=%s is not a valid Redis Cluster URL (%s): %s", EnvURL, Redact(raw), form, fmt.Sprintf(why, args...))
 	}
 	var addrs []string
 	for i, h := range strings.Split(hosts, ",") {
@@ -119,32 +94,33 @@ func ParseClusterURL(raw string) (*redis.ClusterOptions, error) {
 	if _, serr := redis.ParseClusterURL(single + "://" + addrs[0] + "/?" + q.Encode()); serr != nil {
 		return nil, bad("%s", strings.TrimPrefix(serr.Error(), "redis: "))
 	}
-	return nil, fmt.Errorf("%s is not a valid Redis Cluster URL: its user or password does not parse (not shown; %%-escape reserved characters)", EnvRedisURL)
+	return nil, fmt.Errorf("%s is not a valid Redis Cluster URL: its user or password does not parse (not shown; %%-escape reserved characters)", EnvURL)
 }
 
-// ParseRedisURL reads a REDIS_URL as redis.ParseURL does, with an error
+// ParseURL reads a REDIS_URL as redis.ParseURL does, with an error
 // that never holds its password: url.Parse quotes the whole URL in its
 // errors ("parse \"redis://u:s3cret@host:x\": invalid port"), and an
 // escape error in the password quotes part of it.
-func ParseRedisURL(raw string) (*redis.Options, error) {
+func ParseURL(raw string) (*redis.Options, error) {
 	opts, err := redis.ParseURL(raw)
 	if err == nil {
 		return opts, nil
 	}
-	safe := RedactRedisURL(raw)
+	safe := Redact(raw)
 	if _, serr := redis.ParseURL(safe); serr != nil {
 		// The fault is outside the password: say what it is, on the
 		// redacted URL.
 		msg := strings.ReplaceAll(serr.Error(), fmt.Sprintf("%q", safe), "")
 		msg = strings.TrimPrefix(strings.TrimPrefix(msg, "parse : "), "redis: ")
-		return nil, fmt.Errorf("%s=%s is not a valid Redis URL (redis://[user:password@]host:port/db, or %s://host:port,host:port/ for a cluster): %s", EnvRedisURL, safe, clusterScheme, msg)
+		return nil, fmt.Errorf("%s=%s is not a valid Redis URL (redis://[user:password@]host:port/db, or %s://host:port,host:port/ for a cluster): %s", EnvURL, safe, clusterScheme, msg)
 	}
-	return nil, fmt.Errorf("%s is not a valid Redis URL: its user or password does not parse (not shown; %%-escape reserved characters)", EnvRedisURL)
+	return nil, fmt.Errorf("%s is not a valid Redis URL: its user or password does not parse (not shown; %%-escape reserved characters)", EnvURL)
 }
 
-// RedactRedisURL replaces the password of a Redis URL with "xxxxx", by
-// string operations alone, so that it works on a URL that does not parse.
-func RedactRedisURL(raw string) string {
+// Redact replaces the password of a Redis URL with "xxxxx", for logs and
+// errors. It works by string operations alone, so that it works on a URL
+// that does not parse too.
+func Redact(raw string) string {
 	rest, scheme := raw, ""
 	if i := strings.Index(raw, "://"); i >= 0 {
 		scheme, rest = raw[:i+3], raw[i+3:]

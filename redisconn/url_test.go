@@ -1,6 +1,7 @@
-package worker
+package redisconn
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -23,25 +24,60 @@ func TestBadRedisURLErrorsKeepThePasswordOut(t *testing.T) {
 		"redis://u:s3cret%@h:1":                  "user or password does not parse",
 		"u:s3cret@host":                          "REDIS_URL",
 	} {
-		_, err := ParseRedisURL(raw)
+		_, err := ParseURL(raw)
 		require.Error(t, err, raw)
 		assert.NotContains(t, err.Error(), "s3", raw)
 		assert.NotContains(t, err.Error(), "cret", raw)
 		assert.Contains(t, err.Error(), says, raw)
-		assert.Contains(t, err.Error(), EnvRedisURL, raw)
-		_, _, err = Ledger(raw)
+		assert.Contains(t, err.Error(), EnvURL, raw)
+		_, err = Load(urlEnv(raw))
 		require.Error(t, err)
+		assert.Contains(t, err.Error(), EnvURL, raw)
 		assert.NotContains(t, err.Error(), "cret", raw)
-		_, _, err = Activities(Config{RedisURL: raw, WebhookSecret: "whsec_MDEyMzQ1Njc4OWFiY2RlZg=="})
+		_, err = Config{RedisURL: raw}.Open(true)
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), EnvRedisURL, raw)
 		assert.NotContains(t, err.Error(), "cret", raw)
 	}
-	opts, err := ParseRedisURL("redis://user:s3cret@host:6380/2")
+	opts, err := ParseURL("redis://user:s3cret@host:6380/2")
 	require.NoError(t, err)
 	assert.Equal(t, "s3cret", opts.Password)
-	assert.Equal(t, "redis://user:xxxxx@host:6380/2", RedactRedisURL("redis://user:s3cret@host:6380/2"))
-	assert.Equal(t, "redis://host:6380/2", RedactRedisURL("redis://host:6380/2"))
+	assert.Equal(t, "redis://user:xxxxx@host:6380/2", Redact("redis://user:s3cret@host:6380/2"))
+	assert.Equal(t, "redis://host:6380/2", Redact("redis://host:6380/2"))
+	assert.Equal(t, "redis://user:xxxxx@host:6380/2", Config{RedisURL: "redis://user:s3cret@host:6380/2"}.Redacted())
+}
+
+// urlEnv is an environment with REDIS_URL=raw and nothing else.
+func urlEnv(raw string) func(string) string {
+	return func(name string) string {
+		if name == EnvURL {
+			return raw
+		}
+		return ""
+	}
+}
+
+// Load reads every Redis variable once; unset, the worker's default URL
+// is dialled, and a bad number of replicas names its variable.
+func TestLoad(t *testing.T) {
+	c, err := Load(urlEnv(""))
+	require.NoError(t, err)
+	assert.False(t, c.Configured())
+	assert.Equal(t, DefaultURL, c.URL())
+	assert.Zero(t, c.WaitReplicas)
+
+	vars := map[string]string{EnvURL: "redis://h:1/0", "ONCEFLOW_REDIS_WAIT_REPLICAS": "2"}
+	c, err = Load(func(name string) string { return vars[name] })
+	require.NoError(t, err)
+	assert.True(t, c.Configured())
+	assert.Equal(t, 2, c.WaitReplicas)
+
+	for _, bad := range []string{"-1", "two", "1.5"} {
+		vars["ONCEFLOW_REDIS_WAIT_REPLICAS"] = bad
+		_, err = Load(func(name string) string { return vars[name] })
+		require.Error(t, err, bad)
+		assert.True(t, strings.HasPrefix(err.Error(), "ONCEFLOW_REDIS_WAIT_REPLICAS="), "the error names the variable: %v", err)
+		assert.Contains(t, err.Error(), bad)
+	}
 }
 
 // A cluster's REDIS_URL lists its seed nodes after the credentials; the
@@ -63,11 +99,11 @@ func TestClusterURL(t *testing.T) {
 	assert.Equal(t, "p@ss", opts.Password)
 	assert.Nil(t, opts.TLSConfig)
 
-	rdb, err := NewRedis("redis+cluster://h1:7000", false)
+	rdb, err := Config{RedisURL: "redis+cluster://h1:7000"}.Open(false)
 	require.NoError(t, err)
 	assert.IsType(t, &redis.ClusterClient{}, rdb)
 	_ = rdb.Close()
-	rdb, err = NewRedis("redis://h1:7000/0", false)
+	rdb, err = Config{RedisURL: "redis://h1:7000/0"}.Open(false)
 	require.NoError(t, err)
 	assert.IsType(t, &redis.Client{}, rdb, "one server stays one server")
 	_ = rdb.Close()
@@ -83,15 +119,11 @@ func TestClusterURL(t *testing.T) {
 		_, err := ParseClusterURL(raw)
 		require.Error(t, err, raw)
 		assert.Contains(t, err.Error(), says, raw)
-		assert.Contains(t, err.Error(), EnvRedisURL, raw)
+		assert.Contains(t, err.Error(), EnvURL, raw)
 		assert.NotContains(t, err.Error(), "cret", raw)
-		_, _, err = Ledger(raw)
-		require.Error(t, err, raw)
-		assert.NotContains(t, err.Error(), "cret", raw)
-		_, _, err = Activities(Config{RedisURL: raw, WebhookSecret: "whsec_MDEyMzQ1Njc4OWFiY2RlZg=="})
+		_, err = Load(urlEnv(raw))
 		require.Error(t, err, raw)
 		assert.NotContains(t, err.Error(), "cret", raw)
 	}
-	assert.Equal(t, "redis+cluster://user:xxxxx@h1:7000,h2:7001/", RedactRedisURL("redis+cluster://user:s3cret@h1:7000,h2:7001/"))
-	assert.Equal(t, "cluster seeded by h1:7000,h2:7001", redactRedisURL("redis+cluster://user:s3cret@h1:7000,h2:7001/"))
+	assert.Equal(t, "redis+cluster://user:xxxxx@h1:7000,h2:7001/", Redact("redis+cluster://user:s3cret@h1:7000,h2:7001/"))
 }
