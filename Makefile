@@ -1,5 +1,5 @@
 # Onceflow's tasks, as the Temporal Go samples keep them.
-.PHONY: test test-short test-race lint fuzz bench build image
+.PHONY: test test-short test-race lint fuzz bench build image record-histories
 
 # The whole suite, installing redis-server and chromium first if missing
 # (the README's test command).
@@ -15,7 +15,8 @@ test-race:
 test-short:
 	bash scripts/test.sh -short
 
-# gofmt, go vet, staticcheck and workflowcheck (pinned, run with go run).
+# gofmt, go vet, staticcheck, workflowcheck and errcheck (pinned, run with
+# go run).
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	go vet ./...
@@ -26,6 +27,16 @@ lint:
 # POST handler.
 fuzz:
 	bash scripts/fuzz.sh
+
+# Records every workflow history the replay tests in workflows/ read: each
+# package whose tests call testenv.RecordHistory, run with
+# ONCEFLOW_RECORD_HISTORIES set to HISTORIES (see e2e/doc.go and
+# docs/workflow-changes.md). Give a scratch directory and copy in what is new:
+# make record-histories HISTORIES=$(mktemp -d)
+HISTORIES ?= workflows/testdata
+record-histories:
+	ONCEFLOW_RECORD_HISTORIES=$(abspath $(HISTORIES)) go test -count=1 \
+		$$(git grep -l 'testenv.RecordHistory(' -- '*_test.go' | xargs -n1 dirname | sort -u | sed 's|^|./|')
 
 # The benchmarks behind docs/benchmarks.md (each section there gives the
 # exact command and -benchtime used for its figures).

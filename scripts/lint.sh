@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make lint: staticcheck and Temporal's workflowcheck, run through `go run`
-# at pinned versions so nothing needs installing by hand.
+# make lint: staticcheck, Temporal's workflowcheck and errcheck, run through
+# `go run` at pinned versions so nothing needs installing by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.7.0
 # workflowcheck finds non-deterministic calls reachable from workflows.
 WORKFLOWCHECK=go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
+# errcheck finds errors dropped without a word, as samples-go runs it; v1.30.0
+# is the release built for Go 1.26. Its default exclusions only (fmt's
+# printing, bytes.Buffer and strings.Builder writes, hash writes, ...): an
+# error ignored on purpose is assigned to _ with a comment saying why.
+ERRCHECK=github.com/kisielk/errcheck@v1.30.0
 
 go run "$STATICCHECK" ./...
 go run "$WORKFLOWCHECK" ./...
+go run "$ERRCHECK" ./...

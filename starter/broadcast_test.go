@@ -245,7 +245,7 @@ func TestBroadcastRespectsTheChannelRateLimit(t *testing.T) {
 
 func TestBroadcastRendersTheTemplateForEachRecipient(t *testing.T) {
 	cfg := servers.WorkerConfig()
-	cfg.TemplatesDir = templatesDir(t)
+	cfg.TemplatesDir = teststack.TemplatesDir(t)
 	s := servers.New(t, cfg, nil)
 	c := broadcaster(t, s)
 	var mu sync.Mutex

@@ -142,7 +142,7 @@ func TestEncryptedNotificationKeepsPlaintextOutOfTemporal(t *testing.T) {
 // text rendered from it, are encrypted like a body.
 func TestEncryptedTemplateDataStaysOutOfTemporal(t *testing.T) {
 	cfg := servers.WorkerConfig()
-	cfg.TemplatesDir = templatesDir(t)
+	cfg.TemplatesDir = teststack.TemplatesDir(t)
 	s := codecStack(t, cfg)
 	hook := testenv.NewReceiver(t)
 	n := onceflow.Notification{

@@ -10,13 +10,14 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/internal/testenv"
+	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/starter"
 )
 
 func TestClientPreferencesDecideAtSendTime(t *testing.T) {
-	var in inbox
-	cfg, _ := channelServers(t, &in, false)
+	var in teststack.Inbox
+	cfg, _ := servers.ChannelServers(t, &in, false)
 	critical, err := preferences.ParseCritical("security")
 	require.NoError(t, err)
 	cfg.Preferences = preferences.Config{Critical: critical, Secret: "starter-test-secret-0123456789abcdef01234567", PublicURL: "https://notify.example.com"}
@@ -53,7 +54,7 @@ func TestClientPreferencesDecideAtSendTime(t *testing.T) {
 	st, err := c.Status(ctx, "prefs-client-1")
 	require.NoError(t, err)
 	assert.Equal(t, onceflow.Skipped, st.Result.Deliveries[0].Status)
-	in.add(func() { assert.Empty(t, in.mail) })
+	assert.Empty(t, in.Mail())
 
 	link, err := prefs.NewUnsubscribeLink("user-9", "marketing", "email", time.Hour)
 	require.NoError(t, err)

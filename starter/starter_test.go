@@ -14,9 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
@@ -52,13 +50,7 @@ func ctxFor(t *testing.T) context.Context { return teststack.Context(t) }
 
 func sendAndWait(t *testing.T, s *teststack.Stack, n onceflow.Notification) (starter.Started, onceflow.DeliveryResult) {
 	t.Helper()
-	ctx := ctxFor(t)
-	started, err := s.Client.Send(ctx, n)
-	require.NoError(t, err)
-	res, err := s.Client.WaitRun(ctx, started)
-	require.NoError(t, err)
-	require.Len(t, res.Deliveries, 1)
-	return started, res.Deliveries[0]
+	return s.SendAndWait(t, n)
 }
 
 func TestTwentyConcurrentStartsDeliverOnce(t *testing.T) {
@@ -257,24 +249,13 @@ func TestReusedKeyWithAnotherPayloadIsAConflict(t *testing.T) {
 	assert.Equal(t, 1, rcv.Raw(n.Deliveries[0].ID(n.Key)))
 }
 
-// startNewRun starts n as a new run even though its key was used before, as
-// happens once Temporal's retention has deleted the earlier run.
-func startNewRun(t *testing.T, tc client.Client, queue string, n onceflow.Notification) client.WorkflowRun {
-	run, err := tc.ExecuteWorkflow(ctxFor(t), client.StartWorkflowOptions{
-		ID: workflows.ID(n.Key), TaskQueue: queue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.Name, n)
-	require.NoError(t, err)
-	return run
-}
-
 func TestNewRunOfADeliveredKeyIsSuppressed(t *testing.T) {
 	s := newStack(t, nil)
 	rcv := testenv.NewReceiver(t)
 	n := webhookTo(t, rcv.URL)
 	first, _ := sendAndWait(t, s, n)
 
-	run := startNewRun(t, s.TC, s.Queue, n)
+	run := s.StartNewRun(t, n)
 	var res onceflow.Result
 	require.NoError(t, run.Get(ctxFor(t), &res))
 	d := res.Deliveries[0]
@@ -528,7 +509,7 @@ func redisOutage(t *testing.T, down func(*testenv.Redis)) {
 	assert.Equal(t, 1, rcv.Raw(second.Deliveries[0].ID(second.Key)))
 
 	// The first notification's record survived the restart.
-	run := startNewRun(t, st.TC, st.Queue, first)
+	run := st.StartNewRun(t, first)
 	var again onceflow.Result
 	require.NoError(t, run.Get(ctx, &again))
 	require.Len(t, again.Deliveries, 1)

@@ -2,34 +2,66 @@ package workflows_test
 
 import (
 	"encoding/base64"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/codec"
+	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/workflows"
 )
 
-// TestReplayRecordedHistories replays histories recorded from real runs
-// (see README, "Replay tests") against today's workflow code. A failure means
-// a change would break notifications that are running when it is deployed.
+// replayed names, for each directory under testdata/, the workflow whose
+// recorded histories it holds and the function that runs it today. A
+// workflow that moves to another package changes its line here only.
+var replayed = map[string]struct {
+	name string
+	run  any
+}{
+	".":         {workflows.Name, workflows.New(workflows.DefaultPolicy()).Run},
+	"broadcast": {workflows.BroadcastName, workflows.New(workflows.DefaultPolicy()).Broadcast},
+	"digest":    {digest.WorkflowName, workflows.New(workflows.DefaultPolicy()).Digest},
+}
+
+// TestReplayRecordedHistories replays every history under testdata/,
+// recorded from real runs (`make record-histories`, see e2e/doc.go), against
+// today's workflow code. A failure means a change would break workflows
+// that are running when it is deployed: notifications (testdata/), their
+// digests' events among them, broadcasts (testdata/broadcast/) and digests
+// (testdata/digest/).
 func TestReplayRecordedHistories(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.json")
-	require.NoError(t, err)
-	require.NotEmpty(t, files, "no recorded histories in testdata/")
+	var files []string
+	require.NoError(t, filepath.WalkDir("testdata", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return err
+	}))
+	seen := map[string]int{}
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+		rel, err := filepath.Rel("testdata", filepath.Dir(f))
+		require.NoError(t, err)
+		seen[rel]++
+		t.Run(filepath.ToSlash(strings.TrimPrefix(f, "testdata"+string(filepath.Separator))), func(t *testing.T) {
+			require.Equal(t, ".json", filepath.Ext(f), "testdata holds recorded histories only")
+			w, ok := replayed[rel]
+			require.True(t, ok, "no workflow replays the histories in testdata/%s: add it to replayed", rel)
 			r := replayerFor(t, f)
-			r.RegisterWorkflowWithOptions(workflows.New(workflows.DefaultPolicy()).Run, workflow.RegisterOptions{Name: workflows.Name})
+			r.RegisterWorkflowWithOptions(w.run, workflow.RegisterOptions{Name: w.name})
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
+	}
+	for dir := range replayed {
+		assert.NotZero(t, seen[dir], "no recorded histories in testdata/%s", dir)
 	}
 }
 

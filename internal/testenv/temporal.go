@@ -34,6 +34,9 @@ func RecordHistory(t testing.TB, tc client.Client, workflowID, runID, name strin
 		t.Fatalf("encode history of %s: %v", workflowID, err)
 	}
 	path := filepath.Join(dir, name+".json")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatalf("record %s: %v", path, err)
+	}
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		t.Fatalf("write %s: %v", path, err)
 	}

@@ -1,4 +1,4 @@
-package starter_test
+package e2e_test
 
 import (
 	"encoding/json"
@@ -147,7 +147,7 @@ func TestInterruptedSendIsSettledByAskingTheProvider(t *testing.T) {
 				n := onceflow.Notification{Key: fmt.Sprintf("interrupted-%s-%v", c.channel, applied), Body: "Deployed to production",
 					Deliveries: []onceflow.Delivery{{Channel: c.channel, To: c.to}}}
 
-				_, d := sendAndWait(t, s, n)
+				_, d := s.SendAndWait(t, n)
 				assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
 				assert.Equal(t, 1, p.applied(), "exactly one message at the provider")
 				if applied {
@@ -190,7 +190,7 @@ func TestLookupWaitsForTheProviderToFinishAnInterruptedSend(t *testing.T) {
 			n := onceflow.Notification{Key: "late-" + string(c.channel), Body: "Deployed to production",
 				Deliveries: []onceflow.Delivery{{Channel: c.channel, To: c.to}}}
 
-			_, d := sendAndWait(t, s, n)
+			_, d := s.SendAndWait(t, n)
 			assert.Equal(t, onceflow.Delivered, d.Status, d.Reason)
 			assert.Equal(t, 1, p.applied(), "exactly one message at the provider")
 			assert.Equal(t, 1, p.posts, "not sent again")
