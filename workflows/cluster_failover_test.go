@@ -92,6 +92,10 @@ func TestDeliveriesSurviveARedisPrimaryFailover(t *testing.T) {
 	}
 }
 
+// progressBound is how long the failover run waits for the next delivery
+// to finish before it calls the run stalled.
+const progressBound = time.Minute
+
 func runAcrossFailover(t *testing.T, wait, n int) failoverRun {
 	ctx := ctxFor(t)
 	cluster, err := testenv.StartCluster(t.TempDir(), "")
@@ -148,11 +152,22 @@ func runAcrossFailover(t *testing.T, wait, n int) failoverRun {
 	wg.Wait()
 	close(started)
 
+	t.Logf("%d started; the primary was killed once %d had been received, and its node is back", n, n/3)
+
+	// Each run is waited for with its own bound, counted from when the one
+	// before it finished: the wait fails when deliveries stop finishing, not
+	// when a total budget runs out. Under -race the 300 deliveries alone took
+	// about 110 s, and one 2-minute budget that also paid for the sends and
+	// the failover was outgrown by the detector's slowdown, not by a stall.
 	r := failoverRun{statuses: map[onceflow.Status]int{}, reasons: map[string]int{}}
+	waitStart, stall := time.Now(), progressBound
 	for st := range started {
-		res, err := s.Client.WaitRun(ctx, st)
-		if !assert.NoError(t, err) {
+		wctx, cancel := context.WithTimeout(context.Background(), stall)
+		res, err := s.Client.WaitRun(wctx, st)
+		cancel()
+		if !assert.NoError(t, err, "%s: no delivery finished within %v", st.WorkflowID, stall) {
 			r.unfinished++
+			stall = time.Second // stalled: the rest are only looked at
 			continue
 		}
 		d := res.Deliveries[0]
@@ -174,6 +189,7 @@ func runAcrossFailover(t *testing.T, wait, n int) failoverRun {
 			r.unfinished++
 		}
 	}
+	t.Logf("waited %v for the %d runs after the node came back", time.Since(waitStart).Round(time.Second), n)
 	r.redisErrors, r.notReplicated, r.ambiguousGrants = int(counts.errors.Load()), int(counts.notReplicated.Load()), int(counts.ambiguous.Load())
 	return r
 }
