@@ -32,7 +32,7 @@ func do(t *testing.T, srv *httptest.Server, method, path, origin, body string) (
 	require.NoError(t, err)
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp, string(b)
 }
 
@@ -104,7 +104,7 @@ func TestHandlerCORS(t *testing.T) {
 	req.Header.Set("Access-Control-Request-Headers", "authorization,content-type,x-namespace")
 	resp, err := srv.Client().Do(req)
 	require.NoError(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
 	assert.Equal(t, uiOrigin, resp.Header.Get("Access-Control-Allow-Origin"))
 	assert.Equal(t, "true", resp.Header.Get("Access-Control-Allow-Credentials"))

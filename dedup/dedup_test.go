@@ -372,7 +372,7 @@ func TestFingerprintLivesAsLongAsTheRecords(t *testing.T) {
 
 func TestUnreachableLedgerIsAnError(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	_, err := dedup.New(rdb, time.Hour).Fingerprint(context.Background(), t.Name())
 	assert.ErrorContains(t, err, t.Name())
 }
@@ -420,7 +420,7 @@ func TestClaimRefusesTooShortLease(t *testing.T) {
 
 func TestUnreachableRedisIsAnError(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	_, err := dedup.New(rdb, time.Hour).Claim(context.Background(), record(t), "attempt-1", time.Minute)
 	require.Error(t, err)
 	assert.False(t, errors.Is(err, dedup.ErrTakenOver))

@@ -109,7 +109,7 @@ func TestInMemoryDevRedisIsWarnedAboutNotRefused(t *testing.T) {
 func TestUnreachableRedisFailsTheCheck(t *testing.T) {
 	server.OnlyOnce(t)
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	_, err := dedup.CheckDurability(context.Background(), rdb, 0)
 	assert.ErrorContains(t, err, "maxmemory-policy")
 }

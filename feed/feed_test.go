@@ -152,10 +152,10 @@ func TestSubscribeReceivesNewItems(t *testing.T) {
 	sub := "u-" + t.Name()
 	live, err := s.Subscribe(ctx, "acme", sub)
 	require.NoError(t, err)
-	defer live.Close()
+	defer func() { _ = live.Close() }()
 	other, err := s.Subscribe(ctx, "acme", sub+"-other")
 	require.NoError(t, err)
-	defer other.Close()
+	defer func() { _ = other.Close() }()
 	_, _, err = s.Deliver(ctx, delivery(sub, "dlv_live", "a/live", "1"))
 	require.NoError(t, err)
 	select {

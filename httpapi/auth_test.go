@@ -108,7 +108,7 @@ func TestRequestsWithoutAValidTokenAre401AndStartNothing(t *testing.T) {
 	req.Header.Add("Authorization", "Bearer "+globexToken)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	assert.Empty(t, rcv.Headers(), "nothing was sent")
 

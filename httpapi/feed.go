@@ -303,7 +303,7 @@ func (h *api) stream(w http.ResponseWriter, r *http.Request, who reader, subscri
 		h.feedFailed(w, r, err)
 		return
 	}
-	defer live.Close()
+	defer func() { _ = live.Close() }()
 	var backlog []feed.Item
 	if after != "" {
 		backlog, err = h.feed.service.ForTenant(who.tenant).After(ctx, subscriber, after, streamBacklog)

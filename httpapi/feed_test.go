@@ -171,7 +171,7 @@ func TestFeedCORS(t *testing.T) {
 	req.Header.Set("Access-Control-Request-Method", "GET")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
 	assert.Equal(t, appOrigin, resp.Header.Get("Access-Control-Allow-Origin"))
 	assert.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), "Authorization")
@@ -203,13 +203,13 @@ func openStream(t *testing.T, ctx context.Context, url string, header map[string
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return nil, resp.StatusCode
 	}
 	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 	out := make(chan event, 16)
 	go func() {
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		defer close(out)
 		sc := bufio.NewScanner(resp.Body)
 		var e event

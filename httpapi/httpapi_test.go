@@ -48,7 +48,7 @@ func call(t *testing.T, method, url string, header map[string]string, body strin
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	a := answer{code: resp.StatusCode, header: resp.Header}
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
@@ -185,7 +185,7 @@ func TestOpenAPIDocumentIsServedAndCoversTheRoutes(t *testing.T) {
 	assert.Equal(t, http.StatusOK, call(t, "GET", srv.URL+"/healthz", nil, "").code)
 	resp, err := http.Get(srv.URL + "/v1/openapi.yaml")
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var doc struct {
 		OpenAPI string                    `yaml:"openapi"`

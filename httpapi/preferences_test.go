@@ -150,7 +150,7 @@ func oneClick(t *testing.T, link string) *http.Response {
 	// What a mailbox provider sends (RFC 8058): no credentials, no cookies.
 	resp, err := http.Post(link, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
 	require.NoError(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp
 }
 
@@ -193,7 +193,7 @@ func TestPreferencesEndToEnd(t *testing.T) {
 	page, err := http.Get(link)
 	require.NoError(t, err)
 	html, _ := io.ReadAll(page.Body)
-	page.Body.Close()
+	_ = page.Body.Close()
 	assert.Equal(t, http.StatusOK, page.StatusCode)
 	assert.Contains(t, string(html), `name="List-Unsubscribe" value="One-Click"`)
 	assert.Contains(t, string(html), "news messages on email")
@@ -212,7 +212,7 @@ func TestPreferencesEndToEnd(t *testing.T) {
 	assert.Equal(t, http.StatusGone, oneClick(t, expired).StatusCode)
 	noBody, err := http.Post(link, "application/x-www-form-urlencoded", strings.NewReader("unsubscribe=yes"))
 	require.NoError(t, err)
-	noBody.Body.Close()
+	_ = noBody.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, noBody.StatusCode, "RFC 8058's body is required")
 	assert.Len(t, a.optOuts(t, acmeToken, "user-7"), 1, "refused links changed nothing")
 	assert.Empty(t, a.optOuts(t, acmeToken, "user-8"))
@@ -308,14 +308,14 @@ func TestConfirmPageEscapesWhatItShows(t *testing.T) {
 	require.NoError(t, err)
 	resp, err := http.Get(l)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
 	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'none'")
 	assert.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
 	bad, err := http.Get(a.URL + "/v1/unsubscribe/" + url.PathEscape("<script>alert(1)</script>"))
 	require.NoError(t, err)
 	body, _ := io.ReadAll(bad.Body)
-	bad.Body.Close()
+	_ = bad.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, bad.StatusCode)
 	assert.NotContains(t, string(body), "<script>")
 }

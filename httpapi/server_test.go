@@ -51,7 +51,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	t.Run("headers sent a byte at a time, never finished", func(t *testing.T) {
 		conn, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		stop := make(chan struct{})
 		defer close(stop)
 		go func() {
@@ -73,7 +73,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	t.Run("body announced, never finished", func(t *testing.T) {
 		conn, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		_, err = conn.Write([]byte("POST /v1/notifications HTTP/1.1\r\nHost: onceflow\r\nIdempotency-Key: \"slow-body\"\r\n" +
 			"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"body\":\"x"))
 		require.NoError(t, err)
@@ -88,7 +88,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	t.Run("kept alive and idle", func(t *testing.T) {
 		conn, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		_, err = conn.Write([]byte("GET /v1/openapi.yaml HTTP/1.1\r\nHost: onceflow\r\n\r\n"))
 		require.NoError(t, err)
 		answer := closedByServer(t, conn)
@@ -98,7 +98,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	t.Run("nothing sent at all", func(t *testing.T) {
 		conn, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		assert.Empty(t, closedByServer(t, conn))
 	})
 }

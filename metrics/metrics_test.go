@@ -85,7 +85,7 @@ func TestAPIRequestsAreLabelledByRoutePatternNotPath(t *testing.T) {
 		require.NoError(t, err)
 		resp, err := http.DefaultClient.Do(hreq)
 		require.NoError(t, err)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	}
 	out := scrape(t, r)
 	assert.NotContains(t, out, "alice@example.com")

@@ -145,7 +145,7 @@ func doHTTP(c *http.Client, req *http.Request, api API) (Response, error) {
 		}
 		return Response{}, &Error{MaybeSent: written, Err: err}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	// A body cut short does not change what the status said.
 	limit := api.MaxBody
 	if limit <= 0 {

@@ -84,7 +84,7 @@ func assertNoPlaintext(t *testing.T, stored []byte, secrets ...string) {
 func TestPlaintextSearchFindsUnencryptedPayloads(t *testing.T) {
 	f, err := os.Open("../workflows/testdata/retried_after_500.json")
 	require.NoError(t, err)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
 	require.NoError(t, err)
 	b, err := proto.Marshal(h)

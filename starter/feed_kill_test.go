@@ -69,7 +69,7 @@ func (p *holdingProxy) serve() {
 		p.mu.Unlock()
 		go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
 		go func() {
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := up.Read(buf)

@@ -46,7 +46,7 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := redisconn.Ping(pingCtx, rdb); err != nil {

@@ -145,7 +145,7 @@ func TestAPIRequiresTokensAndReloadsThemOnSIGHUP(t *testing.T) {
 		if err != nil {
 			return 0
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
 	notification := `{"body":"hi","deliveries":[{"channel":"webhook","to":"` + rcv.URL + `"}]}`

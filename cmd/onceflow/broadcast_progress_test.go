@@ -107,7 +107,7 @@ func openPTY(t *testing.T, cols uint16) (controller, terminal *os.File) {
 	if err != nil {
 		t.Skipf("no pseudo-terminals here: %v", err)
 	}
-	t.Cleanup(func() { controller.Close() })
+	t.Cleanup(func() { _ = controller.Close() })
 	fd := int(controller.Fd())
 	require.NoError(t, unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0), "unlock the pseudo-terminal")
 	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
@@ -266,7 +266,8 @@ func TestBarRowEndsWhenTheWaitIsCutShort(t *testing.T) {
 		show(starter.BroadcastStatus{Execution: "running", BroadcastResult: onceflow.BroadcastResult{Total: 10, Delivered: 10 - pending, Pending: pending}})
 	}
 	end()
-	fmt.Fprint(terminal, "$ ")
+	_, err := fmt.Fprint(terminal, "$ ")
+	require.NoError(t, err)
 	require.NoError(t, terminal.Close())
 	<-copied
 	shown := screen(seen.String(), 80)

@@ -89,7 +89,7 @@ func TestEncryptedCLIAndAPI(t *testing.T) {
 		return err == nil
 	}, 10*time.Second, 50*time.Millisecond)
 	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
 	assert.Equal(t, origin, resp.Header.Get("Access-Control-Allow-Origin"))
 	var decoded commonpb.Payloads

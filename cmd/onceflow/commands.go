@@ -238,7 +238,7 @@ func readFile[T any](path string, decode func(io.Reader) (T, error)) (T, error) 
 			var zero T
 			return zero, inputErrorf("--file: %v", err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 	}
 	return decode(f)
 }

@@ -293,7 +293,7 @@ func TestAPIServesUntilStopped(t *testing.T) {
 		resp, err = http.DefaultClient.Do(req)
 		return err == nil
 	}, 10*time.Second, 50*time.Millisecond)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
 	require.Eventually(t, func() bool { return len(rcv.Headers()) == 1 }, 20*time.Second, 50*time.Millisecond)
 	r := run(context.Background(), env, "ping", "--api", "http://"+addr)

@@ -27,7 +27,7 @@ func get(url string) string {
 	if err != nil {
 		return ""
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
@@ -58,7 +58,7 @@ func TestWorkerAndAPIServeMetricsOnTheirAddress(t *testing.T) {
 		resp, err = http.DefaultClient.Do(req)
 		return err == nil
 	}, 10*time.Second, 50*time.Millisecond)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 
 	var fromWorker string

@@ -29,7 +29,7 @@ func (a *app) ping(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("API at %s: %w", *api, err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("API at %s: /healthz answered %s", *api, resp.Status)
 		}
@@ -49,7 +49,7 @@ func (a *app) ping(ctx context.Context, args []string) error {
 	if err != nil {
 		return inputError{err}
 	}
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	if err := redisconn.Ping(ctx, rdb); err != nil {
 		return fmt.Errorf("redis at %s (%s): %w", cfg.Redacted(), redisconn.EnvURL, err)
 	}

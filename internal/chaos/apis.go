@@ -82,7 +82,10 @@ func apiError(w http.ResponseWriter, status int, retryAfter string) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"code":%d,"message":"chaos: %s","status":%d}`, 20000+status, http.StatusText(status), status)
+	// The fakes' answers, here and below, are dropped as their
+	// io.WriteString ones are: a write fails only when the client has gone,
+	// and the client sees that for itself.
+	_, _ = fmt.Fprintf(w, `{"code":%d,"message":"chaos: %s","status":%d}`, 20000+status, http.StatusText(status), status)
 }
 
 // apiServers are local servers speaking the Twilio Messages, Slack
@@ -161,7 +164,7 @@ func (a *apiServers) twilio(w http.ResponseWriter, r *http.Request) {
 	}, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"sid":%q,"status":"queued","to":%q,"from":%q,"body":%q,"direction":"outbound-api"}`, msgSID, to, twilioFrom, body)
+		_, _ = fmt.Fprintf(w, `{"sid":%q,"status":"queued","to":%q,"from":%q,"body":%q,"direction":"outbound-api"}`, msgSID, to, twilioFrom, body)
 	})
 }
 
@@ -200,7 +203,7 @@ func (a *apiServers) slack(w http.ResponseWriter, r *http.Request) {
 		a.chat.ledger.applyAs(msg.Channel, "slack "+msg.Channel+" ts "+ts)
 	}, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, msg.Channel, ts)
+		_, _ = fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, msg.Channel, ts)
 	})
 }
 
@@ -213,7 +216,7 @@ func (a *apiServers) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"access_token":%q,"expires_in":3600,"token_type":"Bearer"}`, fcmAccess)
+	_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":3600,"token_type":"Bearer"}`, fcmAccess)
 }
 
 // fcm takes a push to a device, which shows one notification per collapse
@@ -256,6 +259,6 @@ func (a *apiServers) fcm(w http.ResponseWriter, r *http.Request) {
 	effect := strings.Join([]string{m.Token, m.Android.CollapseKey, m.Android.Notification.Tag}, "\x00")
 	a.push.answer(w, r, m.Token, func() { a.push.ledger.apply(m.Token, effect) }, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"name":"projects/%s/messages/%d"}`, fcmProject, a.push.seq.Add(1))
+		_, _ = fmt.Fprintf(w, `{"name":"projects/%s/messages/%d"}`, fcmProject, a.push.seq.Add(1))
 	})
 }

@@ -35,7 +35,7 @@ func postWebhook(t *testing.T, url string, signing []byte, key, id string) int {
 	req.Header.Set("webhook-signature", webhook.Sign(signing, id, now, body))
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode
 }
 

@@ -208,7 +208,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	}
 	hsrv := &http.Server{Handler: mux}
 	go func() { _ = hsrv.Serve(l) }()
-	defer hsrv.Close()
+	defer func() { _ = hsrv.Close() }()
 	hookURL := "http://" + l.Addr().String()
 
 	targets := makeTargets(cfg, rng, hookURL)
@@ -247,7 +247,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if err := startAPIs(p, cfg.Receiver.SlowBy, apis); err != nil {
 		return rep, err
 	}
-	defer apis.srv.Close()
+	defer func() { _ = apis.srv.Close() }()
 	credentials := filepath.Join(cfg.Dir, "fcm-service-account.json")
 	if err := os.WriteFile(credentials, apis.credentials, 0o600); err != nil {
 		return rep, err

@@ -41,12 +41,14 @@ func (p *process) start(env []string) error {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		out.Close()
+		_ = out.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	exited := make(chan struct{})
 	p.cmd, p.exited = cmd, exited
-	go func() { _ = cmd.Wait(); out.Close(); close(exited) }()
+	// The child wrote the log through its own copy of the descriptor:
+	// closing the harness's copy has nothing of it to flush.
+	go func() { _ = cmd.Wait(); _ = out.Close(); close(exited) }()
 	return nil
 }
 

@@ -189,7 +189,7 @@ func (a *apiSender) Send(ctx context.Context, n onceflow.Notification) (starter.
 	if err != nil {
 		return starter.Started{}, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode != http.StatusAccepted {
 		err := fmt.Errorf("POST %s/v1/notifications: %s: %s", a.urls[i], resp.Status, bytes.TrimSpace(b))
@@ -270,7 +270,7 @@ func healthy(ctx context.Context, c *http.Client, url string, p *process) error 
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/healthz", nil)
 		resp, err := c.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -368,7 +368,7 @@ func (h *harness) killPrimary(ctx context.Context, rng *rand.Rand) {
 // nodeRole is a Redis node's replication role: "master" or "slave".
 func nodeRole(ctx context.Context, addr string) (string, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	info, err := rdb.Info(ctx, "replication").Result()
 	if err != nil {
 		return "", err

@@ -53,7 +53,7 @@ func (r *smtpRelay) serve() {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			r.session(c)
 		}()
 	}

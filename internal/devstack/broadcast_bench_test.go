@@ -51,7 +51,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	ropts, err := redis.ParseURL(s.RedisURL)
 	require.NoError(b, err)
 	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	c := starter.New(s.Client, "", starter.WithRecipientStore(recipients.New(rdb), time.Hour))
 	ctx := context.Background()
 
@@ -137,7 +137,7 @@ func BenchmarkBroadcastHistory100k(b *testing.B) {
 	ropts, err := redis.ParseURL(s.RedisURL)
 	require.NoError(b, err)
 	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	c := starter.New(s.Client, "", starter.WithRecipientStore(recipients.New(rdb), time.Hour))
 	ctx := context.Background()
 	for n := range b.N {

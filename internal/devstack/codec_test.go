@@ -95,7 +95,7 @@ func TestEncryptedDevStack(t *testing.T) {
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		out, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
 		assert.Equal(t, uiOrigin, resp.Header.Get("Access-Control-Allow-Origin"))
 		var decoded commonpb.Payloads
@@ -110,7 +110,7 @@ func TestEncryptedDevStack(t *testing.T) {
 		pre.Header.Set("Access-Control-Request-Headers", "content-type,x-namespace")
 		resp, err = http.DefaultClient.Do(pre)
 		require.NoError(t, err)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		assert.Equal(t, http.StatusNoContent, resp.StatusCode)
 		assert.Equal(t, uiOrigin, resp.Header.Get("Access-Control-Allow-Origin"))
 		assert.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), "X-Namespace")
@@ -177,6 +177,6 @@ func postJSON(t *testing.T, apiURL, key, body string) {
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(out))
 }

@@ -259,7 +259,7 @@ func (s *Stack) startUI(port int) error {
 		default:
 		}
 		if resp, err := http.Get(s.UIURL + "/"); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			s.stops = append(s.stops, ui.Stop)
 			return nil
 		}

@@ -83,7 +83,7 @@ func killRedis(t *testing.T, s *devstack.Stack) {
 	opts, err := redis.ParseURL(s.RedisURL)
 	require.NoError(t, err)
 	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	ctx := context.Background()
 	info, err := rdb.InfoMap(ctx, "server").Result()
 	require.NoError(t, err)
@@ -204,7 +204,7 @@ func TestDemoReceiverTakesSignedWebhooks(t *testing.T) {
 	// An unsigned request is refused.
 	resp, err := http.Post(s.APIURL+devstack.DemoWebhookPath, "application/json", strings.NewReader(`{}`))
 	require.NoError(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }
 

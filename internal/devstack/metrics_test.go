@@ -35,7 +35,7 @@ func scrapeMetrics(t *testing.T, apiURL string) scrape {
 	t.Helper()
 	resp, err := http.Get(apiURL + "/metrics")
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
@@ -107,7 +107,7 @@ func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
 	ropts, err := redis.ParseURL(s.RedisURL)
 	require.NoError(t, err)
 	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	bc := onceflow.Broadcast{Key: "metrics-broadcast", Channel: onceflow.Webhook, Body: "Sale", Recipients: []onceflow.Recipient{
 		{ID: "u1", To: ok.URL + "/u1"}, {ID: "u2", To: ok.URL + "/u2"}, {ID: "u3", To: refusing.URL + "/u3"},
 	}}

@@ -36,7 +36,7 @@ func startPostgres(t testing.TB) *pgproc.Server {
 func shardOf(t *testing.T, s *devstack.Stack, workflowID string) string {
 	conn, err := grpc.NewClient(s.TemporalAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	resp, err := adminservice.NewAdminServiceClient(conn).DescribeMutableState(context.Background(), &adminservice.DescribeMutableStateRequest{
 		Namespace: devstack.Namespace, Execution: &commonpb.WorkflowExecution{WorkflowId: workflowID},
 	})

@@ -118,7 +118,7 @@ func BenchmarkCosts(b *testing.B) {
 	ropts, err := redis.ParseURL(s.RedisURL)
 	require.NoError(b, err)
 	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	w := startWorkerProcess(b, bin, s, &logs)
 

@@ -30,7 +30,7 @@ func post(t *testing.T, url string, key []byte, id string, body []byte, tamper b
 	req.Header.Set("webhook-signature", sig)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp
 }
 

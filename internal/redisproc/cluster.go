@@ -168,7 +168,7 @@ func (s *Server) clusterHealth(ctx context.Context) string {
 	if err != nil {
 		return err.Error()
 	}
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	info, err := rdb.ClusterInfo(ctx).Result()
 	if err != nil {
 		return err.Error()
