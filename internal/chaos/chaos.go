@@ -186,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
-	p := plan{seed: cfg.Seed + 2, faults: cfg.Receiver}
+	p := plan{seed: cfg.Seed + 2, faults: cfg.Receiver, first: map[string]string{}}
 	// Filled in once the receiver's URL is known, before anything is sent.
 	byKey := map[string]target{}
 	expect := func(channel string) func(string, string) (string, bool) {
@@ -214,12 +214,17 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	targets := makeTargets(cfg, rng, hookURL)
 	h.bc.makeBroadcasts(hookURL)
 	byIdent := map[string]map[string]target{}
+	idents := map[string][]string{}
 	for _, t := range targets {
 		byKey[t.n.Key] = t
 		if byIdent[t.channel] == nil {
 			byIdent[t.channel] = map[string]target{}
 		}
 		byIdent[t.channel][t.ident] = t
+		idents[t.channel] = append(idents[t.channel], t.ident)
+	}
+	for ch, ids := range idents {
+		p.owe(ch, ids)
 	}
 	relay, err := startSMTP(p, cfg.Receiver.SlowBy, func(rcpt string) (string, bool) {
 		t, ok := byIdent["email"][rcpt]

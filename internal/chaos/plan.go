@@ -61,9 +61,58 @@ func leavesDoubt(kind string) bool {
 // from arrival order: the same seed injects the same fault into the nth
 // request of a delivery however the requests of different deliveries
 // interleave.
+//
+// Drawn alone, a fault with a small share can miss a small run altogether
+// (a 5% SMTP 451 over some 45 transactions does about one run in ten), so
+// a run can also name, per channel, recipients whose first request meets
+// each configured fault kind for certain (see owe).
 type plan struct {
 	seed   uint64
 	faults Faults
+	// first holds the fault owed to the first request of a recipient,
+	// keyed by channel and ident; nil owes none.
+	first map[string]string
+}
+
+// owe makes the first requests to idents, a channel's recipients in the
+// run's order, meet each fault kind the channel can be dealt and the plan
+// gives a share, one kind per recipient, so that every configured kind is
+// injected at least once whatever the seed draws. Call it before any
+// request arrives.
+func (p plan) owe(channel string, idents []string) {
+	kinds := p.kinds(channel)
+	for i, kind := range kinds {
+		if i == len(idents) {
+			return
+		}
+		p.first[channel+"\x00"+idents[i]] = kind
+	}
+}
+
+// kinds are the fault kinds a channel's far end can be dealt that have a
+// share in the plan, in the order pick lays them out.
+func (p plan) kinds(channel string) []string {
+	f := p.faults
+	shares := []share{{fault500, f.ServerError}, {faultApplied5xx, f.AppliedError}, {fault429, f.TooMany}, {faultSlow, f.Slow}, {faultReset, f.Reset}}
+	if channel == "email" {
+		shares = []share{{fault451, f.ServerError}, {fault421, f.TooMany}, {faultSlowData, f.Slow}, {faultDrop, f.Reset}}
+	}
+	var kinds []string
+	for _, s := range shares {
+		if s.of > 0 {
+			kinds = append(kinds, s.kind)
+		}
+	}
+	return kinds
+}
+
+// owed returns the fault owed to the nth request to ident, if any.
+func (p plan) owed(channel, ident string, n int) (string, bool) {
+	if n != 1 {
+		return "", false
+	}
+	kind, ok := p.first[channel+"\x00"+ident]
+	return kind, ok
 }
 
 // roll is a number in [0, 1) fixed by the plan's seed and its arguments.
@@ -100,6 +149,9 @@ func pick(r float64, shares ...share) string {
 
 // http returns the fault for the nth HTTP request to ident, "" for none.
 func (p plan) http(channel, ident string, n int) string {
+	if kind, ok := p.owed(channel, ident, n); ok {
+		return kind
+	}
 	f := p.faults
 	return pick(p.roll(channel, ident, n), share{fault500, f.ServerError}, share{faultApplied5xx, f.AppliedError},
 		share{fault429, f.TooMany}, share{faultSlow, f.Slow}, share{faultReset, f.Reset})
@@ -112,6 +164,9 @@ func (p plan) appliedStatus(channel, ident string, n int) int {
 
 // smtp returns the fault for the nth SMTP transaction to ident.
 func (p plan) smtp(ident string, n int) string {
+	if kind, ok := p.owed("email", ident, n); ok {
+		return kind
+	}
 	f := p.faults
 	return pick(p.roll("email", ident, n), share{fault451, f.ServerError}, share{fault421, f.TooMany},
 		share{faultSlowData, f.Slow}, share{faultDrop, f.Reset})
