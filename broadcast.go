@@ -12,7 +12,7 @@ import (
 
 // Limits on a broadcast. MaxRecipients bounds the request (about 64 MiB of
 // JSON at the per-recipient limits in typical use); the workflow's history
-// does not grow with it (see workflows/broadcast.go).
+// does not grow with it (see broadcast/workflow.go).
 const (
 	MaxRecipients         = 100_000
 	MaxRecipientIDLength  = 200

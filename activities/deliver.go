@@ -1,7 +1,9 @@
 // Package activities holds the side effects of a notification: the Deliver
 // activity, which claims a delivery's dedup record, sends it through the
 // channel's provider and commits the outcome, so that an activity retried
-// any number of times performs its delivery once in effect.
+// any number of times performs its delivery once in effect. It is the
+// delivery core the products build on: a broadcast's chunk runs the same
+// steps per recipient through DeliverWithin.
 package activities
 
 import (
@@ -89,11 +91,6 @@ type Activities struct {
 	// LookupSettle is how long after an interrupted attempt a provider's
 	// "not found" is trusted. Zero means DefaultLookupSettle.
 	LookupSettle time.Duration
-	// Lists holds broadcasts' recipient lists, for DeliverChunk.
-	Lists Lists
-	// ChunkInFlight is how many recipients one DeliverChunk sends at
-	// once; zero means DefaultChunkInFlight.
-	ChunkInFlight int
 	// Preferences decides what subscribers opted out of (preferences.go).
 	Preferences Preferences
 	// Unsubscribe makes e-mails' List-Unsubscribe links; nil means none.
@@ -143,10 +140,11 @@ type DeliverInput struct {
 	// unsubscribe link (preferences.go).
 	Subscriber string `json:"subscriber,omitempty"`
 	Category   string `json:"category,omitempty"`
-	// ledgerKey, when set, names the dedup records instead of Key: a
-	// broadcast's recipients (onceflow.BroadcastLedgerKey). Never sent to
-	// Temporal: only DeliverChunk sets it.
-	ledgerKey string
+	// LedgerKey, when set, names the dedup records instead of Key: a
+	// broadcast recipient's (onceflow.BroadcastLedgerKey). Never sent to
+	// Temporal: only a delivery made within another activity (a broadcast's
+	// chunk, DeliverWithin) sets it.
+	LedgerKey string `json:"-"`
 }
 
 // callerKey is the key as the notification's caller chose it, without its
@@ -173,14 +171,14 @@ type FailureDetails struct {
 	Attempt   int32 `json:"attempt"`
 }
 
-// attemptsSoFar is what the attempts of a delivery so far know of a
+// AttemptsSoFar is what the attempts of a delivery so far know of a
 // possible send: recorded as the heartbeat details of each attempt that
 // fails, which Temporal hands to the next attempt and puts on a final
 // timeout, so that a send one attempt may have made is still known when
 // later attempts cannot reach the dedup store. Successful attempts record
 // nothing: the happy path makes no heartbeat call. Its JSON is in recorded
 // histories: keep its field names.
-type attemptsSoFar struct {
+type AttemptsSoFar struct {
 	// Attempt is the attempt that recorded it.
 	Attempt int32 `json:"attempt"`
 	// MaybeSent: an attempt may have sent the delivery.
@@ -196,13 +194,13 @@ type attemptsSoFar struct {
 }
 
 // earlierAttempts reads what the attempts before this one recorded.
-func earlierAttempts(ctx context.Context) attemptsSoFar {
+func earlierAttempts(ctx context.Context) AttemptsSoFar {
 	info := activity.GetInfo(ctx)
-	sofar := attemptsSoFar{Attempt: info.Attempt}
+	sofar := AttemptsSoFar{Attempt: info.Attempt}
 	if info.Attempt <= 1 {
 		return sofar
 	}
-	var rec attemptsSoFar
+	var rec AttemptsSoFar
 	if !activity.HasHeartbeatDetails(ctx) || activity.GetHeartbeatDetails(ctx, &rec) != nil {
 		sofar.Unaccounted = true
 		return sofar
@@ -213,9 +211,9 @@ func earlierAttempts(ctx context.Context) attemptsSoFar {
 	return sofar
 }
 
-// details is the FailureDetails of a failure of the attempt that knows
+// Details is the FailureDetails of a failure of the attempt that knows
 // sofar.
-func (sofar attemptsSoFar) details() FailureDetails {
+func (sofar AttemptsSoFar) Details() FailureDetails {
 	return FailureDetails{MaybeSent: sofar.MaybeSent || sofar.Unaccounted, Attempt: sofar.Attempt}
 }
 
@@ -224,7 +222,7 @@ func (sofar attemptsSoFar) details() FailureDetails {
 // and every earlier attempt knew about a possible send.
 func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutput, error) {
 	sofar := earlierAttempts(ctx)
-	out, err := a.deliver(ctx, in, &sofar, thisAttempt(ctx))
+	out, err := a.deliver(ctx, in, &sofar, ThisAttempt(ctx))
 	if err != nil {
 		activity.RecordHeartbeat(ctx, sofar)
 	}
@@ -232,19 +230,19 @@ func (a *Activities) Deliver(ctx context.Context, in DeliverInput) (DeliverOutpu
 	return out, err
 }
 
-// attempt is what one send attempt of a delivery is: its fencing token,
+// Attempt is what one send attempt of a delivery is: its fencing token,
 // its number, and the deadline by which its send must end. A Deliver
 // activity's attempt is the activity's; each recipient of a DeliverChunk
 // attempt gets a shorter deadline of its own, so that a lease left by a
 // dead worker runs out in about Policy.AttemptTimeout and not with the
 // whole chunk's.
-type attempt struct {
+type Attempt struct {
 	Token    string
 	Attempt  int32
 	Deadline time.Time
 }
 
-// thisAttempt is the attempt of the running activity. Its token is
+// ThisAttempt is the attempt of the running activity. Its token is
 // "<workflow ID>/<run ID>/<activity ID>/<attempt>": the attempts of one
 // delivery share all but the attempt number, which tells a record its own
 // delivery committed from another's (dedup.Claim.Mine, outcome).
@@ -256,29 +254,38 @@ type attempt struct {
 // recover starts a new run, and so does a start after Temporal deleted the
 // first one). Continue-as-new splits no delivery, since an activity runs
 // within one run.
-func thisAttempt(ctx context.Context) attempt {
+func ThisAttempt(ctx context.Context) Attempt {
 	info := activity.GetInfo(ctx)
-	return attempt{
+	return Attempt{
 		Token:    fmt.Sprintf("%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, info.Attempt),
 		Attempt:  info.Attempt,
 		Deadline: info.Deadline,
 	}
 }
 
+// DeliverWithin performs one attempt of a delivery made within another
+// activity, a broadcast's chunk for each of its recipients: the same
+// steps as Deliver, with the attempt and what earlier attempts knew
+// (sofar, updated) kept by the caller, and no heartbeat or event of its
+// own.
+func DeliverWithin(ctx context.Context, a *Activities, in DeliverInput, sofar *AttemptsSoFar, at Attempt) (DeliverOutput, error) {
+	return a.deliver(ctx, in, sofar, at)
+}
+
 // deliver performs one delivery in named steps: claim its record; settle
 // an earlier attempt's doubt by asking the provider; send; commit, or
 // release when nothing was sent. outcome says what the steps' findings
 // mean for the delivery.
-func (a *Activities) deliver(ctx context.Context, in DeliverInput, sofar *attemptsSoFar, at attempt) (DeliverOutput, error) {
+func (a *Activities) deliver(ctx context.Context, in DeliverInput, sofar *AttemptsSoFar, at Attempt) (DeliverOutput, error) {
 	if in.Delivery.Channel == onceflow.InApp {
 		return a.deliverInApp(ctx, in, sofar, at)
 	}
 	provider, ok := a.Providers[in.Delivery.Channel]
 	if !ok {
 		return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("this worker has no provider for channel %q", in.Delivery.Channel), TypeNoProvider, nil, sofar.details())
+			fmt.Sprintf("this worker has no provider for channel %q", in.Delivery.Channel), TypeNoProvider, nil, sofar.Details())
 	}
-	if err := a.awaitSlot(ctx, in.Delivery.Channel, at.Deadline, sofar.details()); err != nil {
+	if err := a.awaitSlot(ctx, in.Delivery.Channel, at.Deadline, sofar.Details()); err != nil {
 		return DeliverOutput{}, err
 	}
 	d := a.newDelivery(ctx, in, provider, sofar, at)
@@ -301,14 +308,14 @@ type delivery struct {
 	a        *Activities
 	in       DeliverInput
 	provider providers.Provider
-	sofar    *attemptsSoFar
-	at       attempt
+	sofar    *AttemptsSoFar
+	at       Attempt
 	rec      dedup.Record
 	msg      providers.Message
 	margin   time.Duration
 }
 
-func (a *Activities) newDelivery(ctx context.Context, in DeliverInput, p providers.Provider, sofar *attemptsSoFar, at attempt) *delivery {
+func (a *Activities) newDelivery(ctx context.Context, in DeliverInput, p providers.Provider, sofar *AttemptsSoFar, at Attempt) *delivery {
 	d := &delivery{a: a, in: in, provider: p, sofar: sofar, at: at, margin: a.LeaseMargin,
 		rec: dedup.Record{Key: in.Key, DeliveryID: in.DeliveryID, Fingerprint: in.Fingerprint},
 		msg: providers.Message{
@@ -316,8 +323,8 @@ func (a *Activities) newDelivery(ctx context.Context, in DeliverInput, p provide
 			Subject: in.Subject, Body: in.Body, HTML: in.HTML, Timestamp: in.Timestamp,
 			UnsubscribeURL: a.unsubscribeURL(ctx, in),
 		}}
-	if in.ledgerKey != "" {
-		d.rec.Key = in.ledgerKey
+	if in.LedgerKey != "" {
+		d.rec.Key = in.LedgerKey
 	}
 	if d.margin <= 0 {
 		d.margin = DefaultLeaseMargin
@@ -334,7 +341,7 @@ func (d *delivery) claim(ctx context.Context) (findings, error) {
 	start := time.Now()
 	claim, err := d.a.Store.Claim(ctx, d.rec, d.at.Token, lease)
 	metrics.DedupOperation(activity.GetMetricsHandler(ctx), metrics.OpClaim, time.Since(start))
-	details := d.sofar.details()
+	details := d.sofar.Details()
 	if err != nil {
 		msg := "could not claim the delivery; nothing was sent"
 		if details.MaybeSent {
@@ -451,7 +458,7 @@ func (d *delivery) commitOrRelease(ctx context.Context, f *findings) {
 }
 
 // settled is the output of a delivery whose steps found f.
-func settled(ctx context.Context, in DeliverInput, at attempt, f findings) DeliverOutput {
+func settled(ctx context.Context, in DeliverInput, at Attempt, f findings) DeliverOutput {
 	out := DeliverOutput{Receipt: f.receipt, Attempt: at.Attempt}
 	out.Status, out.Reason = outcome(f)
 	activity.GetLogger(ctx).Info("Delivery settled", "delivery_id", in.DeliveryID, "channel", in.Delivery.Channel, "status", out.Status, "receipt", out.Receipt)
@@ -461,7 +468,7 @@ func settled(ctx context.Context, in DeliverInput, at attempt, f findings) Deliv
 // lookupDelay is how long to wait before a lookup's "not found" can be
 // trusted: until LookupSettle has passed since the interrupted attempt
 // gave up.
-func (a *Activities) lookupDelay(sofar attemptsSoFar) time.Duration {
+func (a *Activities) lookupDelay(sofar AttemptsSoFar) time.Duration {
 	settle := a.LookupSettle
 	if settle <= 0 {
 		settle = DefaultLookupSettle
@@ -497,7 +504,7 @@ func (a *Activities) lookup(ctx context.Context, r providers.Resolver, m provide
 // delivery that gives up is ambiguous, since its details say MaybeSent.
 func (d *delivery) lookupFailed(ctx context.Context, err error) error {
 	d.release(ctx, true)
-	details := d.sofar.details()
+	details := d.sofar.Details()
 	details.MaybeSent = true
 	return temporal.NewApplicationErrorWithOptions(
 		"an earlier attempt may have sent it, and asking the provider whether it did failed; not sent again: "+err.Error(),
@@ -539,7 +546,7 @@ func (d *delivery) sendFailed(ctx context.Context, err error) error {
 		d.sofar.MaybeSent, d.sofar.InterruptedAt = true, time.Now()
 	}
 	d.release(ctx, pe.MaybeSent)
-	details := d.sofar.details()
+	details := d.sofar.Details()
 	if pe.Permanent {
 		return temporal.NewNonRetryableApplicationError(pe.Error(), TypeRejected, nil, details)
 	}

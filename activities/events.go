@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/events"
-	"github.com/onceflow/onceflow/recipients"
 )
 
 // Events records operational events (events.Outbox). The Deliver activity
@@ -33,7 +31,7 @@ type Events interface {
 // answered. The workflow is not asked: a final outcome is known here, from
 // the retry policy that Temporal hands every attempt, so that the
 // workflow's commands, and so its recorded histories, stay as they were.
-func (a *Activities) report(ctx context.Context, in DeliverInput, out DeliverOutput, err error, h attemptsSoFar) {
+func (a *Activities) report(ctx context.Context, in DeliverInput, out DeliverOutput, err error, h AttemptsSoFar) {
 	if a.Events == nil {
 		return
 	}
@@ -72,29 +70,6 @@ func (a *Activities) report(ctx context.Context, in DeliverInput, out DeliverOut
 	}
 	if rerr != nil {
 		log.Warn("Could not record the endpoint's state", "delivery_id", in.DeliveryID, "error", rerr)
-	}
-}
-
-// reportProblems tells a.Events of a broadcast chunk's failed and
-// ambiguous recipients, once every recipient of the chunk has settled. A
-// chunk that finishes again (its worker died after reporting) reports the
-// same events, which the outbox keeps once, by their IDs.
-func (c *chunk) reportProblems(ctx context.Context, problems []recipients.Problem) {
-	if c.a.Events == nil {
-		return
-	}
-	tenant, _, scoped := strings.Cut(c.in.List.Key, "@")
-	if !scoped {
-		tenant = ""
-	}
-	for _, p := range problems {
-		d := events.Delivery{
-			Key: c.in.Key, Tenant: tenant, Recipient: p.ID, DeliveryID: onceflow.RecipientDeliveryID(c.in.List.Key, p.ID),
-			Channel: string(c.head.Channel), Status: string(p.Status), Reason: p.Reason, Attempt: c.info.Attempt,
-		}
-		if err := c.a.Events.Delivery(context.WithoutCancel(ctx), d); err != nil {
-			activity.GetLogger(ctx).Warn("Could not record a broadcast recipient's event", "delivery_id", d.DeliveryID, "error", err)
-		}
 	}
 }
 

@@ -27,14 +27,14 @@ type Feed interface {
 // its retry writes the item; one that died after it left a committed
 // record, and its retry finds it. The outcome is never ambiguous, whatever
 // the attempts before say, once an attempt gets the script's answer.
-func (a *Activities) deliverInApp(ctx context.Context, in DeliverInput, h *attemptsSoFar, info attempt) (DeliverOutput, error) {
+func (a *Activities) deliverInApp(ctx context.Context, in DeliverInput, h *AttemptsSoFar, info Attempt) (DeliverOutput, error) {
 	if a.Feed == nil {
-		return DeliverOutput{}, temporal.NewNonRetryableApplicationError("this worker has no in-app feed (channel inapp)", TypeNoProvider, nil, h.details())
+		return DeliverOutput{}, temporal.NewNonRetryableApplicationError("this worker has no in-app feed (channel inapp)", TypeNoProvider, nil, h.Details())
 	}
-	if in.ledgerKey != "" {
-		return DeliverOutput{}, temporal.NewNonRetryableApplicationError("inapp is not a broadcast channel", TypeNoProvider, nil, h.details())
+	if in.LedgerKey != "" {
+		return DeliverOutput{}, temporal.NewNonRetryableApplicationError("inapp is not a broadcast channel", TypeNoProvider, nil, h.Details())
 	}
-	if err := a.awaitSlot(ctx, in.Delivery.Channel, info.Deadline, h.details()); err != nil {
+	if err := a.awaitSlot(ctx, in.Delivery.Channel, info.Deadline, h.Details()); err != nil {
 		return DeliverOutput{}, err
 	}
 	// All attempts of this activity share the token up to its attempt
@@ -53,7 +53,7 @@ func (a *Activities) deliverInApp(ctx context.Context, in DeliverInput, h *attem
 		// ambiguous, not failed.
 		h.MaybeSent = true
 		return DeliverOutput{}, temporal.NewApplicationErrorWithCause(
-			"could not write to the in-app feed; the next attempt finds out whether this one did", TypeDedupUnavailable, err, h.details())
+			"could not write to the in-app feed; the next attempt finds out whether this one did", TypeDedupUnavailable, err, h.Details())
 	}
 	f := findings{inApp: true, receipt: receipt, claim: dedup.Claim{State: dedup.Granted}}
 	switch outcome {

@@ -53,6 +53,13 @@ const (
 	absent
 )
 
+// FailedOutcome is the status and reason of a delivery that ends on a
+// permanent failure (reason), made within another activity (a broadcast
+// recipient's): ambiguous when an attempt may have sent it first.
+func FailedOutcome(reason string, maybeSent bool) (onceflow.Status, string) {
+	return outcome(findings{failure: reason, maybeSent: maybeSent})
+}
+
 // outcome is the status and reason of a delivery whose steps found f. It is
 // the only place that decides them.
 //

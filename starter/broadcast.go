@@ -12,7 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/recipients"
+	"github.com/onceflow/onceflow/broadcast"
+	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -25,7 +26,7 @@ type RecipientStore interface {
 
 // Broadcast defaults. A chunk of 1,000 recipients is one activity of three
 // history events; four at a time, each 32 in flight (the worker's
-// activities.DefaultChunkInFlight), keep a local receiver and Redis busy
+// broadcast.DefaultChunkInFlight), keep a local receiver and Redis busy
 // without a chunk's heartbeat details growing past a few kilobytes.
 const (
 	DefaultChunkSize      = 1000
@@ -85,7 +86,7 @@ func (c *Client) SendBroadcast(ctx context.Context, b onceflow.Broadcast) (Start
 	}
 	fp := b.Fingerprint()
 	scoped := b.ScopedKey()
-	id := workflows.BroadcastID(scoped)
+	id := broadcast.WorkflowID(scoped)
 	existing, joined, err := c.existingBroadcast(ctx, b.Key, id, fp)
 	if err != nil || joined {
 		return existing, err
@@ -99,7 +100,7 @@ func (c *Client) SendBroadcast(ctx context.Context, b onceflow.Broadcast) (Start
 			return Started{}, err
 		}
 	}
-	in := workflows.BroadcastInput{
+	in := broadcast.Input{
 		Key: b.Key, Tenant: b.Tenant, Channel: b.Channel, Total: len(b.Recipients),
 		ChunkSize: c.broadcasts.chunkSize, Parallel: c.broadcasts.parallel, Fingerprint: fp, SendAt: b.SendAt,
 	}
@@ -116,9 +117,9 @@ func (c *Client) SendBroadcast(ctx context.Context, b onceflow.Broadcast) (Start
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		Memo:                     map[string]any{workflows.FingerprintMemo: fp},
-		TypedSearchAttributes:    workflows.BroadcastSearchAttributes(b),
+		TypedSearchAttributes:    broadcast.SearchAttributes(b),
 		StaticSummary:            b.Summary(),
-	}, workflows.BroadcastName, in)
+	}, broadcast.WorkflowName, in)
 	if err != nil {
 		return Started{}, fmt.Errorf("start broadcast %q: %w", b.Key, err)
 	}
@@ -212,7 +213,7 @@ func (c *Client) BroadcastStatus(ctx context.Context, key string, page Page) (Br
 		page.Limit = DefaultPage
 	}
 	page.Limit = min(page.Limit, MaxPage)
-	id := workflows.BroadcastID(c.scopedKey(key))
+	id := broadcast.WorkflowID(c.scopedKey(key))
 	desc, err := c.tc.DescribeWorkflow(ctx, id, "")
 	if err != nil {
 		return BroadcastStatus{}, broadcastKeyError(key, err)
@@ -276,7 +277,7 @@ func (c *Client) WaitBroadcast(ctx context.Context, key string, interval time.Du
 // and a chunk in progress stops starting sends once its worker hears of it
 // (within about ten seconds). What was sent stays sent.
 func (c *Client) CancelBroadcast(ctx context.Context, key string) error {
-	return broadcastKeyError(key, c.tc.CancelWorkflow(ctx, workflows.BroadcastID(c.scopedKey(key)), ""))
+	return broadcastKeyError(key, c.tc.CancelWorkflow(ctx, broadcast.WorkflowID(c.scopedKey(key)), ""))
 }
 
 func broadcastKeyError(key string, err error) error {

@@ -14,9 +14,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
-	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 )
@@ -56,7 +56,7 @@ func TestBroadcastChunkOutlastsAHeartbeatAnsweredNotFound(t *testing.T) {
 	acts, rdb, err := worker.Activities(servers.WorkerConfig())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	acts.ChunkInFlight = 1
+	acts.Broadcasts.InFlight = 1
 	w := worker.New(tc, queue, teststack.Policy, acts)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)

@@ -454,7 +454,7 @@ func TestEventThatCannotJoinSaysSo(t *testing.T) {
 	// signal-with-start is refused.
 	w := sdkworker.New(tc, queue, sdkworker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.New(teststack.Policy).Run, workflow.RegisterOptions{Name: workflows.Name})
-	w.RegisterActivity(acts)
+	w.RegisterActivity(acts.Deliveries)
 	w.RegisterActivity(digest.NewActivities(refusingSignaler{}))
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/broadcast"
+	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/preferences"
@@ -18,14 +20,24 @@ import (
 	"github.com/onceflow/onceflow/providers/sms"
 	"github.com/onceflow/onceflow/providers/webhook"
 	"github.com/onceflow/onceflow/ratelimit"
-	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/templates"
 )
+
+// ActivitySet is what a worker registers besides the workflows: the
+// delivery core with the notification's activities, and each product's
+// activities built on it.
+type ActivitySet struct {
+	// Deliveries: Deliver, Render, CheckPreferences and the operational
+	// events, on the dedup ledger and the providers.
+	Deliveries *activities.Activities
+	// Broadcasts: DeliverChunk, through Deliveries.
+	Broadcasts *broadcast.Activities
+}
 
 // Activities wires the activities to the Redis cfg.Config opens (one
 // server or a cluster) and to the providers cfg configures. The caller
 // closes the returned Redis client.
-func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, error) {
+func Activities(cfg Config) (*ActivitySet, redis.UniversalClient, error) {
 	ps, err := Providers(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -44,7 +56,6 @@ func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, erro
 		acts.Templates = dir
 	}
 	acts.Store = dedup.New(rdb, cfg.DedupWindow, dedup.WaitReplicas(cfg.WaitReplicas, 0))
-	acts.Lists = recipients.New(rdb)
 	acts.Preferences = preferences.New(rdb, cfg.Preferences.Critical)
 	if cfg.Preferences.PublicURL != "" {
 		acts.Unsubscribe = cfg.Preferences.Links()
@@ -64,7 +75,7 @@ func Activities(cfg Config) (*activities.Activities, redis.UniversalClient, erro
 		}
 		acts.Limits[ch] = l
 	}
-	return acts, rdb, nil
+	return &ActivitySet{Deliveries: acts, Broadcasts: broadcast.NewActivities(acts, recipients.New(rdb))}, rdb, nil
 }
 
 // ambiguityPolicies says, per channel, what a delivery does when an earlier

@@ -15,23 +15,27 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/workflows"
 )
 
-// New returns a worker on taskQueue that runs the notification workflow
-// under policy and the given activities. Start or Run it.
-func New(tc client.Client, taskQueue string, policy workflows.Policy, acts *activities.Activities) sdkworker.Worker {
+// New returns a worker on taskQueue that runs every product's workflows
+// under policy and the given activities. Start or Run it. Each product is
+// one registration here.
+func New(tc client.Client, taskQueue string, policy workflows.Policy, acts *ActivitySet) sdkworker.Worker {
 	w := sdkworker.New(tc, taskQueue, sdkworker.Options{
 		// Let in-flight sends finish and commit before the process exits.
 		WorkerStopTimeout: policy.AttemptTimeout,
 	})
+	// Notifications: their workflow, the delivery core's activities.
 	w.RegisterWorkflowWithOptions(workflows.New(policy).Run, workflow.RegisterOptions{Name: workflows.Name})
-	w.RegisterWorkflowWithOptions(workflows.New(policy).Broadcast, workflow.RegisterOptions{Name: workflows.BroadcastName})
-	w.RegisterActivity(acts)
+	w.RegisterActivity(acts.Deliveries)
+	// Broadcasts: their workflow and DeliverChunk.
+	w.RegisterWorkflowWithOptions(broadcast.NewWorkflow(policy).Run, workflow.RegisterOptions{Name: broadcast.WorkflowName})
+	w.RegisterActivity(acts.Broadcasts)
 	// Digests: their workflow and the JoinDigest activity.
 	w.RegisterWorkflowWithOptions(workflows.New(policy).Digest, workflow.RegisterOptions{Name: digest.WorkflowName})
 	w.RegisterActivity(digest.NewActivities(tc))
@@ -82,7 +86,7 @@ func Run(ctx context.Context, tc client.Client, namespace string, cfg Config, lo
 	}
 	var channels []string
 	for _, c := range onceflow.Channels {
-		if _, ok := acts.Providers[c]; ok || (c == onceflow.InApp && acts.Feed != nil) {
+		if _, ok := acts.Deliveries.Providers[c]; ok || (c == onceflow.InApp && acts.Deliveries.Feed != nil) {
 			channels = append(channels, string(c))
 		}
 	}

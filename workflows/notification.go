@@ -79,6 +79,11 @@ type Workflow struct {
 
 // New returns the workflow with p; zero fields take DefaultPolicy's values.
 func New(p Policy) *Workflow {
+	return &Workflow{policy: p.WithDefaults(), validate: onceflow.Notification.Validate}
+}
+
+// WithDefaults is p with its zero fields set to DefaultPolicy's values.
+func (p Policy) WithDefaults() Policy {
 	d := DefaultPolicy()
 	if p.AttemptTimeout <= 0 {
 		p.AttemptTimeout = d.AttemptTimeout
@@ -92,7 +97,7 @@ func New(p Policy) *Workflow {
 	if p.GiveUpAfter <= 0 {
 		p.GiveUpAfter = d.GiveUpAfter
 	}
-	return &Workflow{policy: p, validate: onceflow.Notification.Validate}
+	return p
 }
 
 // Run is NotificationWorkflow. It returns the per-delivery result; it fails

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/internal/testenv"
@@ -28,7 +29,7 @@ var replayed = map[string]struct {
 	run  any
 }{
 	".":         {workflows.Name, workflows.New(workflows.DefaultPolicy()).Run},
-	"broadcast": {workflows.BroadcastName, workflows.New(workflows.DefaultPolicy()).Broadcast},
+	"broadcast": {broadcast.WorkflowName, broadcast.NewWorkflow(workflows.DefaultPolicy()).Run},
 	"digest":    {digest.WorkflowName, workflows.New(workflows.DefaultPolicy()).Digest},
 }
 

@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/internal/chaos"
-	"github.com/onceflow/onceflow/workflows"
 )
 
 // checkBroadcastFlags refuses broadcast flags a run could not use, naming
@@ -18,8 +18,8 @@ func checkBroadcastFlags(cfg chaos.Config) error {
 		return fmt.Errorf("--broadcasts %d is negative", cfg.Broadcasts)
 	case cfg.Broadcasts > 0 && (cfg.BroadcastRecipients < 1 || cfg.BroadcastRecipients > onceflow.MaxRecipients):
 		return fmt.Errorf("--broadcast-recipients %d is not between 1 and %d", cfg.BroadcastRecipients, onceflow.MaxRecipients)
-	case cfg.Broadcasts > 0 && (cfg.BroadcastChunk < 1 || cfg.BroadcastChunk > workflows.MaxChunkSize):
-		return fmt.Errorf("--broadcast-chunk %d is not between 1 and %d", cfg.BroadcastChunk, workflows.MaxChunkSize)
+	case cfg.Broadcasts > 0 && (cfg.BroadcastChunk < 1 || cfg.BroadcastChunk > broadcast.MaxChunkSize):
+		return fmt.Errorf("--broadcast-chunk %d is not between 1 and %d", cfg.BroadcastChunk, broadcast.MaxChunkSize)
 	}
 	return nil
 }

@@ -15,9 +15,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/httpapi"
-	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"

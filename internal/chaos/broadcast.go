@@ -26,10 +26,10 @@ import (
 	"time"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
+	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/dedup"
-	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
-	"github.com/onceflow/onceflow/workflows"
 )
 
 // The broadcasts' receivers, as the report names them: the same
@@ -281,7 +281,7 @@ func (b *broadcastRun) held(ctx context.Context, p *leaseProbe, pid int) ([]leas
 	fences := map[int]map[string]bool{}
 	identity := fmt.Sprintf("%d@", pid)
 	for i := range live {
-		wfID := workflows.BroadcastID(onceflow.ScopedKey(b.casts[i].b.Tenant, b.casts[i].b.Key))
+		wfID := broadcast.WorkflowID(onceflow.ScopedKey(b.casts[i].b.Tenant, b.casts[i].b.Key))
 		d, err := p.tc.DescribeWorkflowExecution(ctx, wfID, "")
 		if err != nil {
 			return nil, fmt.Errorf("describe %s: %w", wfID, err)

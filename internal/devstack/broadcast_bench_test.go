@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/internal/testenv"
-	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
 )
 

@@ -28,6 +28,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/digest"
@@ -37,7 +38,6 @@ import (
 	"github.com/onceflow/onceflow/metrics"
 	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/providers/egress"
-	"github.com/onceflow/onceflow/recipients"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/tracing"
 	"github.com/onceflow/onceflow/worker"

@@ -151,10 +151,10 @@ func (s *Servers) NewWithPolicy(t *testing.T, cfg worker.Config, policy workflow
 	acts, rdb, err := worker.Activities(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	acts.LeaseMargin = time.Second
-	acts.LookupSettle = 1500 * time.Millisecond
+	acts.Deliveries.LeaseMargin = time.Second
+	acts.Deliveries.LookupSettle = 1500 * time.Millisecond
 	if wrap != nil {
-		acts.Store = wrap(acts.Store)
+		acts.Deliveries.Store = wrap(acts.Deliveries.Store)
 	}
 	tc := s.Temporal.GetDefaultClient()
 	w := worker.New(tc, queue, policy, acts)

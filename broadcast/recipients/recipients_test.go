@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/internal/testenv"
-	"github.com/onceflow/onceflow/recipients"
 )
 
 // rds is the Redis under test: the tests run once on a single server, then

@@ -1,4 +1,4 @@
-package activities
+package broadcast
 
 import (
 	"context"
@@ -12,7 +12,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/recipients"
+	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/broadcast/recipients"
+	"github.com/onceflow/onceflow/events"
 	"github.com/onceflow/onceflow/templates"
 )
 
@@ -34,8 +36,27 @@ type Lists interface {
 }
 
 // DefaultChunkInFlight is how many recipients of a chunk one DeliverChunk
-// sends at once unless Activities.ChunkInFlight says otherwise.
+// sends at once unless Activities.InFlight says otherwise.
 const DefaultChunkInFlight = 32
+
+// Activities runs a broadcast's chunks. Register a *Activities with a
+// worker: its one activity is DeliverChunk.
+type Activities struct {
+	// Deliveries is the delivery core every recipient goes through (claim,
+	// send, commit), with its providers, templates and events.
+	Deliveries *activities.Activities
+	// Lists holds the broadcasts' recipient lists (recipients.Store).
+	Lists Lists
+	// InFlight is how many recipients one DeliverChunk sends at once;
+	// zero means DefaultChunkInFlight.
+	InFlight int
+}
+
+// NewActivities returns the broadcast activities that deliver through
+// deliveries and read their recipients from lists.
+func NewActivities(deliveries *activities.Activities, lists Lists) *Activities {
+	return &Activities{Deliveries: deliveries, Lists: lists}
+}
 
 // ChunkInput names one chunk of one broadcast.
 type ChunkInput struct {
@@ -87,7 +108,7 @@ type chunkProgress struct {
 	Reason  map[int]int `json:"reason,omitempty"`
 	// Tried is what unsettled recipients' failed attempts knew of a
 	// possible send.
-	Tried map[int]attemptsSoFar `json:"tried,omitempty"`
+	Tried map[int]activities.AttemptsSoFar `json:"tried,omitempty"`
 }
 
 func (p *chunkProgress) reason(i int, r string) {
@@ -118,7 +139,7 @@ var statusByLetter = map[byte]onceflow.Status{
 }
 
 // DeliverChunk delivers one chunk of a broadcast: for each recipient the
-// claim, send and commit of Deliver, ChunkInFlight at a time. It returns
+// claim, send and commit of Deliver, InFlight at a time. It returns
 // once every recipient is settled, and fails retryably, recording what is
 // settled, while some are left to retry. Cancelled, it stops starting
 // sends, lets those in flight finish, and counts the rest cancelled.
@@ -133,10 +154,10 @@ func (a *Activities) DeliverChunk(ctx context.Context, in ChunkInput) (ChunkOutp
 	if errors.Is(err, recipients.ErrMissing) {
 		// An earlier attempt that read the list may have sent some of it.
 		return ChunkOutput{}, temporal.NewNonRetryableApplicationError(err.Error(), TypeListMissing, nil,
-			FailureDetails{MaybeSent: info.Attempt > 1, Attempt: info.Attempt})
+			activities.FailureDetails{MaybeSent: info.Attempt > 1, Attempt: info.Attempt})
 	}
 	if err != nil {
-		return ChunkOutput{}, temporal.NewApplicationErrorWithCause("could not read the chunk's recipients; nothing was sent", TypeDedupUnavailable, err)
+		return ChunkOutput{}, temporal.NewApplicationErrorWithCause("could not read the chunk's recipients; nothing was sent", activities.TypeDedupUnavailable, err)
 	}
 	if len(p.Settled) != len(rs) {
 		p = chunkProgress{Settled: strings.Repeat(".", len(rs))}
@@ -149,7 +170,7 @@ func (a *Activities) DeliverChunk(ctx context.Context, in ChunkInput) (ChunkOutp
 		p.Reason = map[int]int{}
 	}
 	if p.Tried == nil {
-		p.Tried = map[int]attemptsSoFar{}
+		p.Tried = map[int]activities.AttemptsSoFar{}
 	}
 	c := &chunk{a: a, in: in, head: head, rs: rs, p: &p, info: info, accounted: accounted}
 	if time.Now().Before(in.GiveUpAt) {
@@ -175,7 +196,7 @@ func (a *Activities) DeliverChunk(ctx context.Context, in ChunkInput) (ChunkOutp
 			continue
 		}
 		switch {
-		case cancelled && (p.Tried[i].details().MaybeSent || !accounted):
+		case cancelled && (p.Tried[i].Details().MaybeSent || !accounted):
 			p.settle(i, onceflow.Ambiguous, "cancelled after an attempt that may have sent it")
 		case cancelled:
 			p.settle(i, onceflow.Cancelled, "")
@@ -221,7 +242,7 @@ type chunk struct {
 }
 
 func (c *chunk) run(ctx context.Context) {
-	inFlight := c.a.ChunkInFlight
+	inFlight := c.a.InFlight
 	if inFlight <= 0 {
 		inFlight = DefaultChunkInFlight
 	}
@@ -299,11 +320,11 @@ func (c *chunk) deliver(ctx context.Context, i int) {
 	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	scoped := c.in.List.Key
-	in := DeliverInput{
+	in := activities.DeliverInput{
 		Key: c.in.Key, DeliveryID: onceflow.RecipientDeliveryID(scoped, r.ID), Delivery: onceflow.Delivery{Channel: c.head.Channel, To: r.To},
-		Timestamp: c.in.Timestamp, Fingerprint: c.in.List.Fingerprint, ledgerKey: onceflow.BroadcastLedgerKey(scoped),
+		Timestamp: c.in.Timestamp, Fingerprint: c.in.List.Fingerprint, LedgerKey: onceflow.BroadcastLedgerKey(scoped),
 	}
-	out, err := c.send(rctx, in, r, &h, attempt{Token: thisAttempt(ctx).Token, Attempt: c.info.Attempt, Deadline: deadline})
+	out, err := c.send(rctx, in, r, &h, activities.Attempt{Token: activities.ThisAttempt(ctx).Token, Attempt: c.info.Attempt, Deadline: deadline})
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -313,7 +334,7 @@ func (c *chunk) deliver(ctx context.Context, i int) {
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.NonRetryable() {
-		status, reason := outcome(findings{failure: appErr.Message(), maybeSent: h.details().MaybeSent})
+		status, reason := activities.FailedOutcome(appErr.Message(), h.Details().MaybeSent)
 		c.p.settle(i, status, reason)
 		return
 	}
@@ -330,20 +351,20 @@ func (c *chunk) deliver(ctx context.Context, i int) {
 
 // send renders the recipient's content when the broadcast has a template,
 // then delivers it.
-func (c *chunk) send(ctx context.Context, in DeliverInput, r onceflow.Recipient, h *attemptsSoFar, at attempt) (DeliverOutput, error) {
+func (c *chunk) send(ctx context.Context, in activities.DeliverInput, r onceflow.Recipient, h *activities.AttemptsSoFar, at activities.Attempt) (activities.DeliverOutput, error) {
 	content := templates.Rendered{Subject: c.head.Subject, Text: c.head.Body, Short: c.head.Body}
 	if c.head.Template != "" {
-		if c.a.Templates == nil {
-			return DeliverOutput{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("template %q: this worker has no templates directory (%s)", c.head.Template, templates.EnvDir), TypeTemplate, nil)
+		if c.a.Deliveries.Templates == nil {
+			return activities.DeliverOutput{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("template %q: this worker has no templates directory (%s)", c.head.Template, templates.EnvDir), activities.TypeTemplate, nil)
 		}
-		rendered, err := c.a.Templates.Render(c.head.Template, r.Data)
+		rendered, err := c.a.Deliveries.Templates.Render(c.head.Template, r.Data)
 		var te *templates.Error
 		if errors.As(err, &te) {
-			return DeliverOutput{}, temporal.NewNonRetryableApplicationError(te.Error(), TypeTemplate, nil)
+			return activities.DeliverOutput{}, temporal.NewNonRetryableApplicationError(te.Error(), activities.TypeTemplate, nil)
 		}
 		if err != nil {
-			return DeliverOutput{}, err
+			return activities.DeliverOutput{}, err
 		}
 		content = rendered
 	}
@@ -351,11 +372,11 @@ func (c *chunk) send(ctx context.Context, in DeliverInput, r onceflow.Recipient,
 		// Only a list written by something other than the starter gets here.
 		// The reason names the field, not the recipient: it goes to
 		// Temporal with the chunk's progress.
-		return DeliverOutput{}, temporal.NewNonRetryableApplicationError("the recipient is invalid: "+err.Field+" "+err.Reason, TypeRejected, nil)
+		return activities.DeliverOutput{}, temporal.NewNonRetryableApplicationError("the recipient is invalid: "+err.Field+" "+err.Reason, activities.TypeRejected, nil)
 	}
 	in.Subject = content.Subject
 	in.Body, in.HTML = content.For(c.head.Channel)
-	return c.a.deliver(ctx, in, h, at)
+	return activities.DeliverWithin(ctx, c.a.Deliveries, in, h, at)
 }
 
 // giveUp settles an unsettled recipient once the retries are over.
@@ -365,7 +386,7 @@ func (c *chunk) giveUp(i int) {
 		reason += "; last error: " + c.p.Reasons[j]
 	}
 	h := c.p.Tried[i]
-	if h.details().MaybeSent || !c.accounted {
+	if h.Details().MaybeSent || !c.accounted {
 		c.p.settle(i, onceflow.Ambiguous, "an attempt may have sent it before the delivery gave up: "+reason)
 		return
 	}
@@ -436,7 +457,30 @@ func (c *chunk) finish(ctx context.Context, cancelled bool) (ChunkOutput, error)
 		c.p.Final = true
 		activity.RecordHeartbeat(ctx, *c.p)
 		c.mu.Unlock()
-		return ChunkOutput{}, temporal.NewApplicationErrorWithCause("every recipient of the chunk is settled, but their problems could not be recorded", TypeDedupUnavailable, err)
+		return ChunkOutput{}, temporal.NewApplicationErrorWithCause("every recipient of the chunk is settled, but their problems could not be recorded", activities.TypeDedupUnavailable, err)
 	}
 	return out, nil
+}
+
+// reportProblems tells a.Events of a broadcast chunk's failed and
+// ambiguous recipients, once every recipient of the chunk has settled. A
+// chunk that finishes again (its worker died after reporting) reports the
+// same events, which the outbox keeps once, by their IDs.
+func (c *chunk) reportProblems(ctx context.Context, problems []recipients.Problem) {
+	if c.a.Deliveries.Events == nil {
+		return
+	}
+	tenant, _, scoped := strings.Cut(c.in.List.Key, "@")
+	if !scoped {
+		tenant = ""
+	}
+	for _, p := range problems {
+		d := events.Delivery{
+			Key: c.in.Key, Tenant: tenant, Recipient: p.ID, DeliveryID: onceflow.RecipientDeliveryID(c.in.List.Key, p.ID),
+			Channel: string(c.head.Channel), Status: string(p.Status), Reason: p.Reason, Attempt: c.info.Attempt,
+		}
+		if err := c.a.Deliveries.Events.Delivery(context.WithoutCancel(ctx), d); err != nil {
+			activity.GetLogger(ctx).Warn("Could not record a broadcast recipient's event", "delivery_id", d.DeliveryID, "error", err)
+		}
+	}
 }

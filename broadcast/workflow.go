@@ -1,4 +1,9 @@
-package workflows
+// Package broadcast is the broadcast product: one message to many
+// recipients, each delivered effectively once through the delivery core.
+// It holds the broadcast's workflow (BroadcastWorkflow) and its contract,
+// the DeliverChunk activity, and its recipient lists (recipients/). Its
+// client methods and HTTP routes are still starter.Client's and httpapi's.
+package broadcast
 
 // BroadcastWorkflow is the whole lifecycle of one broadcast: wait for
 // send_at on a durable timer, then deliver its recipients chunk by chunk,
@@ -26,16 +31,17 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/metrics"
-	"github.com/onceflow/onceflow/recipients"
+	"github.com/onceflow/onceflow/workflows"
 )
 
 const (
-	// BroadcastName is the broadcast workflow's type.
-	BroadcastName = "BroadcastWorkflow"
-	// TypeInvalidBroadcast is the failure type of a broadcast whose input
+	// WorkflowName is the broadcast workflow's type.
+	WorkflowName = "BroadcastWorkflow"
+	// TypeInvalid is the failure type of a broadcast whose input
 	// fails validation inside the workflow.
-	TypeInvalidBroadcast = "InvalidBroadcast"
+	TypeInvalid = "InvalidBroadcast"
 	// MaxChunkSize and MaxParallelChunks bound a broadcast's input.
 	MaxChunkSize      = 10_000
 	MaxParallelChunks = 64
@@ -44,12 +50,12 @@ const (
 	chunkHeartbeat = 10 * time.Second
 )
 
-// BroadcastID is the workflow ID of the broadcast with the scoped key.
-func BroadcastID(scopedKey string) string { return "broadcast/" + scopedKey }
+// WorkflowID is the workflow ID of the broadcast with the scoped key.
+func WorkflowID(scopedKey string) string { return "broadcast/" + scopedKey }
 
-// BroadcastInput is what a broadcast's workflow receives: its recipient
+// Input is what a broadcast's workflow receives: its recipient
 // list is in Redis under List.
-type BroadcastInput struct {
+type Input struct {
 	Key     string           `json:"key"`
 	Tenant  string           `json:"tenant,omitempty"`
 	Channel onceflow.Channel `json:"channel"`
@@ -63,16 +69,16 @@ type BroadcastInput struct {
 }
 
 // List names the recipient list of the broadcast.
-func (in BroadcastInput) List() recipients.List {
+func (in Input) List() recipients.List {
 	return recipients.List{Key: onceflow.ScopedKey(in.Tenant, in.Key), Fingerprint: in.Fingerprint}
 }
 
-func (in BroadcastInput) chunks() int { return (in.Total + in.ChunkSize - 1) / in.ChunkSize }
+func (in Input) chunks() int { return (in.Total + in.ChunkSize - 1) / in.ChunkSize }
 
 // chunkLen is how many recipients chunk i holds.
-func (in BroadcastInput) chunkLen(i int) int { return min(in.ChunkSize, in.Total-i*in.ChunkSize) }
+func (in Input) chunkLen(i int) int { return min(in.ChunkSize, in.Total-i*in.ChunkSize) }
 
-func (in BroadcastInput) validate() error {
+func (in Input) validate() error {
 	switch {
 	case in.Total < 1 || in.Total > onceflow.MaxRecipients:
 		return fmt.Errorf("total %d is not between 1 and %d", in.Total, onceflow.MaxRecipients)
@@ -91,24 +97,36 @@ func (in BroadcastInput) validate() error {
 	return onceflow.ValidateKey(in.Key)
 }
 
-// BroadcastSearchAttributes are a broadcast's attributes at its start:
-// the notification's attributes, with the broadcast's one channel.
-func BroadcastSearchAttributes(b onceflow.Broadcast) temporal.SearchAttributes {
+// SearchAttributes are a broadcast's attributes at its start: the
+// notification's attributes, with the broadcast's one channel.
+func SearchAttributes(b onceflow.Broadcast) temporal.SearchAttributes {
 	return temporal.NewSearchAttributes(broadcastAttributes(b.Key, b.Channel)...)
 }
 
 func broadcastAttributes(key string, ch onceflow.Channel) []temporal.SearchAttributeUpdate {
 	return []temporal.SearchAttributeUpdate{
-		KeyAttribute.ValueSet(key),
-		ChannelsAttribute.ValueSet([]string{string(ch)}),
-		StatusAttribute.ValueSet(string(onceflow.Pending)),
+		workflows.KeyAttribute.ValueSet(key),
+		workflows.ChannelsAttribute.ValueSet([]string{string(ch)}),
+		workflows.StatusAttribute.ValueSet(string(onceflow.Pending)),
 	}
 }
 
-// Broadcast is BroadcastWorkflow. It fails only on an invalid input, and
-// ends cancelled when cancelled; its result and its status query count
-// the recipients in each state.
-func (w *Workflow) Broadcast(ctx workflow.Context, in BroadcastInput) (onceflow.BroadcastResult, error) {
+// Workflow runs broadcasts under a policy (the notification's: attempt
+// timeout, retries, give-up). Register its Run as WorkflowName.
+type Workflow struct {
+	policy workflows.Policy
+}
+
+// NewWorkflow returns the broadcast workflow under p; zero fields take
+// workflows.DefaultPolicy's values.
+func NewWorkflow(p workflows.Policy) *Workflow {
+	return &Workflow{policy: p.WithDefaults()}
+}
+
+// Run is BroadcastWorkflow. It fails only on an invalid input, and ends
+// cancelled when cancelled; its result and its status query count the
+// recipients in each state.
+func (w *Workflow) Run(ctx workflow.Context, in Input) (onceflow.BroadcastResult, error) {
 	var invalid string
 	if err := workflow.SideEffect(ctx, func(workflow.Context) any {
 		if err := in.validate(); err != nil {
@@ -119,17 +137,17 @@ func (w *Workflow) Broadcast(ctx workflow.Context, in BroadcastInput) (onceflow.
 		panic(fmt.Sprintf("read the recorded validation verdict: %v", err))
 	}
 	if invalid != "" {
-		return onceflow.BroadcastResult{}, temporal.NewNonRetryableApplicationError("invalid broadcast: "+invalid, TypeInvalidBroadcast, nil)
+		return onceflow.BroadcastResult{}, temporal.NewNonRetryableApplicationError("invalid broadcast: "+invalid, TypeInvalid, nil)
 	}
 	b := &broadcast{policy: w.policy, in: in, result: onceflow.BroadcastResult{
 		Key: in.Key, SendAt: in.SendAt, Total: in.Total, Pending: in.Total, Chunks: in.chunks(),
 	}}
-	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(KeyAttribute); !ok {
+	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(workflows.KeyAttribute); !ok {
 		if err := workflow.UpsertTypedSearchAttributes(ctx, broadcastAttributes(in.Key, in.Channel)...); err != nil {
 			return b.result, err
 		}
 	}
-	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (onceflow.BroadcastResult, error) {
+	if err := workflow.SetQueryHandler(ctx, workflows.StatusQuery, func() (onceflow.BroadcastResult, error) {
 		return b.result, nil
 	}); err != nil {
 		return b.result, err
@@ -139,8 +157,8 @@ func (w *Workflow) Broadcast(ctx workflow.Context, in BroadcastInput) (onceflow.
 
 // broadcast is one run's state; the status query reads it.
 type broadcast struct {
-	policy Policy
-	in     BroadcastInput
+	policy workflows.Policy
+	in     Input
 	result onceflow.BroadcastResult
 }
 
@@ -182,7 +200,7 @@ func (b *broadcast) run(ctx workflow.Context) (onceflow.BroadcastResult, error) 
 }
 
 func (b *broadcast) deliverChunk(ctx workflow.Context, i int, due time.Time) workflow.Future {
-	var a *activities.Activities
+	var a *Activities
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID: fmt.Sprintf("chunk-%d", i),
 		Summary:    fmt.Sprintf("chunk %d of %d: %d %s recipients", i+1, b.result.Chunks, b.in.chunkLen(i), b.in.Channel),
@@ -197,10 +215,10 @@ func (b *broadcast) deliverChunk(ctx workflow.Context, i int, due time.Time) wor
 			InitialInterval:        b.policy.FirstRetry,
 			BackoffCoefficient:     2,
 			MaximumInterval:        b.policy.MaxRetryInterval,
-			NonRetryableErrorTypes: []string{activities.TypeListMissing},
+			NonRetryableErrorTypes: []string{TypeListMissing},
 		},
 	})
-	return workflow.ExecuteActivity(actx, a.DeliverChunk, activities.ChunkInput{
+	return workflow.ExecuteActivity(actx, a.DeliverChunk, ChunkInput{
 		Key: b.in.Key, List: b.in.List(), Chunk: i, Timestamp: due,
 		RecipientTimeout: b.policy.AttemptTimeout,
 		GiveUpAt:         workflow.Now(ctx).Add(b.policy.GiveUpAfter),
@@ -213,7 +231,7 @@ func (b *broadcast) settle(ctx workflow.Context, i int, f workflow.Future) {
 	n := b.in.chunkLen(i)
 	b.result.Pending -= n
 	b.result.ChunksDone++
-	var out activities.ChunkOutput
+	var out ChunkOutput
 	err := f.Get(ctx, &out)
 	var (
 		appErr  *temporal.ApplicationError
@@ -230,7 +248,7 @@ func (b *broadcast) settle(ctx workflow.Context, i int, f workflow.Future) {
 		// Cancelled before it started: nothing of it was sent. (Once
 		// started, DeliverChunk reports a cancellation with its counts.)
 		b.result.Cancelled += n
-	case errors.As(err, &appErr) && appErr.Type() == activities.TypeListMissing && appErr.Details(&details) == nil && !details.MaybeSent:
+	case errors.As(err, &appErr) && appErr.Type() == TypeListMissing && appErr.Details(&details) == nil && !details.MaybeSent:
 		b.result.Failed += n
 		b.result.Notes = append(b.result.Notes, fmt.Sprintf("chunk %d (%d recipients) failed before sending anything: %s", i+1, n, appErr.Message()))
 	default:
@@ -265,8 +283,8 @@ func (b *broadcast) count(ctx workflow.Context, before onceflow.BroadcastResult)
 func (b *broadcast) publish(ctx workflow.Context) error {
 	workflow.SetCurrentDetails(ctx, b.result.Progress())
 	status := string(b.result.Status())
-	if current, _ := workflow.GetTypedSearchAttributes(ctx).GetKeyword(StatusAttribute); current == status {
+	if current, _ := workflow.GetTypedSearchAttributes(ctx).GetKeyword(workflows.StatusAttribute); current == status {
 		return nil
 	}
-	return workflow.UpsertTypedSearchAttributes(ctx, StatusAttribute.ValueSet(status))
+	return workflow.UpsertTypedSearchAttributes(ctx, workflows.StatusAttribute.ValueSet(status))
 }
