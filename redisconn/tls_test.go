@@ -32,7 +32,7 @@ type secureRedis struct {
 func startSecureRedis(t *testing.T, authClients bool) secureRedis {
 	t.Helper()
 	if !redisproc.Available() {
-		t.Skip("redis-server is not installed")
+		t.Fatal("redis-server is not installed: these tests need a real one (scripts/deps.sh installs it; Debian: apt-get install -y redis-server)")
 	}
 	certs, err := redisproc.NewTLS(filepath.Join(t.TempDir(), "tls"))
 	require.NoError(t, err)

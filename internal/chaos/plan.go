@@ -89,16 +89,21 @@ func (p plan) owe(channel string, idents []string) {
 	}
 }
 
-// kinds are the fault kinds a channel's far end can be dealt that have a
-// share in the plan, in the order pick lays them out.
-func (p plan) kinds(channel string) []string {
+// shares are the fault kinds a channel's far end can be dealt, with their
+// shares, in the order pick lays them out: an SMTP relay's for email, an
+// HTTP API's for every other channel.
+func (p plan) shares(channel string) []share {
 	f := p.faults
-	shares := []share{{fault500, f.ServerError}, {faultApplied5xx, f.AppliedError}, {fault429, f.TooMany}, {faultSlow, f.Slow}, {faultReset, f.Reset}}
 	if channel == "email" {
-		shares = []share{{fault451, f.ServerError}, {fault421, f.TooMany}, {faultSlowData, f.Slow}, {faultDrop, f.Reset}}
+		return []share{{fault451, f.ServerError}, {fault421, f.TooMany}, {faultSlowData, f.Slow}, {faultDrop, f.Reset}}
 	}
+	return []share{{fault500, f.ServerError}, {faultApplied5xx, f.AppliedError}, {fault429, f.TooMany}, {faultSlow, f.Slow}, {faultReset, f.Reset}}
+}
+
+// kinds are the fault kinds of shares that have a share in the plan.
+func (p plan) kinds(channel string) []string {
 	var kinds []string
-	for _, s := range shares {
+	for _, s := range p.shares(channel) {
 		if s.of > 0 {
 			kinds = append(kinds, s.kind)
 		}
@@ -152,9 +157,7 @@ func (p plan) http(channel, ident string, n int) string {
 	if kind, ok := p.owed(channel, ident, n); ok {
 		return kind
 	}
-	f := p.faults
-	return pick(p.roll(channel, ident, n), share{fault500, f.ServerError}, share{faultApplied5xx, f.AppliedError},
-		share{fault429, f.TooMany}, share{faultSlow, f.Slow}, share{faultReset, f.Reset})
+	return pick(p.roll(channel, ident, n), p.shares(channel)...)
 }
 
 // appliedStatus is the status of a 5xx-after-apply answer: 500, 502 or 504.
@@ -167,7 +170,5 @@ func (p plan) smtp(ident string, n int) string {
 	if kind, ok := p.owed("email", ident, n); ok {
 		return kind
 	}
-	f := p.faults
-	return pick(p.roll("email", ident, n), share{fault451, f.ServerError}, share{fault421, f.TooMany},
-		share{faultSlowData, f.Slow}, share{faultDrop, f.Reset})
+	return pick(p.roll("email", ident, n), p.shares("email")...)
 }
