@@ -57,10 +57,6 @@ func temporalServer(port int, st store, shards int32, logFile, namespace string,
 		}
 	}
 	ports[primitives.FrontendService] = port
-	httpPort, err := freeport.Get()
-	if err != nil {
-		return nil, err
-	}
 	frontend := net.JoinHostPort(ip, strconv.Itoa(port))
 
 	conf := &config.Config{}
@@ -77,18 +73,20 @@ func temporalServer(port int, st store, shards int32, logFile, namespace string,
 			Enabled:                true,
 			InitialFailoverVersion: 1,
 			RPCAddress:             frontend,
-			HTTPAddress:            net.JoinHostPort(ip, strconv.Itoa(httpPort)),
 		}},
 	}
 	conf.DCRedirectionPolicy.Policy = "noop"
 	conf.Services = make(map[string]config.Service)
 	hosts := make(map[primitives.ServiceName]static.Hosts)
 	for svc, p := range ports {
-		s := config.Service{RPC: config.RPC{GRPCPort: p, BindOnIP: ip}}
-		if svc == primitives.FrontendService {
-			s.RPC.HTTPPort = httpPort
-		}
-		conf.Services[string(svc)] = s
+		// HTTPPort stays 0: no HTTP API beside the frontend's gRPC. Nothing
+		// in Onceflow or its Web UI calls it, and its port was one more
+		// picked free a moment before the server listened on it: CI saw
+		// another process take it in between ("failed listening for HTTP
+		// API ... address already in use"), and a start that fails there
+		// cannot be tried again, since the frontend's gRPC listener it
+		// opened first stays bound to the caller's port.
+		conf.Services[string(svc)] = config.Service{RPC: config.RPC{GRPCPort: p, BindOnIP: ip}}
 		hosts[svc] = static.SingleLocalHost(net.JoinHostPort(ip, strconv.Itoa(p)))
 	}
 	conf.Archival.History.State = "disabled"
