@@ -1,4 +1,4 @@
-package starter
+package broadcast
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
+	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -33,9 +33,13 @@ const (
 	DefaultParallelChunks = 4
 )
 
-// broadcasts is how a Client starts broadcasts.
-type broadcasts struct {
-	store RecipientStore
+// Client starts and follows broadcasts within one tenant (ForTenant). It
+// is built on the notification's client, whose Temporal client, task
+// queue, tenant, ledger and send-ahead bound it uses, so that a broadcast
+// is scoped and checked as a notification is.
+type Client struct {
+	notifications *starter.Client
+	store         RecipientStore
 	// keep is how long recipient lists are kept past send_at: the dedup
 	// window, so that a list outlives its recipients' dedup records.
 	keep      time.Duration
@@ -43,145 +47,126 @@ type broadcasts struct {
 	parallel  int
 }
 
-// WithRecipientStore lets the Client start broadcasts: it stores their
-// recipient lists in s for keep past their send_at (give the workers'
-// dedup window, ONCEFLOW_DEDUP_WINDOW), and reads their problems there.
-func WithRecipientStore(s RecipientStore, keep time.Duration) Option {
-	return func(c *Client) {
-		c.broadcasts = broadcasts{store: s, keep: keep, chunkSize: DefaultChunkSize, parallel: DefaultParallelChunks}
-	}
+// NewClient returns a Client that starts broadcasts through notifications,
+// stores their recipient lists in store for keep past their send_at (give
+// the workers' dedup window, ONCEFLOW_DEDUP_WINDOW) and reads their
+// problems there.
+func NewClient(notifications *starter.Client, store RecipientStore, keep time.Duration) *Client {
+	return &Client{notifications: notifications, store: store, keep: keep, chunkSize: DefaultChunkSize, parallel: DefaultParallelChunks}
 }
 
-// WithChunks sets the chunk size and how many chunks a broadcast delivers
-// at once (defaults DefaultChunkSize and DefaultParallelChunks); set it
-// after WithRecipientStore.
-func WithChunks(size, parallel int) Option {
-	return func(c *Client) {
-		c.broadcasts.chunkSize, c.broadcasts.parallel = size, parallel
-	}
+// WithChunks returns a copy of c whose broadcasts have chunks of size
+// recipients, parallel of them delivered at once (defaults
+// DefaultChunkSize and DefaultParallelChunks).
+func (c *Client) WithChunks(size, parallel int) *Client {
+	chunked := *c
+	chunked.chunkSize, chunked.parallel = size, parallel
+	return &chunked
 }
 
-// ErrNoRecipientStore says the Client was built without
-// WithRecipientStore, so it cannot start or page broadcasts.
-var ErrNoRecipientStore = errors.New("broadcasts need Redis for their recipient lists; set REDIS_URL (starter.WithRecipientStore)")
+// ForTenant returns a copy of c that starts and finds only tenant's
+// broadcasts, as starter.Client.ForTenant does notifications; "" is the
+// single tenant.
+func (c *Client) ForTenant(tenant string) *Client {
+	scoped := *c
+	scoped.notifications = c.notifications.ForTenant(tenant)
+	return &scoped
+}
 
-// SendBroadcast starts b, or joins the broadcast already started with its
+// Send starts b, or joins the broadcast already started with its
 // key (running or completed), exactly as Send does a notification: the
 // same key with another payload is a *onceflow.ConflictError, an invalid
 // b a *onceflow.ValidationError, and neither starts anything. The
 // recipients go to the RecipientStore, not to Temporal; a join stores
 // nothing.
-func (c *Client) SendBroadcast(ctx context.Context, b onceflow.Broadcast) (Started, error) {
-	if err := c.scopeTenant(&b.Tenant); err != nil {
-		return Started{}, err
+func (c *Client) Send(ctx context.Context, b onceflow.Broadcast) (starter.Started, error) {
+	if err := c.notifications.Scope(&b.Tenant); err != nil {
+		return starter.Started{}, err
 	}
 	if err := b.Validate(); err != nil {
-		return Started{}, err
+		return starter.Started{}, err
 	}
-	if err := b.ValidateSendAt(time.Now(), c.maxSendAhead); err != nil {
-		return Started{}, err
-	}
-	if c.broadcasts.store == nil {
-		return Started{}, ErrNoRecipientStore
+	if err := b.ValidateSendAt(time.Now(), c.notifications.MaxSendAhead()); err != nil {
+		return starter.Started{}, err
 	}
 	fp := b.Fingerprint()
 	scoped := b.ScopedKey()
-	id := broadcast.WorkflowID(scoped)
-	existing, joined, err := c.existingBroadcast(ctx, b.Key, id, fp)
+	id := WorkflowID(scoped)
+	existing, joined, err := c.existing(ctx, b.Key, id, fp)
 	if err != nil || joined {
 		return existing, err
 	}
-	if c.ledger != nil {
-		if err := c.checkLedger(ctx, onceflow.BroadcastLedgerKey(scoped), fp); err != nil {
-			var conflict *onceflow.ConflictError
-			if errors.As(err, &conflict) {
-				return Started{}, &onceflow.ConflictError{Key: b.Key}
-			}
-			return Started{}, err
-		}
+	if err := c.notifications.CheckLedger(ctx, b.Key, onceflow.BroadcastLedgerKey(scoped), fp); err != nil {
+		return starter.Started{}, err
 	}
-	in := broadcast.Input{
+	in := Input{
 		Key: b.Key, Tenant: b.Tenant, Channel: b.Channel, Total: len(b.Recipients),
-		ChunkSize: c.broadcasts.chunkSize, Parallel: c.broadcasts.parallel, Fingerprint: fp, SendAt: b.SendAt,
+		ChunkSize: c.chunkSize, Parallel: c.parallel, Fingerprint: fp, SendAt: b.SendAt,
 	}
-	keep := c.broadcasts.keep
+	keep := c.keep
 	if b.SendAt != nil {
 		keep += max(0, time.Until(*b.SendAt))
 	}
-	if err := c.broadcasts.store.Put(ctx, in.List(), b, in.ChunkSize, keep); err != nil {
-		return Started{}, fmt.Errorf("start broadcast %q: %w", b.Key, err)
+	if err := c.store.Put(ctx, in.List(), b, in.ChunkSize, keep); err != nil {
+		return starter.Started{}, fmt.Errorf("start broadcast %q: %w", b.Key, err)
 	}
-	run, err := c.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := c.notifications.Temporal().ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
-		TaskQueue:                c.taskQueue,
+		TaskQueue:                c.notifications.TaskQueue(),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		Memo:                     map[string]any{workflows.FingerprintMemo: fp},
-		TypedSearchAttributes:    broadcast.SearchAttributes(b),
+		TypedSearchAttributes:    SearchAttributes(b),
 		StaticSummary:            b.Summary(),
-	}, broadcast.WorkflowName, in)
+	}, WorkflowName, in)
 	if err != nil {
-		return Started{}, fmt.Errorf("start broadcast %q: %w", b.Key, err)
+		return starter.Started{}, fmt.Errorf("start broadcast %q: %w", b.Key, err)
 	}
-	started := Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}
+	started := starter.Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}
 	// Another start may have come first with another payload.
-	got, err := c.memoFingerprint(ctx, started.WorkflowID, started.RunID)
+	got, err := c.notifications.Fingerprint(ctx, started.WorkflowID, started.RunID)
 	if err != nil {
-		return Started{}, err
+		return starter.Started{}, err
 	}
 	if got != "" && got != fp {
-		return Started{}, &onceflow.ConflictError{Key: b.Key}
+		return starter.Started{}, &onceflow.ConflictError{Key: b.Key}
 	}
 	return started, nil
 }
 
-// existingBroadcast looks for a run that a start of id would join: a
+// existing looks for a run that a start of id would join: a
 // running or completed one. joined reports that there is one with the
 // same payload; another payload is a conflict.
-func (c *Client) existingBroadcast(ctx context.Context, key, id, fp string) (Started, bool, error) {
-	desc, err := c.tc.DescribeWorkflow(ctx, id, "")
+func (c *Client) existing(ctx context.Context, key, id, fp string) (starter.Started, bool, error) {
+	desc, err := c.notifications.Temporal().DescribeWorkflow(ctx, id, "")
 	var nf *serviceerror.NotFound
 	switch {
 	case errors.As(err, &nf):
-		return Started{}, false, nil
+		return starter.Started{}, false, nil
 	case err != nil:
-		return Started{}, false, fmt.Errorf("look up broadcast %q: %w", key, err)
+		return starter.Started{}, false, fmt.Errorf("look up broadcast %q: %w", key, err)
 	}
 	if desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-		return Started{}, false, nil
+		return starter.Started{}, false, nil
 	}
 	var got string
 	if err := desc.GetMemoValue(workflows.FingerprintMemo, &got); err != nil && !errors.Is(err, temporal.ErrNoData) {
-		return Started{}, false, fmt.Errorf("read the fingerprint of %s: %w", id, err)
+		return starter.Started{}, false, fmt.Errorf("read the fingerprint of %s: %w", id, err)
 	}
 	if got != "" && got != fp {
-		return Started{}, false, &onceflow.ConflictError{Key: key}
+		return starter.Started{}, false, &onceflow.ConflictError{Key: key}
 	}
 	// The same payload, or a run started by another SDK without Onceflow's
 	// memo: nothing to compare, as Send does.
-	return Started{WorkflowID: desc.WorkflowExecution.ID, RunID: desc.WorkflowExecution.RunID}, true, nil
+	return starter.Started{WorkflowID: desc.WorkflowExecution.ID, RunID: desc.WorkflowExecution.RunID}, true, nil
 }
 
-// memoFingerprint is the payload fingerprint the run's starter recorded,
-// or "" when it recorded none (a run started by another SDK).
-func (c *Client) memoFingerprint(ctx context.Context, id, runID string) (string, error) {
-	desc, err := c.tc.DescribeWorkflow(ctx, id, runID)
-	if err != nil {
-		return "", fmt.Errorf("describe %s: %w", id, err)
-	}
-	var fp string
-	if err := desc.GetMemoValue(workflows.FingerprintMemo, &fp); err != nil && !errors.Is(err, temporal.ErrNoData) {
-		return "", fmt.Errorf("read the fingerprint of %s: %w", id, err)
-	}
-	return fp, nil
-}
-
-// BroadcastStatus is where a broadcast stands: its counts and one page of
-// its failed and ambiguous recipients.
-type BroadcastStatus struct {
+// Status is where a broadcast stands: its counts and one page of its
+// failed and ambiguous recipients.
+type Status struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
-	// Execution is the workflow's state, as in Status.
+	// Execution is the workflow's state, as in starter.Status.
 	Execution string          `json:"execution"`
 	Status    onceflow.Status `json:"status"`
 	onceflow.BroadcastResult
@@ -204,26 +189,27 @@ const (
 	MaxPage     = 1000
 )
 
-// BroadcastStatus returns the broadcast's counts and a page of its
-// problems. A running broadcast's counts move as its chunks settle. Like
-// WaitBroadcast and CancelBroadcast, it finds only the client's tenant's
-// broadcast with key (ForTenant).
-func (c *Client) BroadcastStatus(ctx context.Context, key string, page Page) (BroadcastStatus, error) {
+// Status returns the broadcast's counts and a page of its problems. A
+// running broadcast's counts move as its chunks settle. Like Wait and
+// Cancel, it finds only the client's tenant's broadcast with key
+// (ForTenant).
+func (c *Client) Status(ctx context.Context, key string, page Page) (Status, error) {
 	if page.Limit <= 0 {
 		page.Limit = DefaultPage
 	}
 	page.Limit = min(page.Limit, MaxPage)
-	id := broadcast.WorkflowID(c.scopedKey(key))
-	desc, err := c.tc.DescribeWorkflow(ctx, id, "")
+	tc := c.notifications.Temporal()
+	id := WorkflowID(c.notifications.ScopedKey(key))
+	desc, err := tc.DescribeWorkflow(ctx, id, "")
 	if err != nil {
-		return BroadcastStatus{}, broadcastKeyError(key, err)
+		return Status{}, keyError(key, err)
 	}
-	st := BroadcastStatus{WorkflowID: desc.WorkflowExecution.ID, RunID: desc.WorkflowExecution.RunID, Execution: executionName(desc.Status)}
+	st := Status{WorkflowID: desc.WorkflowExecution.ID, RunID: desc.WorkflowExecution.RunID, Execution: starter.ExecutionName(desc.Status)}
 	if desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-		err = c.tc.GetWorkflow(ctx, st.WorkflowID, st.RunID).Get(ctx, &st.BroadcastResult)
+		err = tc.GetWorkflow(ctx, st.WorkflowID, st.RunID).Get(ctx, &st.BroadcastResult)
 	} else {
 		var q interface{ Get(valuePtr any) error }
-		if q, err = c.tc.QueryWorkflow(ctx, st.WorkflowID, st.RunID, workflows.StatusQuery); err == nil {
+		if q, err = tc.QueryWorkflow(ctx, st.WorkflowID, st.RunID, workflows.StatusQuery); err == nil {
 			err = q.Get(&st.BroadcastResult)
 		}
 	}
@@ -235,27 +221,24 @@ func (c *Client) BroadcastStatus(ctx context.Context, key string, page Page) (Br
 		st.Problems = []recipients.Problem{}
 		return st, nil
 	}
-	if c.broadcasts.store == nil {
-		return st, ErrNoRecipientStore
-	}
 	var fp string
 	if err := desc.GetMemoValue(workflows.FingerprintMemo, &fp); err != nil {
 		return st, fmt.Errorf("read the fingerprint of %s: %w", id, err)
 	}
-	st.Problems, st.NextCursor, err = c.broadcasts.store.Problems(ctx, recipients.List{Key: c.scopedKey(key), Fingerprint: fp}, page.Cursor, page.Limit)
+	st.Problems, st.NextCursor, err = c.store.Problems(ctx, recipients.List{Key: c.notifications.ScopedKey(key), Fingerprint: fp}, page.Cursor, page.Limit)
 	if st.Problems == nil {
 		st.Problems = []recipients.Problem{}
 	}
 	return st, err
 }
 
-// WaitBroadcast polls the broadcast every interval until its workflow has
+// Wait polls the broadcast every interval until its workflow has
 // closed, calling progress (when not nil) with each status, and returns
 // the last. A cancelled broadcast is returned without an error: its
 // counts say what was sent.
-func (c *Client) WaitBroadcast(ctx context.Context, key string, interval time.Duration, progress func(BroadcastStatus)) (BroadcastStatus, error) {
+func (c *Client) Wait(ctx context.Context, key string, interval time.Duration, progress func(Status)) (Status, error) {
 	for {
-		st, err := c.BroadcastStatus(ctx, key, Page{})
+		st, err := c.Status(ctx, key, Page{})
 		if err != nil {
 			return st, err
 		}
@@ -273,14 +256,14 @@ func (c *Client) WaitBroadcast(ctx context.Context, key string, interval time.Du
 	}
 }
 
-// CancelBroadcast cancels the broadcast: chunks not started are not sent,
+// Cancel cancels the broadcast: chunks not started are not sent,
 // and a chunk in progress stops starting sends once its worker hears of it
 // (within about ten seconds). What was sent stays sent.
-func (c *Client) CancelBroadcast(ctx context.Context, key string) error {
-	return broadcastKeyError(key, c.tc.CancelWorkflow(ctx, broadcast.WorkflowID(c.scopedKey(key)), ""))
+func (c *Client) Cancel(ctx context.Context, key string) error {
+	return keyError(key, c.notifications.Temporal().CancelWorkflow(ctx, WorkflowID(c.notifications.ScopedKey(key)), ""))
 }
 
-func broadcastKeyError(key string, err error) error {
+func keyError(key string, err error) error {
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return &onceflow.NotFoundError{Kind: "broadcast", Key: key}

@@ -1,4 +1,4 @@
-package starter_test
+package broadcast_test
 
 import (
 	"encoding/json"
@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
+	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/providers/webhook"
@@ -24,9 +26,9 @@ import (
 // broadcaster is a client of the stack's task queue that can start
 // broadcasts, with small chunks so that a few hundred recipients make
 // several.
-func broadcaster(t *testing.T, s *teststack.Stack) *starter.Client {
+func broadcaster(t *testing.T, s *teststack.Stack) *broadcast.Client {
 	rdb := servers.Redis.Client(t)
-	return starter.New(s.TC, s.Queue, starter.WithRecipientStore(recipients.New(rdb), time.Hour), starter.WithChunks(100, 2))
+	return broadcast.NewClient(starter.New(s.TC, s.Queue), recipients.New(rdb), time.Hour).WithChunks(100, 2)
 }
 
 func broadcastTo(t *testing.T, url string, n int) onceflow.Broadcast {
@@ -45,9 +47,9 @@ func deliveryIDs(b onceflow.Broadcast) []string {
 	return ids
 }
 
-func waitBroadcast(t *testing.T, c *starter.Client, key string) starter.BroadcastStatus {
+func waitBroadcast(t *testing.T, c *broadcast.Client, key string) broadcast.Status {
 	t.Helper()
-	st, err := c.WaitBroadcast(teststack.Context(t), key, 200*time.Millisecond, nil)
+	st, err := c.Wait(teststack.Context(t), key, 200*time.Millisecond, nil)
 	require.NoError(t, err)
 	return st
 }
@@ -59,7 +61,7 @@ func TestBroadcastDeliversEachRecipientOnceAndAReRunSendsNothing(t *testing.T) {
 	b := broadcastTo(t, rcv.URL, 250)
 	ctx := teststack.Context(t)
 
-	started, err := c.SendBroadcast(ctx, b)
+	started, err := c.Send(ctx, b)
 	require.NoError(t, err)
 	assert.Equal(t, "broadcast/"+b.Key, started.WorkflowID)
 	st := waitBroadcast(t, c, b.Key)
@@ -76,14 +78,14 @@ func TestBroadcastDeliversEachRecipientOnceAndAReRunSendsNothing(t *testing.T) {
 	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "broadcast/delivered")
 
 	// The same broadcast again joins the completed one.
-	again, err := c.SendBroadcast(ctx, b)
+	again, err := c.Send(ctx, b)
 	require.NoError(t, err)
 	assert.Equal(t, started, again)
 
 	// Once Temporal has forgotten it, a new run sends nobody twice: the
 	// dedup records suppress every recipient.
 	teststack.DeleteWorkflow(t, s.TC, servers.Temporal.GetDefaultNamespace(), started.WorkflowID)
-	rerun, err := c.SendBroadcast(ctx, b)
+	rerun, err := c.Send(ctx, b)
 	require.NoError(t, err)
 	assert.NotEqual(t, started.RunID, rerun.RunID)
 	st = waitBroadcast(t, c, b.Key)
@@ -100,13 +102,13 @@ func TestBroadcastWithAnotherPayloadIsAConflict(t *testing.T) {
 	rcv := testenv.NewReceiver(t)
 	b := broadcastTo(t, rcv.URL, 10)
 	ctx := teststack.Context(t)
-	_, err := c.SendBroadcast(ctx, b)
+	_, err := c.Send(ctx, b)
 	require.NoError(t, err)
 
 	other := b
 	other.Recipients = append([]onceflow.Recipient(nil), b.Recipients...)
 	other.Recipients[3].To += "-changed"
-	_, err = c.SendBroadcast(ctx, other)
+	_, err = c.Send(ctx, other)
 	var conflict *onceflow.ConflictError
 	require.ErrorAs(t, err, &conflict)
 
@@ -120,14 +122,14 @@ func TestBroadcastValidationNamesTheField(t *testing.T) {
 	c := broadcaster(t, s)
 	b := broadcastTo(t, "https://partner.example", 20)
 	b.Recipients[17].To = "not a url"
-	_, err := c.SendBroadcast(teststack.Context(t), b)
+	_, err := c.Send(teststack.Context(t), b)
 	var ve *onceflow.ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "recipients[17].to", ve.Field)
 
 	b = broadcastTo(t, "https://partner.example", 20)
 	b.Recipients[9].ID = b.Recipients[2].ID
-	_, err = c.SendBroadcast(teststack.Context(t), b)
+	_, err = c.Send(teststack.Context(t), b)
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "recipients[9].id", ve.Field)
 	assert.Contains(t, ve.Reason, "recipients[2].id")
@@ -136,11 +138,11 @@ func TestBroadcastValidationNamesTheField(t *testing.T) {
 	b = broadcastTo(t, "https://partner.example", 20)
 	tooLate := time.Now().Add(onceflow.DefaultMaxSendAhead + 24*time.Hour)
 	b.SendAt = &tooLate
-	_, err = c.SendBroadcast(teststack.Context(t), b)
+	_, err = c.Send(teststack.Context(t), b)
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "send_at", ve.Field)
 
-	_, err = c.BroadcastStatus(teststack.Context(t), b.Key, starter.Page{})
+	_, err = c.Status(teststack.Context(t), b.Key, broadcast.Page{})
 	var nf *onceflow.NotFoundError
 	require.ErrorAs(t, err, &nf, "nothing was started")
 }
@@ -153,12 +155,12 @@ func TestBroadcastCancelledBeforeSendAtSendsNothing(t *testing.T) {
 	later := time.Now().Add(time.Hour)
 	b.SendAt = &later
 	ctx := teststack.Context(t)
-	started, err := c.SendBroadcast(ctx, b)
+	started, err := c.Send(ctx, b)
 	require.NoError(t, err)
-	st, err := c.BroadcastStatus(ctx, b.Key, starter.Page{})
+	st, err := c.Status(ctx, b.Key, broadcast.Page{})
 	require.NoError(t, err)
 	assert.Equal(t, 150, st.Pending)
-	require.NoError(t, c.CancelBroadcast(ctx, b.Key))
+	require.NoError(t, c.Cancel(ctx, b.Key))
 
 	st = waitBroadcast(t, c, b.Key)
 	assert.Equal(t, "canceled", st.Execution)
@@ -188,7 +190,7 @@ func TestBroadcastProblemsArePagedWithReasons(t *testing.T) {
 		}
 	}
 	ctx := teststack.Context(t)
-	started, err := c.SendBroadcast(ctx, b)
+	started, err := c.Send(ctx, b)
 	require.NoError(t, err)
 	st := waitBroadcast(t, c, b.Key)
 	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "broadcast/some_failed")
@@ -200,7 +202,7 @@ func TestBroadcastProblemsArePagedWithReasons(t *testing.T) {
 	cursor := 0
 	for pages := 0; ; pages++ {
 		require.Less(t, pages, 20)
-		page, err := c.BroadcastStatus(ctx, b.Key, starter.Page{Cursor: cursor, Limit: 25})
+		page, err := c.Status(ctx, b.Key, broadcast.Page{Cursor: cursor, Limit: 25})
 		require.NoError(t, err)
 		for _, p := range page.Problems {
 			assert.Equal(t, onceflow.Failed, p.Status)
@@ -229,7 +231,7 @@ func TestBroadcastRespectsTheChannelRateLimit(t *testing.T) {
 	}))
 	t.Cleanup(rcv.Close)
 	b := broadcastTo(t, rcv.URL, 80)
-	_, err := c.SendBroadcast(teststack.Context(t), b)
+	_, err := c.Send(teststack.Context(t), b)
 	require.NoError(t, err)
 	st := waitBroadcast(t, c, b.Key)
 	require.Equal(t, 80, st.Delivered, st.Progress())
@@ -265,7 +267,7 @@ func TestBroadcastRendersTheTemplateForEachRecipient(t *testing.T) {
 	}
 	// The last one lacks a variable: it fails, the others are sent.
 	delete(b.Recipients[2].Data, "name")
-	_, err := c.SendBroadcast(teststack.Context(t), b)
+	_, err := c.Send(teststack.Context(t), b)
 	require.NoError(t, err)
 	st := waitBroadcast(t, c, b.Key)
 	assert.Equal(t, 2, st.Delivered, st.Progress())
@@ -289,7 +291,7 @@ func TestBroadcastWhoseListWasLostFailsWithoutSending(t *testing.T) {
 	soon := time.Now().Add(2 * time.Second)
 	b.SendAt = &soon
 	ctx := teststack.Context(t)
-	_, err := c.SendBroadcast(ctx, b)
+	_, err := c.Send(ctx, b)
 	require.NoError(t, err)
 	// Redis loses the list (no persistence, say) before send_at.
 	rdb := servers.Redis.Client(t)
@@ -313,10 +315,10 @@ func TestBroadcastCancelledMidwaySendsNoChunkNotStarted(t *testing.T) {
 	rcv := testenv.NewReceiver(t, testenv.Slow(1, 100*time.Millisecond))
 	b := broadcastTo(t, rcv.URL, 2000)
 	ctx := teststack.Context(t)
-	_, err := c.SendBroadcast(ctx, b)
+	_, err := c.Send(ctx, b)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(rcv.Log()) > 0 }, time.Minute, 10*time.Millisecond)
-	require.NoError(t, c.CancelBroadcast(ctx, b.Key))
+	require.NoError(t, c.Cancel(ctx, b.Key))
 
 	st := waitBroadcast(t, c, b.Key)
 	assert.Equal(t, "canceled", st.Execution)
@@ -338,16 +340,16 @@ func TestBroadcastCancelledMidwaySendsNoChunkNotStarted(t *testing.T) {
 // sends nobody else.
 func TestBroadcastCancelledMidChunkStopsTheChunk(t *testing.T) {
 	s := newStack(t, nil)
-	c := starter.New(s.TC, s.Queue, starter.WithRecipientStore(recipients.New(servers.Redis.Client(t)), time.Hour), starter.WithChunks(1000, 1))
+	c := broadcast.NewClient(starter.New(s.TC, s.Queue), recipients.New(servers.Redis.Client(t)), time.Hour).WithChunks(1000, 1)
 	// 1,000 sends of 400ms, 32 at a time: about 12s, past the 8s between
 	// heartbeats.
 	rcv := testenv.NewReceiver(t, testenv.Slow(1, 400*time.Millisecond))
 	b := broadcastTo(t, rcv.URL, 1000)
 	ctx := teststack.Context(t)
-	_, err := c.SendBroadcast(ctx, b)
+	_, err := c.Send(ctx, b)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(rcv.Log()) > 0 }, time.Minute, 10*time.Millisecond)
-	require.NoError(t, c.CancelBroadcast(ctx, b.Key))
+	require.NoError(t, c.Cancel(ctx, b.Key))
 
 	st := waitBroadcast(t, c, b.Key)
 	t.Log(st.Progress())
@@ -359,4 +361,39 @@ func TestBroadcastCancelledMidChunkStopsTheChunk(t *testing.T) {
 		sent += rcv.Raw(id)
 	}
 	assert.Equal(t, st.Delivered, sent, "what is counted delivered is what was sent, and nothing else was")
+}
+
+// TestBroadcastKeyReusedAfterItsWorkflowIsGoneIsAConflict: once Temporal
+// has deleted a broadcast's workflow, the dedup ledger still knows the
+// payload its key was used for, and a start with another payload is
+// refused up front, in a named tenant as in the single one. (The tenant's
+// check used to scope the ledger key twice, "acme@@broadcast/acme@key",
+// and found nothing there.)
+func TestBroadcastKeyReusedAfterItsWorkflowIsGoneIsAConflict(t *testing.T) {
+	for _, tenant := range []string{"", "acme"} {
+		t.Run("tenant="+tenant, func(t *testing.T) {
+			s := newStack(t, nil)
+			notifications := starter.New(s.TC, s.Queue, starter.WithLedger(dedup.New(servers.Redis.Client(t), time.Hour)))
+			c := broadcast.NewClient(notifications, recipients.New(servers.Redis.Client(t)), time.Hour).WithChunks(100, 2).ForTenant(tenant)
+			rcv := testenv.NewReceiver(t)
+			b := broadcastTo(t, rcv.URL, 5)
+			ctx := teststack.Context(t)
+
+			started, err := c.Send(ctx, b)
+			require.NoError(t, err)
+			assert.Equal(t, 5, waitBroadcast(t, c, b.Key).Delivered)
+			teststack.DeleteWorkflow(t, s.TC, servers.Temporal.GetDefaultNamespace(), started.WorkflowID)
+
+			other := b
+			other.Recipients = append([]onceflow.Recipient(nil), b.Recipients...)
+			other.Recipients[0].To += "-changed"
+			_, err = c.Send(ctx, other)
+			var conflict *onceflow.ConflictError
+			require.ErrorAs(t, err, &conflict)
+			assert.Equal(t, b.Key, conflict.Key)
+			_, err = c.Status(ctx, b.Key, broadcast.Page{})
+			var nf *onceflow.NotFoundError
+			assert.ErrorAs(t, err, &nf, "nothing was started")
+		})
+	}
 }

@@ -1,4 +1,4 @@
-package starter_test
+package broadcast_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
@@ -62,12 +63,12 @@ func TestBroadcastChunkOutlastsAHeartbeatAnsweredNotFound(t *testing.T) {
 	t.Cleanup(w.Stop)
 
 	const total = 30
-	c := starter.New(tc, queue, starter.WithRecipientStore(recipients.New(servers.Redis.Client(t)), time.Hour), starter.WithChunks(100, 1))
+	c := broadcast.NewClient(starter.New(tc, queue), recipients.New(servers.Redis.Client(t)), time.Hour).WithChunks(100, 1)
 	b := broadcastTo(t, rcv.URL, total)
 	ctx := teststack.Context(t)
-	_, err = c.SendBroadcast(ctx, b)
+	_, err = c.Send(ctx, b)
 	require.NoError(t, err)
-	st, err := c.WaitBroadcast(ctx, b.Key, 200*time.Millisecond, nil)
+	st, err := c.Wait(ctx, b.Key, 200*time.Millisecond, nil)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, refused.Load(), "a heartbeat was answered NotFound")
 	assert.Equal(t, "completed", st.Execution)

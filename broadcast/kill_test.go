@@ -1,4 +1,4 @@
-package starter_test
+package broadcast_test
 
 import (
 	"os"
@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
@@ -52,11 +53,11 @@ func TestBroadcastSurvivesAWorkerKilledMidChunk(t *testing.T) {
 		}
 	})
 
-	c := starter.New(servers.Temporal.GetDefaultClient(), queue,
-		starter.WithRecipientStore(recipients.New(servers.Redis.Client(t)), time.Hour), starter.WithChunks(100, 2))
+	c := broadcast.NewClient(starter.New(servers.Temporal.GetDefaultClient(), queue),
+		recipients.New(servers.Redis.Client(t)), time.Hour).WithChunks(100, 2)
 	b := broadcastTo(t, rcv.URL, total)
 	ctx := teststack.Context(t)
-	started, err := c.SendBroadcast(ctx, b)
+	started, err := c.Send(ctx, b)
 	require.NoError(t, err)
 
 	require.Eventually(t, func() bool { return len(rcv.Log()) >= total/4 }, time.Minute, 10*time.Millisecond, "the worker process never got going:\n%s", logs.String())
@@ -67,7 +68,7 @@ func TestBroadcastSurvivesAWorkerKilledMidChunk(t *testing.T) {
 	require.Less(t, sentBeforeKill, total, "the kill came too late to interrupt anything")
 
 	servers.New(t, servers.WorkerConfig(), nil) // takes over the task queue
-	st, err := c.WaitBroadcast(ctx, b.Key, 200*time.Millisecond, nil)
+	st, err := c.Wait(ctx, b.Key, 200*time.Millisecond, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "completed", st.Execution)
 	testenv.RecordHistory(t, servers.Temporal.GetDefaultClient(), started.WorkflowID, started.RunID, "broadcast/worker_killed_mid_chunk")

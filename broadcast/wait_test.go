@@ -1,4 +1,4 @@
-package starter_test
+package broadcast_test
 
 import (
 	"testing"
@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
@@ -24,18 +25,18 @@ func TestWaitBroadcastOutlastsAStatusThatCannotBeReadYet(t *testing.T) {
 	// The queue is the one servers.New serves for this test, but no worker
 	// polls it yet.
 	queue := "q-" + t.Name()
-	c := starter.New(servers.Temporal.GetDefaultClient(), queue, starter.WithRecipientStore(recipients.New(servers.Redis.Client(t)), time.Hour))
+	c := broadcast.NewClient(starter.New(servers.Temporal.GetDefaultClient(), queue), recipients.New(servers.Redis.Client(t)), time.Hour)
 	ctx := teststack.Context(t)
-	_, err := c.SendBroadcast(ctx, b)
+	_, err := c.Send(ctx, b)
 	require.NoError(t, err)
 
 	type waited struct {
-		st  starter.BroadcastStatus
+		st  broadcast.Status
 		err error
 	}
 	done := make(chan waited, 1)
 	go func() {
-		st, err := c.WaitBroadcast(ctx, b.Key, 100*time.Millisecond, nil)
+		st, err := c.Wait(ctx, b.Key, 100*time.Millisecond, nil)
 		done <- waited{st, err}
 	}()
 	select {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/events"
 	"github.com/onceflow/onceflow/internal/testenv"
@@ -48,11 +49,11 @@ func TestBroadcastRecipientRefusedEmitsOneFailedEvent(t *testing.T) {
 	for i := range 3 {
 		b.Recipients = append(b.Recipients, onceflow.Recipient{ID: fmt.Sprintf("user-%d", i), To: fmt.Sprintf("%s%s/%d", rcv.URL, secretPath, i)})
 	}
-	c := starter.New(s.TC, s.Queue, starter.WithRecipientStore(recipients.New(rdb), time.Hour))
+	c := broadcast.NewClient(starter.New(s.TC, s.Queue), recipients.New(rdb), time.Hour)
 	ctx := teststack.Context(t)
-	_, err = c.SendBroadcast(ctx, b)
+	_, err = c.Send(ctx, b)
 	require.NoError(t, err)
-	st, err := c.WaitBroadcast(ctx, b.Key, 100*time.Millisecond, nil)
+	st, err := c.Wait(ctx, b.Key, 100*time.Millisecond, nil)
 	require.NoError(t, err)
 	require.Equal(t, 2, st.Delivered, st.Progress())
 	require.Equal(t, 1, st.Failed, st.Progress())

@@ -7,8 +7,23 @@ import (
 	"strconv"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/starter"
+	"github.com/onceflow/onceflow/broadcast"
 )
+
+// WithBroadcasts serves the broadcast routes from c, in each request's
+// tenant. Without it (an API started without REDIS_URL, where broadcasts
+// keep their recipient lists) they answer 503.
+func WithBroadcasts(c *broadcast.Client) Option { return func(h *api) { h.broadcasts = c } }
+
+// broadcastClient is the broadcast client in r's tenant, or nil after
+// answering 503 when the API serves no broadcasts.
+func (h *api) broadcastClient(w http.ResponseWriter, r *http.Request) *broadcast.Client {
+	if h.broadcasts == nil {
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API serves no broadcasts: it was started without REDIS_URL, where broadcasts keep their recipient lists"})
+		return nil
+	}
+	return h.broadcasts.ForTenant(tenantOf(r.Context()))
+}
 
 // maxBroadcastBody bounds a broadcast's request body: 100,000 recipients
 // (onceflow.MaxRecipients) at about 600 bytes each, an id, a URL or
@@ -47,7 +62,11 @@ func (h *api) postBroadcast(w http.ResponseWriter, r *http.Request) {
 	if !bodyKey(w, &b.Key, b.Tenant, key) {
 		return
 	}
-	started, err := h.client(r).SendBroadcast(r.Context(), b)
+	c := h.broadcastClient(w, r)
+	if c == nil {
+		return
+	}
+	started, err := c.Send(r.Context(), b)
 	var conflict *onceflow.ConflictError
 	var invalid *onceflow.ValidationError
 	switch {
@@ -56,9 +75,6 @@ func (h *api) postBroadcast(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.As(err, &invalid):
 		writeValidation(w, err)
-		return
-	case errors.Is(err, starter.ErrNoRecipientStore):
-		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API serves no broadcasts: it was started without REDIS_URL, where broadcasts keep their recipient lists"})
 		return
 	case err != nil:
 		h.fail(w, r, err)
@@ -70,12 +86,12 @@ func (h *api) postBroadcast(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *api) getBroadcast(w http.ResponseWriter, r *http.Request) {
-	var page starter.Page
+	var page broadcast.Page
 	var ok bool
 	if page.Cursor, ok = intParam(w, r, "cursor", onceflow.MaxRecipients); !ok {
 		return
 	}
-	if page.Limit, ok = intParam(w, r, "limit", starter.MaxPage); !ok {
+	if page.Limit, ok = intParam(w, r, "limit", broadcast.MaxPage); !ok {
 		return
 	}
 	if _, st, ok := h.broadcastStatus(w, r, page); ok {
@@ -99,7 +115,7 @@ func intParam(w http.ResponseWriter, r *http.Request, name string, most int) (n 
 }
 
 func (h *api) deleteBroadcast(w http.ResponseWriter, r *http.Request) {
-	key, st, ok := h.broadcastStatus(w, r, starter.Page{Limit: 1})
+	key, st, ok := h.broadcastStatus(w, r, broadcast.Page{Limit: 1})
 	if !ok {
 		return
 	}
@@ -107,20 +123,24 @@ func (h *api) deleteBroadcast(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusConflict, Problem{Error: fmt.Sprintf("broadcast %q has already finished (%s); there is nothing to cancel", key, st.Execution)})
 		return
 	}
-	if err := h.client(r).CancelBroadcast(r.Context(), key); err != nil {
+	if err := h.broadcasts.ForTenant(tenantOf(r.Context())).Cancel(r.Context(), key); err != nil {
 		h.broadcastLookupFailed(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"key": key, "status": "cancel requested"})
 }
 
-func (h *api) broadcastStatus(w http.ResponseWriter, r *http.Request, page starter.Page) (string, starter.BroadcastStatus, bool) {
+func (h *api) broadcastStatus(w http.ResponseWriter, r *http.Request, page broadcast.Page) (string, broadcast.Status, bool) {
 	key := r.PathValue("key")
 	if err := onceflow.ValidateKey(key); err != nil {
 		writeValidation(w, err)
-		return key, starter.BroadcastStatus{}, false
+		return key, broadcast.Status{}, false
 	}
-	st, err := h.client(r).BroadcastStatus(r.Context(), key, page)
+	c := h.broadcastClient(w, r)
+	if c == nil {
+		return key, broadcast.Status{}, false
+	}
+	st, err := c.Status(r.Context(), key, page)
 	if err != nil {
 		h.broadcastLookupFailed(w, r, err)
 		return key, st, false

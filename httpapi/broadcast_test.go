@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/testenv"
@@ -26,8 +27,9 @@ import (
 // recipient lists in the test Redis, in chunks of 50.
 func newBroadcastAPI(t *testing.T) *httptest.Server {
 	s := servers.New(t, servers.WorkerConfig(), nil)
-	c := starter.New(s.TC, s.Queue, starter.WithRecipientStore(recipients.New(servers.Redis.Client(t)), time.Hour), starter.WithChunks(50, 2))
-	srv := httptest.NewServer(httpapi.Handler(c, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	c := starter.New(s.TC, s.Queue)
+	bc := broadcast.NewClient(c, recipients.New(servers.Redis.Client(t)), time.Hour).WithChunks(50, 2)
+	srv := httptest.NewServer(httpapi.Handler(c, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.WithBroadcasts(bc)))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -163,8 +165,9 @@ func TestBroadcastsAreIsolatedByTenant(t *testing.T) {
 	writeTokens(t, path, httpapi.HashLine("acme", acmeToken), httpapi.HashLine("globex", globexToken))
 	tokens, err := httpapi.LoadTokens(path)
 	require.NoError(t, err)
-	c := starter.New(s.TC, s.Queue, starter.WithRecipientStore(recipients.New(servers.Redis.Client(t)), time.Hour), starter.WithChunks(50, 2))
-	srv := httptest.NewServer(httpapi.Handler(c, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.WithTokens(tokens)))
+	c := starter.New(s.TC, s.Queue)
+	bc := broadcast.NewClient(c, recipients.New(servers.Redis.Client(t)), time.Hour).WithChunks(50, 2)
+	srv := httptest.NewServer(httpapi.Handler(c, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.WithTokens(tokens), httpapi.WithBroadcasts(bc)))
 	t.Cleanup(srv.Close)
 	rcv := testenv.NewReceiver(t)
 	later, _ := json.Marshal(time.Now().Add(time.Hour).UTC())

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/starter"
@@ -75,6 +76,8 @@ type api struct {
 	tokens *Tokens
 	// prefs is set by WithPreferences (preferences.go).
 	prefs *preferences.Service
+	// broadcasts is set by WithBroadcasts (broadcast.go).
+	broadcasts *broadcast.Client
 	// digests is set by WithDigests (digest.go).
 	digests *digest.Client
 	// feed is set by WithFeed (feed.go).

@@ -13,7 +13,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/workflows"
@@ -28,8 +27,6 @@ type Client struct {
 	// tenant scopes every key (onceflow.ScopedKey); "" is the single
 	// tenant.
 	tenant string
-	// broadcasts is set by WithRecipientStore (broadcast.go).
-	broadcasts broadcasts
 	// maxSendAhead bounds send_at (WithMaxSendAhead).
 	maxSendAhead time.Duration
 }
@@ -106,13 +103,70 @@ func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, er
 		return Started{}, err
 	}
 	fp := n.Fingerprint()
-	if c.ledger != nil {
-		if err := c.checkLedger(ctx, n.Key, fp); err != nil {
-			return Started{}, err
-		}
+	if err := c.CheckLedger(ctx, n.Key, c.scopedKey(n.Key), fp); err != nil {
+		return Started{}, err
 	}
 	id := c.workflowID(n.Key)
-	run, err := c.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := c.start(ctx, id, n, fp)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case err == nil:
+		return Started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Key: n.Key}, nil
+	case !errors.As(err, &already):
+		return Started{}, fmt.Errorf("start notification %q: %w", n.Key, err)
+	}
+	// Join the existing run if its payload matches. Its memo was written
+	// when it started and never changes, so a run that has closed since the
+	// start was refused compares the same.
+	started := Started{WorkflowID: id, RunID: already.RunId, Key: n.Key}
+	existing, err := c.Fingerprint(ctx, started.WorkflowID, started.RunID)
+	if err != nil {
+		return Started{}, err
+	}
+	if existing != "" && existing != fp {
+		return Started{}, &onceflow.ConflictError{Key: n.Key}
+	}
+	return started, nil
+}
+
+// startRetryMax caps the wait between two tries of a start whose call
+// timed out.
+const startRetryMax = 2 * time.Second
+
+// start starts the workflow that carries n as id. The SDK bounds each call
+// to the frontend by 10 seconds whatever ctx allows, and CI's race pass saw
+// a start among 60 concurrent ones outlast that bound on a loaded machine
+// ("context deadline exceeded" 13 s into a 2-minute context). Such a start
+// may or may not have reached the server, so it is tried again while ctx
+// lives: the workflow ID makes the start idempotent, and a try that finds
+// the first one's run fails as already started, which Send then joins by
+// its fingerprint.
+func (c *Client) start(ctx context.Context, id string, n onceflow.Notification, fp string) (client.WorkflowRun, error) {
+	wait := 100 * time.Millisecond
+	for {
+		run, err := c.startOnce(ctx, id, n, fp)
+		if err == nil || ctx.Err() != nil || !callTimedOut(err) {
+			return run, err
+		}
+		c.log.Warn("A notification's start timed out before the server answered; trying again", "workflow_id", id, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, startRetryMax)
+	}
+}
+
+// callTimedOut reports whether err is a call to the Temporal frontend that
+// ran out of its own time.
+func callTimedOut(err error) bool {
+	var timedOut *serviceerror.DeadlineExceeded
+	return errors.As(err, &timedOut) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (c *Client) startOnce(ctx context.Context, id string, n onceflow.Notification, fp string) (client.WorkflowRun, error) {
+	return c.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: c.taskQueue,
 		// A start that finds the key's run running, or completed (the reuse
@@ -130,66 +184,6 @@ func (c *Client) Send(ctx context.Context, n onceflow.Notification) (Started, er
 		// workflow task comes back with the start and skips matching.
 		EnableEagerStart: true,
 	}, workflows.Name, n)
-	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	switch {
-	case err == nil:
-		return Started{WorkflowID: run.GetID(), RunID: run.GetRunID(), Key: n.Key}, nil
-	case !errors.As(err, &already):
-		return Started{}, fmt.Errorf("start notification %q: %w", n.Key, err)
-	}
-	// Join the existing run if its payload matches. Its memo was written
-	// when it started and never changes, so a run that has closed since the
-	// start was refused compares the same.
-	started := Started{WorkflowID: id, RunID: already.RunId, Key: n.Key}
-	existing, err := c.fingerprint(ctx, started)
-	if err != nil {
-		return Started{}, err
-	}
-	if existing != "" && existing != fp {
-		return Started{}, &onceflow.ConflictError{Key: n.Key}
-	}
-	return started, nil
-}
-
-// checkLedger refuses fp when the ledger holds another fingerprint for key.
-// A ledger that cannot be read does not stop the start: it is logged, and
-// the deliveries' claims, which read the same record, refuse a conflicting
-// payload without sending anything (activities.TypeKeyConflict). Failing
-// here instead would make a Redis outage refuse every notification, where
-// today it only delays their deliveries.
-func (c *Client) checkLedger(ctx context.Context, key, fp string) error {
-	lctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
-	defer cancel()
-	stored, err := c.ledger.Fingerprint(lctx, onceflow.ScopedKey(c.tenant, key))
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return fmt.Errorf("start notification %q: %w", key, ctx.Err())
-	case err != nil:
-		c.log.Warn("Could not read the dedup ledger; starting without its conflict check (the deliveries still refuse a conflicting payload)",
-			"key", key, "error", err)
-	case stored != "" && stored != fp:
-		return &onceflow.ConflictError{Key: key}
-	}
-	return nil
-}
-
-func (c *Client) fingerprint(ctx context.Context, s Started) (string, error) {
-	desc, err := c.tc.DescribeWorkflow(ctx, s.WorkflowID, s.RunID)
-	if err != nil {
-		return "", fmt.Errorf("describe %s: %w", s.WorkflowID, err)
-	}
-	// Decoded by the client's data converter: with the payload codec, the
-	// memo is encrypted like every other payload.
-	var fp string
-	err = desc.GetMemoValue(workflows.FingerprintMemo, &fp)
-	if errors.Is(err, temporal.ErrNoData) {
-		// Started by another SDK without Onceflow's memo: nothing to compare.
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read fingerprint of %s: %w", s.WorkflowID, err)
-	}
-	return fp, nil
 }
 
 // Wait blocks until the notification with key has finished and returns its
@@ -249,7 +243,7 @@ func (c *Client) Status(ctx context.Context, key string) (Status, error) {
 	st := Status{
 		WorkflowID: info.GetExecution().GetWorkflowId(),
 		RunID:      info.GetExecution().GetRunId(),
-		Execution:  executionName(info.GetStatus()),
+		Execution:  ExecutionName(info.GetStatus()),
 	}
 	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 		err = c.tc.GetWorkflow(ctx, st.WorkflowID, st.RunID).Get(ctx, &st.Result)
@@ -307,24 +301,4 @@ func (c *Client) keyError(key string, err error) error {
 		return fmt.Errorf("notification %q: %w", key, err)
 	}
 	return nil
-}
-
-func executionName(s enumspb.WorkflowExecutionStatus) string {
-	switch s {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		return "running"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		return "completed"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
-		return "canceled"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
-		return "failed"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
-		return "terminated"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
-		return "timed_out"
-	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
-		return "continued_as_new"
-	}
-	return "unknown"
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/onceflow/onceflow/internal/envvar"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
+	"github.com/redis/go-redis/v9"
 )
 
 // EnvAPIAddr names the variable with the API's listen address.
@@ -44,9 +45,9 @@ func (a *app) api(ctx context.Context, args []string) error {
 		return err
 	}
 	var apiOpts []httpapi.Option
+	var rdb redis.UniversalClient
 	if cfg.Redis.Configured() {
-		rdb, err := a.redis()
-		if err != nil {
+		if rdb, err = a.redis(); err != nil {
 			return err
 		}
 		apiOpts = append(apiOpts, httpapi.WithPreferences(a.preferenceService(rdb, cfg))) // preferences.go
@@ -72,7 +73,11 @@ func (a *app) api(ctx context.Context, args []string) error {
 	}
 	defer a.reloadOnHangup(ctx, tokens)()
 	a.logger.Info("API listening", "url", "http://"+l.Addr().String()+"/v1/notifications", "openapi", "http://"+l.Addr().String()+"/v1/openapi.yaml")
-	h, err := a.withCodecEndpoint(instrument(reg, httpapi.Handler(starter.New(tc, *taskQueue, opts...), a.logger, append(append(apiOpts, feedOpts...), httpapi.WithTokens(tokens), httpapi.WithDigests(digest.NewClient(tc)))...)), tokens)
+	notifications := starter.New(tc, *taskQueue, opts...)
+	if rdb != nil {
+		apiOpts = append(apiOpts, httpapi.WithBroadcasts(a.broadcasts(notifications, rdb, cfg))) // broadcast.go
+	}
+	h, err := a.withCodecEndpoint(instrument(reg, httpapi.Handler(notifications, a.logger, append(append(apiOpts, feedOpts...), httpapi.WithTokens(tokens), httpapi.WithDigests(digest.NewClient(tc)))...)), tokens)
 	if err != nil {
 		return err
 	}
@@ -120,5 +125,5 @@ func (a *app) ledger() ([]starter.Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []starter.Option{ahead, starter.WithLedger(dedup.New(rdb, 0)), starter.WithLogger(a.logger), a.recipientStore(rdb, cfg)}, nil
+	return []starter.Option{ahead, starter.WithLedger(dedup.New(rdb, 0)), starter.WithLogger(a.logger)}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/httpapi"
@@ -31,17 +32,17 @@ const (
 	barWidth   = 30
 )
 
-// recipientStore lets a starter keep broadcasts' recipient lists in the
-// Redis at rdb, for the workers' dedup window (ONCEFLOW_DEDUP_WINDOW) past
-// their send_at. It is part of every starter that has the ledger.
-func (a *app) recipientStore(rdb redis.UniversalClient, cfg httpapi.Config) starter.Option {
+// broadcasts is the broadcast client on notifications, which keeps
+// broadcasts' recipient lists in the Redis at rdb for the workers' dedup
+// window (ONCEFLOW_DEDUP_WINDOW) past their send_at.
+func (a *app) broadcasts(notifications *starter.Client, rdb redis.UniversalClient, cfg httpapi.Config) *broadcast.Client {
 	// Lists are kept at least as long as the default window.
-	return starter.WithRecipientStore(recipients.New(rdb), max(cfg.DedupWindow, dedup.DefaultWindow))
+	return broadcast.NewClient(notifications, recipients.New(rdb), max(cfg.DedupWindow, dedup.DefaultWindow))
 }
 
-// broadcastClient connects a starter that can start and page broadcasts:
+// broadcastClient connects a client that can start and page broadcasts:
 // it needs REDIS_URL.
-func (a *app) broadcastClient(ctx context.Context, taskQueue string) (*starter.Client, func(), error) {
+func (a *app) broadcastClient(ctx context.Context, taskQueue string) (*broadcast.Client, func(), error) {
 	if a.getenv(redisconn.EnvURL) == "" {
 		return nil, nil, inputErrorf("broadcasts keep their recipient lists in Redis: set %s", redisconn.EnvURL)
 	}
@@ -53,7 +54,17 @@ func (a *app) broadcastClient(ctx context.Context, taskQueue string) (*starter.C
 	if err != nil {
 		return nil, nil, err
 	}
-	return starter.New(tc, taskQueue, opts...), tc.Close, nil
+	cfg, err := a.config()
+	if err != nil {
+		tc.Close()
+		return nil, nil, err
+	}
+	rdb, err := a.redis()
+	if err != nil {
+		tc.Close()
+		return nil, nil, err
+	}
+	return a.broadcasts(starter.New(tc, taskQueue, opts...), rdb, cfg), tc.Close, nil
 }
 
 func (a *app) broadcast(ctx context.Context, args []string) error {
@@ -92,7 +103,7 @@ func (a *app) broadcast(ctx context.Context, args []string) error {
 	}
 	defer closeClient()
 	c = c.ForTenant(b.Tenant)
-	started, err := c.SendBroadcast(ctx, b)
+	started, err := c.Send(ctx, b)
 	if err != nil {
 		return err
 	}
@@ -101,7 +112,7 @@ func (a *app) broadcast(ctx context.Context, args []string) error {
 		return nil
 	}
 	show, end := a.progress()
-	st, err := c.WaitBroadcast(ctx, b.Key, pollEvery, show)
+	st, err := c.Wait(ctx, b.Key, pollEvery, show)
 	end()
 	if err != nil {
 		return err
@@ -122,10 +133,10 @@ func readBroadcast(path string) (onceflow.Broadcast, error) {
 // moved, at most every plainEvery. end finishes the bar's row, so that
 // what follows (an error when the wait is cut short, an interrupt's shell
 // prompt) starts on a row of its own.
-func (a *app) progress() (show func(starter.BroadcastStatus), end func()) {
+func (a *app) progress() (show func(broadcast.Status), end func()) {
 	if f, ok := a.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		drawn := false
-		show = func(st starter.BroadcastStatus) {
+		show = func(st broadcast.Status) {
 			// Back to the row's start, the bar, then erase what is left of
 			// a longer frame. The width is read at every frame, so that a
 			// resized terminal gets a bar that fits.
@@ -142,7 +153,7 @@ func (a *app) progress() (show func(starter.BroadcastStatus), end func()) {
 	}
 	var last string
 	var at time.Time
-	show = func(st starter.BroadcastStatus) {
+	show = func(st broadcast.Status) {
 		line := st.Progress()
 		if line == last || (time.Since(at) < plainEvery && st.Execution == "running") {
 			return
@@ -174,7 +185,7 @@ func terminalWidth(f *os.File) int {
 // writing the last column). On a narrow terminal the counts that are zero
 // and say nothing (suppressed, cancelled) are left out, then the bar, then
 // the end of the line.
-func progressBar(st starter.BroadcastStatus, width int) string {
+func progressBar(st broadcast.Status, width int) string {
 	room := width - 1
 	text := st.Progress()
 	if room-len(text)-3 < minBar {
@@ -206,7 +217,7 @@ func (a *app) broadcastStatus(ctx context.Context, tenant, key string, asJSON bo
 	}
 	defer closeClient()
 	c := all.ForTenant(tenant)
-	st, err := c.BroadcastStatus(ctx, key, starter.Page{Limit: starter.MaxPage})
+	st, err := c.Status(ctx, key, broadcast.Page{Limit: broadcast.MaxPage})
 	var nf *onceflow.NotFoundError
 	if errors.As(err, &nf) {
 		return inputError{err}
@@ -226,7 +237,7 @@ func (a *app) broadcastStatus(ctx context.Context, tenant, key string, asJSON bo
 
 // printBroadcast prints a broadcast's counts, then its failed and
 // ambiguous recipients (the first page of them).
-func (a *app) printBroadcast(st starter.BroadcastStatus) {
+func (a *app) printBroadcast(st broadcast.Status) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tTOTAL\tDELIVERED\tSUPPRESSED\tFAILED\tAMBIGUOUS\tCANCELLED\tPENDING")
 	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", st.Status, st.Total, st.Delivered, st.Suppressed, st.Failed, st.Ambiguous, st.Cancelled, st.Pending)

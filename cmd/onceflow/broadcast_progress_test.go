@@ -19,8 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/internal/testenv"
-	"github.com/onceflow/onceflow/starter"
 )
 
 // gatedBroadcast writes a broadcast of 1,001 webhook recipients, two
@@ -230,7 +230,7 @@ func TestBroadcastWaitDrawsABarOnATerminal(t *testing.T) {
 // one the zero counts go first, then the bar, then the end of the line;
 // the counts that matter stay as long as they fit.
 func TestProgressBarFitsTheTerminal(t *testing.T) {
-	st := starter.BroadcastStatus{BroadcastResult: onceflow.BroadcastResult{Total: 100000, Delivered: 49990, Suppressed: 10, Pending: 50000}}
+	st := broadcast.Status{BroadcastResult: onceflow.BroadcastResult{Total: 100000, Delivered: 49990, Suppressed: 10, Pending: 50000}}
 	for _, tc := range []struct {
 		width int
 		want  string
@@ -263,7 +263,7 @@ func TestBarRowEndsWhenTheWaitIsCutShort(t *testing.T) {
 	}()
 	show, end := newApp(terminal, io.Discard, mapEnv{}).progress()
 	for _, pending := range []int{8, 6} {
-		show(starter.BroadcastStatus{Execution: "running", BroadcastResult: onceflow.BroadcastResult{Total: 10, Delivered: 10 - pending, Pending: pending}})
+		show(broadcast.Status{Execution: "running", BroadcastResult: onceflow.BroadcastResult{Total: 10, Delivered: 10 - pending, Pending: pending}})
 	}
 	end()
 	_, err := fmt.Fprint(terminal, "$ ")

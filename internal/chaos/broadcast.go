@@ -63,7 +63,7 @@ type bcastOutcome struct {
 	// closed: the workflow closed and its status and every problem were
 	// read.
 	closed   bool
-	status   starter.BroadcastStatus
+	status   broadcast.Status
 	problems map[string]recipients.Problem
 }
 
@@ -141,7 +141,7 @@ func (b *broadcastRun) start(ctx context.Context, h *harness) <-chan struct{} {
 	if chunk <= 0 {
 		chunk = DefaultBroadcastChunk
 	}
-	c := starter.New(h.tc, "", starter.WithRecipientStore(recipients.New(h.rdb), dedup.DefaultWindow), starter.WithChunks(chunk, broadcastParallel))
+	c := broadcast.NewClient(starter.New(h.tc, ""), recipients.New(h.rdb), dedup.DefaultWindow).WithChunks(chunk, broadcastParallel)
 	sendFor := time.Duration(float64(b.cfg.Notifications) / b.cfg.SendRate * float64(time.Second))
 	begin := time.Now()
 	var wg sync.WaitGroup
@@ -160,7 +160,7 @@ func (b *broadcastRun) start(ctx context.Context, h *harness) <-chan struct{} {
 // follow starts broadcast i, retrying a start that fails while a server
 // restarts, then polls its status until its workflow has closed and reads
 // every failed and ambiguous recipient it names.
-func (b *broadcastRun) follow(ctx context.Context, h *harness, c *starter.Client, i int) {
+func (b *broadcastRun) follow(ctx context.Context, h *harness, c *broadcast.Client, i int) {
 	t := b.casts[i]
 	var once sync.Once
 	var starts sync.WaitGroup
@@ -169,7 +169,7 @@ func (b *broadcastRun) follow(ctx context.Context, h *harness, c *starter.Client
 		go func() {
 			defer starts.Done()
 			for ctx.Err() == nil {
-				_, err := c.SendBroadcast(ctx, t.b)
+				_, err := c.Send(ctx, t.b)
 				if err == nil {
 					once.Do(func() {
 						b.mu.Lock()
@@ -210,8 +210,8 @@ func (b *broadcastRun) follow(ctx context.Context, h *harness, c *starter.Client
 
 // readBroadcast reads a broadcast's status and, once it has closed, every
 // problem it names, page by page.
-func readBroadcast(ctx context.Context, c *starter.Client, key string) (starter.BroadcastStatus, map[string]recipients.Problem, error) {
-	st, err := c.BroadcastStatus(ctx, key, starter.Page{Limit: starter.MaxPage})
+func readBroadcast(ctx context.Context, c *broadcast.Client, key string) (broadcast.Status, map[string]recipients.Problem, error) {
+	st, err := c.Status(ctx, key, broadcast.Page{Limit: broadcast.MaxPage})
 	if err != nil || st.Execution == "running" {
 		return st, nil, err
 	}
@@ -224,7 +224,7 @@ func readBroadcast(ctx context.Context, c *starter.Client, key string) (starter.
 		if page.NextCursor == 0 {
 			return st, problems, nil
 		}
-		if page, err = c.BroadcastStatus(ctx, key, starter.Page{Cursor: page.NextCursor, Limit: starter.MaxPage}); err != nil {
+		if page, err = c.Status(ctx, key, broadcast.Page{Cursor: page.NextCursor, Limit: broadcast.MaxPage}); err != nil {
 			return st, nil, err
 		}
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/providers/webhook"
-	"github.com/onceflow/onceflow/starter"
 )
 
 // postWebhook posts a signed webhook for key with delivery ID id, as a
@@ -84,7 +84,7 @@ func TestBroadcastCheckerFindsWhatIsWrong(t *testing.T) {
 	postWebhook(t, srv.URL+"/bcast/hooks", signing, "chaos-broadcast-001", onceflow.RecipientDeliveryID("chaos-broadcast-001", "member-0"))
 
 	named := map[string]recipients.Problem{"member-3": {Index: 3, ID: "member-3", Status: onceflow.Ambiguous, Reason: "may have sent"}}
-	status := starter.BroadcastStatus{Execution: "completed", BroadcastResult: onceflow.BroadcastResult{Key: key, Total: 5, Delivered: 4, Ambiguous: 1}}
+	status := broadcast.Status{Execution: "completed", BroadcastResult: onceflow.BroadcastResult{Key: key, Total: 5, Delivered: 4, Ambiguous: 1}}
 	run.outcomes = []bcastOutcome{{accepted: true, closed: true, status: status, problems: named}}
 
 	var rep Report

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/starter"
@@ -52,7 +53,8 @@ func BenchmarkBroadcast(b *testing.B) {
 	require.NoError(b, err)
 	rdb := redis.NewClient(ropts)
 	defer func() { _ = rdb.Close() }()
-	c := starter.New(s.Client, "", starter.WithRecipientStore(recipients.New(rdb), time.Hour))
+	notifications := starter.New(s.Client, "")
+	c := broadcast.NewClient(notifications, recipients.New(rdb), time.Hour)
 	ctx := context.Background()
 
 	bc := onceflow.Broadcast{Key: "bench-broadcast", Channel: onceflow.Webhook, Subject: "Sale", Body: "Everything must go."}
@@ -66,10 +68,10 @@ func BenchmarkBroadcast(b *testing.B) {
 			bc.Key = fmt.Sprintf("bench-broadcast-%d-%d", b.N, n)
 			before := requests.Load()
 			t0 := time.Now()
-			_, err := c.SendBroadcast(ctx, bc)
+			_, err := c.Send(ctx, bc)
 			require.NoError(b, err)
 			started := time.Since(t0)
-			st, err := c.WaitBroadcast(ctx, bc.Key, 50*time.Millisecond, nil)
+			st, err := c.Wait(ctx, bc.Key, 50*time.Millisecond, nil)
 			require.NoError(b, err)
 			took := time.Since(t0)
 			require.Equal(b, recipientsN, st.Delivered, st.Progress())
@@ -96,10 +98,10 @@ func BenchmarkBroadcast(b *testing.B) {
 					defer wg.Done()
 					for i := range ids {
 						key := fmt.Sprintf("bench-single-%d-%d-%d", b.N, n, i)
-						_, err := c.Send(ctx, onceflow.Notification{Key: key, Subject: bc.Subject, Body: bc.Body,
+						_, err := notifications.Send(ctx, onceflow.Notification{Key: key, Subject: bc.Subject, Body: bc.Body,
 							Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: bc.Recipients[i].To}}})
 						if err == nil {
-							_, err = c.Wait(ctx, key)
+							_, err = notifications.Wait(ctx, key)
 						}
 						if err != nil {
 							b.Error(err)
@@ -138,7 +140,7 @@ func BenchmarkBroadcastHistory100k(b *testing.B) {
 	require.NoError(b, err)
 	rdb := redis.NewClient(ropts)
 	defer func() { _ = rdb.Close() }()
-	c := starter.New(s.Client, "", starter.WithRecipientStore(recipients.New(rdb), time.Hour))
+	c := broadcast.NewClient(starter.New(s.Client, ""), recipients.New(rdb), time.Hour)
 	ctx := context.Background()
 	for n := range b.N {
 		bc := onceflow.Broadcast{Key: fmt.Sprintf("bench-100k-%d", n), Channel: onceflow.Webhook, Body: "Everything must go."}
@@ -147,9 +149,9 @@ func BenchmarkBroadcastHistory100k(b *testing.B) {
 		}
 		before := requests.Load()
 		t0 := time.Now()
-		started, err := c.SendBroadcast(ctx, bc)
+		started, err := c.Send(ctx, bc)
 		require.NoError(b, err)
-		st, err := c.WaitBroadcast(ctx, bc.Key, time.Second, nil)
+		st, err := c.Wait(ctx, bc.Key, time.Second, nil)
 		require.NoError(b, err)
 		took := time.Since(t0)
 		require.Equal(b, onceflow.MaxRecipients, st.Delivered, st.Progress())

@@ -28,6 +28,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/dedup"
@@ -313,9 +314,9 @@ func (s *Stack) startAPI(cfg Config, wcfg worker.Config, log *slog.Logger) error
 	// from the dev stack's webhook secret; none if it is too short.
 	signer, _ := feed.NewSigner(secret)
 	mux := http.NewServeMux()
-	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(starter.New(s.Client, taskQueue, starter.WithLedger(dedup.New(rdb, 0)), starter.WithLogger(log),
-		starter.WithRecipientStore(recipients.New(rdb), dedup.DefaultWindow)),
-		log, httpapi.WithTokens(tokens), httpapi.WithDigests(digest.NewClient(s.Client)), httpapi.WithPreferences(preferences.NewService(preferences.New(rdb, prefs.Critical), prefs.Links())), httpapi.WithFeed(feed.NewService(feed.New(rdb, 0, 0)), signer, cfg.FeedOrigins))))
+	notifications := starter.New(s.Client, taskQueue, starter.WithLedger(dedup.New(rdb, 0)), starter.WithLogger(log))
+	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(notifications,
+		log, httpapi.WithTokens(tokens), httpapi.WithBroadcasts(broadcast.NewClient(notifications, recipients.New(rdb), dedup.DefaultWindow)), httpapi.WithDigests(digest.NewClient(s.Client)), httpapi.WithPreferences(preferences.NewService(preferences.New(rdb, prefs.Critical), prefs.Links())), httpapi.WithFeed(feed.NewService(feed.New(rdb, 0, 0)), signer, cfg.FeedOrigins))))
 	// Metrics carry no personal data; like the API, the address is
 	// loopback unless --api-addr says otherwise.
 	mux.Handle("GET /metrics", s.metrics.Handler())

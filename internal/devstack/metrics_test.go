@@ -18,6 +18,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/broadcast/recipients"
 	"github.com/onceflow/onceflow/internal/devstack"
 	"github.com/onceflow/onceflow/internal/testenv"
@@ -111,10 +112,10 @@ func TestDevStackMetricsMoveWithRealDeliveries(t *testing.T) {
 	bc := onceflow.Broadcast{Key: "metrics-broadcast", Channel: onceflow.Webhook, Body: "Sale", Recipients: []onceflow.Recipient{
 		{ID: "u1", To: ok.URL + "/u1"}, {ID: "u2", To: ok.URL + "/u2"}, {ID: "u3", To: refusing.URL + "/u3"},
 	}}
-	bcc := starter.New(s.Client, "", starter.WithRecipientStore(recipients.New(rdb), time.Hour))
-	_, err = bcc.SendBroadcast(ctx, bc)
+	bcc := broadcast.NewClient(starter.New(s.Client, ""), recipients.New(rdb), time.Hour)
+	_, err = bcc.Send(ctx, bc)
 	require.NoError(t, err)
-	st, err := bcc.WaitBroadcast(ctx, bc.Key, 50*time.Millisecond, nil)
+	st, err := bcc.Wait(ctx, bc.Key, 50*time.Millisecond, nil)
 	require.NoError(t, err)
 	require.Equal(t, 2, st.Delivered, st.Progress())
 	require.Equal(t, 1, st.Failed, st.Progress())
