@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/httpapi"
+	"github.com/onceflow/onceflow/internal/openapitest"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/starter"
@@ -24,7 +27,26 @@ import (
 
 var servers teststack.Servers
 
-func TestMain(m *testing.M) { teststack.Main(m, &servers) }
+// TestMain checks every exchange the tests make through
+// http.DefaultClient against the OpenAPI document (openapitest.Transport):
+// an undeclared status, a missing required field or a wrong type fails
+// the request that produced it.
+func TestMain(m *testing.M) {
+	checked, err := openapitest.NewTransport(httpapi.OpenAPI, http.DefaultTransport)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	http.DefaultClient.Transport = checked
+	teststack.Main(m, &servers)
+}
+
+// TestOpenAPIDocumentIsValid loads the served document with kin-openapi's
+// loader and validates it (OpenAPI 3.1, JSON Schema 2020-12).
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	_, err := openapitest.Load(httpapi.OpenAPI)
+	require.NoError(t, err)
+}
 
 func newAPI(t *testing.T) (*teststack.Stack, *httptest.Server) {
 	s := servers.New(t, servers.WorkerConfig(), nil)
@@ -43,6 +65,9 @@ func call(t *testing.T, method, url string, header map[string]string, body strin
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
