@@ -47,7 +47,7 @@ func (t *Tokens) Require(next http.Handler) http.Handler {
 			msg = "the Authorization header " + refused.description + "; " + msg
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
-		writeProblem(w, http.StatusUnauthorized, Problem{Error: msg, Field: "Authorization"})
+		writeProblem(w, http.StatusUnauthorized, Problem{Detail: msg, Field: "Authorization"})
 	})
 }
 

@@ -19,7 +19,7 @@ func WithBroadcasts(c *broadcast.Client) Option { return func(h *api) { h.broadc
 // answering 503 when the API serves no broadcasts.
 func (h *api) broadcastClient(w http.ResponseWriter, r *http.Request) *broadcast.Client {
 	if h.broadcasts == nil {
-		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API serves no broadcasts: it was started without REDIS_URL, where broadcasts keep their recipient lists"})
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "this API serves no broadcasts: it was started without REDIS_URL, where broadcasts keep their recipient lists"})
 		return nil
 	}
 	return h.broadcasts.ForTenant(tenantOf(r.Context()))
@@ -53,7 +53,7 @@ func (h *api) postBroadcast(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if _, rerr := body.Read(make([]byte, 1)); errors.As(rerr, &tooBig) {
-			writeProblem(w, http.StatusRequestEntityTooLarge, Problem{Error: fmt.Sprintf("the body is larger than %d bytes", maxBroadcastBody)})
+			writeProblem(w, http.StatusRequestEntityTooLarge, Problem{Detail: fmt.Sprintf("the body is larger than %d bytes", maxBroadcastBody)})
 			return
 		}
 		writeValidation(w, err)
@@ -71,7 +71,7 @@ func (h *api) postBroadcast(w http.ResponseWriter, r *http.Request) {
 	var invalid *onceflow.ValidationError
 	switch {
 	case errors.As(err, &conflict):
-		writeProblem(w, http.StatusUnprocessableEntity, Problem{Error: fmt.Sprintf("key %q is already used by a broadcast with a different payload; use a new key for a new broadcast", b.Key), Field: "Idempotency-Key"})
+		writeProblem(w, http.StatusUnprocessableEntity, Problem{Detail: fmt.Sprintf("key %q is already used by a broadcast with a different payload; use a new key for a new broadcast", b.Key), Field: "Idempotency-Key"})
 		return
 	case errors.As(err, &invalid):
 		writeValidation(w, err)
@@ -108,7 +108,7 @@ func intParam(w http.ResponseWriter, r *http.Request, name string, most int) (n 
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 || n > most {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("%s %q is not a number from 0 to %d", name, v, most), Field: name})
+		writeProblem(w, http.StatusBadRequest, Problem{Detail: fmt.Sprintf("%s %q is not a number from 0 to %d", name, v, most), Field: name})
 		return 0, false
 	}
 	return n, true
@@ -120,7 +120,7 @@ func (h *api) deleteBroadcast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if st.Execution != "running" {
-		writeProblem(w, http.StatusConflict, Problem{Error: fmt.Sprintf("broadcast %q has already finished (%s); there is nothing to cancel", key, st.Execution)})
+		writeProblem(w, http.StatusConflict, Problem{Detail: fmt.Sprintf("broadcast %q has already finished (%s); there is nothing to cancel", key, st.Execution)})
 		return
 	}
 	if err := h.broadcasts.ForTenant(tenantOf(r.Context())).Cancel(r.Context(), key); err != nil {
@@ -151,7 +151,7 @@ func (h *api) broadcastStatus(w http.ResponseWriter, r *http.Request, page broad
 func (h *api) broadcastLookupFailed(w http.ResponseWriter, r *http.Request, err error) {
 	var nf *onceflow.NotFoundError
 	if errors.As(err, &nf) {
-		writeProblem(w, http.StatusNotFound, Problem{Error: err.Error()})
+		writeProblem(w, http.StatusNotFound, Problem{Detail: err.Error()})
 		return
 	}
 	h.fail(w, r, err)

@@ -25,7 +25,7 @@ func (h *api) digestRoutes(mux *http.ServeMux) {
 
 func (h *api) getDigest(w http.ResponseWriter, r *http.Request) {
 	if h.digests == nil {
-		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API serves no digests"})
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "this API serves no digests"})
 		return
 	}
 	st, err := h.digests.ForTenant(tenantOf(r.Context())).Status(r.Context(), r.PathValue("id"), r.PathValue("key"))
@@ -37,7 +37,7 @@ func (h *api) getDigest(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &invalid):
 		writeValidation(w, err)
 	case errors.As(err, &notFound):
-		writeProblem(w, http.StatusNotFound, Problem{Error: err.Error()})
+		writeProblem(w, http.StatusNotFound, Problem{Detail: err.Error()})
 	case err != nil:
 		h.fail(w, r, err)
 	default:

@@ -96,7 +96,7 @@ func (h *api) feedAccess(queryToken bool, f feedHandler) http.Handler {
 		w.Header().Set("Referrer-Policy", "no-referrer")
 		w.Header().Set("Cache-Control", "no-store")
 		if h.feed == nil {
-			writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "the in-app feed is kept in Redis, and this API has none: set REDIS_URL"})
+			writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "the in-app feed is kept in Redis, and this API has none: set REDIS_URL"})
 			return
 		}
 		subscriber := r.PathValue("id")
@@ -108,10 +108,10 @@ func (h *api) feedAccess(queryToken bool, f feedHandler) http.Handler {
 		if q, ok := r.URL.Query()["access_token"]; ok {
 			switch {
 			case !queryToken:
-				writeProblem(w, http.StatusBadRequest, Problem{Error: "access_token is accepted on the stream route only; send Authorization: Bearer <token>", Field: "access_token"})
+				writeProblem(w, http.StatusBadRequest, Problem{Detail: "access_token is accepted on the stream route only; send Authorization: Bearer <token>", Field: "access_token"})
 				return
 			case refused == nil || len(q) != 1:
-				writeProblem(w, http.StatusBadRequest, Problem{Error: "give one token: one access_token parameter or the Authorization header", Field: "access_token"})
+				writeProblem(w, http.StatusBadRequest, Problem{Detail: "give one token: one access_token parameter or the Authorization header", Field: "access_token"})
 				return
 			}
 			bearer, refused = q[0], nil
@@ -129,7 +129,7 @@ func (h *api) feedReader(w http.ResponseWriter, bearer string, refused *authErro
 		if code == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_token"`)
 		}
-		writeProblem(w, code, Problem{Error: msg, Field: "Authorization"})
+		writeProblem(w, code, Problem{Detail: msg, Field: "Authorization"})
 		return reader{}, false
 	}
 	switch {
@@ -172,7 +172,7 @@ func (h *api) cors(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if h.feed == nil || !slices.Contains(h.feed.origins, origin) {
-		writeProblem(w, http.StatusForbidden, Problem{Error: "origin " + origin + " may not read feeds from a browser (allow it in " + EnvFeedOrigins + ")", Field: "Origin"})
+		writeProblem(w, http.StatusForbidden, Problem{Detail: "origin " + origin + " may not read feeds from a browser (allow it in " + EnvFeedOrigins + ")", Field: "Origin"})
 		return false
 	}
 	w.Header().Set("Access-Control-Allow-Origin", origin)
@@ -195,14 +195,14 @@ func (h *api) getFeed(w http.ResponseWriter, r *http.Request, who reader, subscr
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > feed.MaxLimit {
-			writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("limit %q is not a number from 1 to %d", v, feed.MaxLimit), Field: "limit"})
+			writeProblem(w, http.StatusBadRequest, Problem{Detail: fmt.Sprintf("limit %q is not a number from 1 to %d", v, feed.MaxLimit), Field: "limit"})
 			return
 		}
 		limit = n
 	}
 	page, err := h.feed.service.ForTenant(who.tenant).Page(r.Context(), subscriber, q.Get("cursor"), limit)
 	if errors.Is(err, feed.ErrCursor) {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: err.Error(), Field: "cursor"})
+		writeProblem(w, http.StatusBadRequest, Problem{Detail: err.Error(), Field: "cursor"})
 		return
 	}
 	if err != nil {
@@ -216,7 +216,7 @@ func (h *api) readItem(w http.ResponseWriter, r *http.Request, who reader, subsc
 	item := r.PathValue("item")
 	err := h.feed.service.ForTenant(who.tenant).MarkRead(r.Context(), subscriber, item)
 	if errors.Is(err, feed.ErrNoItem) {
-		writeProblem(w, http.StatusNotFound, Problem{Error: fmt.Sprintf("the feed has no item %q (never written, or expired)", item)})
+		writeProblem(w, http.StatusNotFound, Problem{Detail: fmt.Sprintf("the feed has no item %q (never written, or expired)", item)})
 		return
 	}
 	if err != nil {
@@ -249,7 +249,7 @@ func (h *api) mintSubscriberToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.feed == nil || h.feed.signer == nil {
-		writeProblem(w, http.StatusNotImplemented, Problem{Error: "subscriber tokens are not enabled on this API: set " + feed.EnvTokenSecret + " (and REDIS_URL)"})
+		writeProblem(w, http.StatusNotImplemented, Problem{Detail: "subscriber tokens are not enabled on this API: set " + feed.EnvTokenSecret + " (and REDIS_URL)"})
 		return
 	}
 	var body struct {
@@ -258,14 +258,14 @@ func (h *api) mintSubscriberToken(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: "the body must be {} or {\"ttl\": \"15m\"}: " + err.Error()})
+		writeProblem(w, http.StatusBadRequest, Problem{Detail: "the body must be {} or {\"ttl\": \"15m\"}: " + err.Error()})
 		return
 	}
 	var ttl time.Duration
 	if body.TTL != "" {
 		d, err := time.ParseDuration(body.TTL)
 		if err != nil {
-			writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("ttl %q is not a duration such as 15m", body.TTL), Field: "ttl"})
+			writeProblem(w, http.StatusBadRequest, Problem{Detail: fmt.Sprintf("ttl %q is not a duration such as 15m", body.TTL), Field: "ttl"})
 			return
 		}
 		ttl = d
@@ -308,7 +308,7 @@ func (h *api) stream(w http.ResponseWriter, r *http.Request, who reader, subscri
 	if after != "" {
 		backlog, err = h.feed.service.ForTenant(who.tenant).After(ctx, subscriber, after, streamBacklog)
 		if errors.Is(err, feed.ErrCursor) {
-			writeProblem(w, http.StatusBadRequest, Problem{Error: err.Error(), Field: "Last-Event-ID"})
+			writeProblem(w, http.StatusBadRequest, Problem{Detail: err.Error(), Field: "Last-Event-ID"})
 			return
 		}
 		if err != nil {
@@ -371,5 +371,5 @@ func (h *api) stream(w http.ResponseWriter, r *http.Request, who reader, subscri
 // feedFailed answers a failure of the feed's Redis: 503, detail in the log.
 func (h *api) feedFailed(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.Error("Feed request failed", "method", r.Method, "route", r.Pattern, "error", err)
-	writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "the feed could not be read or written; retry"})
+	writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "the feed could not be read or written; retry"})
 }

@@ -92,12 +92,26 @@ type Accepted struct {
 	StatusURL string `json:"status_url"`
 }
 
-// Problem is the JSON body of every error answer.
+// Problem is the body of every error answer: RFC 9457 problem details,
+// served as application/problem+json. The status says what kind of
+// problem it is, so Type is "about:blank" and Title the status's text.
 type Problem struct {
-	Error string `json:"error"`
-	// Field names the offending field or header, when there is one.
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	// Detail says what went wrong with this request and what to do.
+	Detail string `json:"detail"`
+	// Field names the offending field, header or query parameter, when
+	// there is one (an extension member).
 	Field string `json:"field,omitempty"`
+	// Error repeats Detail under the name that error answers had before
+	// they were problem details, for clients not yet moved to detail. It
+	// will be removed in a later release.
+	Error string `json:"error"`
 }
+
+// ProblemType is the media type of error answers (RFC 9457).
+const ProblemType = "application/problem+json"
 
 func (h *api) post(w http.ResponseWriter, r *http.Request) {
 	key, ok := requestKey(w, r)
@@ -108,10 +122,10 @@ func (h *api) post(w http.ResponseWriter, r *http.Request) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeProblem(w, http.StatusRequestEntityTooLarge, Problem{Error: fmt.Sprintf("the body is larger than %d bytes", maxBody)})
+		writeProblem(w, http.StatusRequestEntityTooLarge, Problem{Detail: fmt.Sprintf("the body is larger than %d bytes", maxBody)})
 		return
 	case err != nil:
-		writeProblem(w, http.StatusBadRequest, Problem{Error: "could not read the body: " + err.Error()})
+		writeProblem(w, http.StatusBadRequest, Problem{Detail: "could not read the body: " + err.Error()})
 		return
 	}
 	n, err := onceflow.DecodeNotification(bytes.NewReader(body))
@@ -127,7 +141,7 @@ func (h *api) post(w http.ResponseWriter, r *http.Request) {
 	var invalid *onceflow.ValidationError
 	switch {
 	case errors.As(err, &conflict):
-		writeProblem(w, http.StatusUnprocessableEntity, Problem{Error: err.Error(), Field: "Idempotency-Key"})
+		writeProblem(w, http.StatusUnprocessableEntity, Problem{Detail: err.Error(), Field: "Idempotency-Key"})
 		return
 	case errors.As(err, &invalid):
 		writeValidation(w, err)
@@ -146,12 +160,12 @@ func (h *api) post(w http.ResponseWriter, r *http.Request) {
 // it has answered and ok is false.
 func requestKey(w http.ResponseWriter, r *http.Request) (key string, ok bool) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Error: "Content-Type must be application/json", Field: "Content-Type"})
+		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Detail: "Content-Type must be application/json", Field: "Content-Type"})
 		return "", false
 	}
 	key, err := idempotencyKey(r.Header.Values("Idempotency-Key"))
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: err.Error(), Field: "Idempotency-Key"})
+		writeProblem(w, http.StatusBadRequest, Problem{Detail: err.Error(), Field: "Idempotency-Key"})
 		return "", false
 	}
 	return key, true
@@ -162,14 +176,14 @@ func requestKey(w http.ResponseWriter, r *http.Request) (key string, ok bool) {
 // one is set to it. On failure it has answered and returns false.
 func bodyKey(w http.ResponseWriter, bodyKey *string, tenant, headerKey string) bool {
 	if tenant != "" {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: "the tenant is the API token's; leave it out of the body", Field: "tenant"})
+		writeProblem(w, http.StatusBadRequest, Problem{Detail: "the tenant is the API token's; leave it out of the body", Field: "tenant"})
 		return false
 	}
 	switch {
 	case *bodyKey == "":
 		*bodyKey = headerKey
 	case *bodyKey != headerKey:
-		writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("key %q differs from the Idempotency-Key header %q", *bodyKey, headerKey), Field: "key"})
+		writeProblem(w, http.StatusBadRequest, Problem{Detail: fmt.Sprintf("key %q differs from the Idempotency-Key header %q", *bodyKey, headerKey), Field: "key"})
 		return false
 	}
 	return true
@@ -187,11 +201,11 @@ func (h *api) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if st.Execution != "running" {
-		writeProblem(w, http.StatusConflict, Problem{Error: fmt.Sprintf("notification %q has already finished (%s); there is nothing to cancel", key, st.Execution)})
+		writeProblem(w, http.StatusConflict, Problem{Detail: fmt.Sprintf("notification %q has already finished (%s); there is nothing to cancel", key, st.Execution)})
 		return
 	}
 	if st.Result.Digest != nil {
-		writeProblem(w, http.StatusConflict, Problem{Error: eventNotCancellable(key, st.Result.Digest)}) // digest.go
+		writeProblem(w, http.StatusConflict, Problem{Detail: eventNotCancellable(key, st.Result.Digest)}) // digest.go
 		return
 	}
 	if err := h.client(r).Cancel(r.Context(), key); err != nil {
@@ -220,7 +234,7 @@ func (h *api) status(w http.ResponseWriter, r *http.Request) (key string, st sta
 func (h *api) health(w http.ResponseWriter, r *http.Request) {
 	if err := h.c.CheckHealth(r.Context()); err != nil {
 		h.log.Warn("Health check failed", "error", err)
-		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "Temporal is not reachable"})
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "Temporal is not reachable"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -229,7 +243,7 @@ func (h *api) health(w http.ResponseWriter, r *http.Request) {
 func (h *api) lookupFailed(w http.ResponseWriter, r *http.Request, err error) {
 	var nf *onceflow.NotFoundError
 	if errors.As(err, &nf) {
-		writeProblem(w, http.StatusNotFound, Problem{Error: err.Error()})
+		writeProblem(w, http.StatusNotFound, Problem{Detail: err.Error()})
 		return
 	}
 	h.fail(w, r, err)
@@ -244,11 +258,11 @@ func (h *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		code = http.StatusServiceUnavailable
 	}
-	writeProblem(w, code, Problem{Error: "the notification service could not complete the request; retry with the same Idempotency-Key"})
+	writeProblem(w, code, Problem{Detail: "the notification service could not complete the request; retry with the same Idempotency-Key"})
 }
 
 func writeValidation(w http.ResponseWriter, err error) {
-	p := Problem{Error: err.Error()}
+	p := Problem{Detail: err.Error()}
 	var ve *onceflow.ValidationError
 	if errors.As(err, &ve) {
 		p.Field = ve.Field
@@ -256,10 +270,15 @@ func writeValidation(w http.ResponseWriter, err error) {
 	writeProblem(w, http.StatusBadRequest, p)
 }
 
-func writeProblem(w http.ResponseWriter, code int, p Problem) { writeJSON(w, code, p) }
+func writeProblem(w http.ResponseWriter, code int, p Problem) {
+	p.Type, p.Title, p.Status, p.Error = "about:blank", http.StatusText(code), code, p.Detail
+	writeBody(w, code, ProblemType, p)
+}
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+func writeJSON(w http.ResponseWriter, code int, v any) { writeBody(w, code, "application/json", v) }
+
+func writeBody(w http.ResponseWriter, code int, mediaType string, v any) {
+	w.Header().Set("Content-Type", mediaType)
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -2,12 +2,11 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,12 +31,7 @@ var servers teststack.Servers
 // an undeclared status, a missing required field or a wrong type fails
 // the request that produced it.
 func TestMain(m *testing.M) {
-	checked, err := openapitest.NewTransport(httpapi.OpenAPI, http.DefaultTransport)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	http.DefaultClient.Transport = checked
+	openapitest.CheckDefaultClient(httpapi.OpenAPI)
 	teststack.Main(m, &servers)
 }
 
@@ -77,7 +71,7 @@ func call(t *testing.T, method, url string, header map[string]string, body strin
 	a := answer{code: resp.StatusCode, header: resp.Header}
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" || mt == httpapi.ProblemType {
 		require.NoError(t, json.Unmarshal(raw, &a.body), string(raw))
 	}
 	return a
@@ -230,5 +224,39 @@ func TestOpenAPIDocumentIsServedAndCoversTheRoutes(t *testing.T) {
 		for _, m := range methods {
 			assert.Contains(t, doc.Paths[path], m, "%s %s", m, path)
 		}
+	}
+}
+
+// TestErrorAnswersAreProblemDetails: a refused request is answered with an
+// RFC 9457 problem (application/problem+json) that names the field, and
+// keeps the error member older clients read.
+func TestErrorAnswersAreProblemDetails(t *testing.T) {
+	_, srv := newAPI(t)
+	for _, tc := range []struct {
+		name, method, path string
+		header             map[string]string
+		body               string
+		status             int
+		field              string
+	}{
+		{"no Idempotency-Key", "POST", "/v1/notifications", nil, notificationJSON("https://partner.example"), http.StatusBadRequest, "Idempotency-Key"},
+		{"a bad channel", "POST", "/v1/notifications", map[string]string{"Idempotency-Key": `"problem-1"`}, `{"body":"x","deliveries":[{"channel":"pigeon","to":"x"}]}`, http.StatusBadRequest, "deliveries[0].channel"},
+		{"an unknown key", "GET", "/v1/notifications/never-sent-problem", nil, "", http.StatusNotFound, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := call(t, tc.method, srv.URL+tc.path, tc.header, tc.body)
+			require.Equal(t, tc.status, a.code, a.body)
+			assert.Equal(t, "application/problem+json", a.header.Get("Content-Type"))
+			assert.Equal(t, "about:blank", a.body["type"])
+			assert.Equal(t, http.StatusText(tc.status), a.body["title"])
+			assert.Equal(t, float64(tc.status), a.body["status"])
+			assert.NotEmpty(t, a.body["detail"])
+			assert.Equal(t, a.body["detail"], a.body["error"], "error repeats detail for older clients")
+			if tc.field != "" {
+				assert.Equal(t, tc.field, a.body["field"])
+			} else {
+				assert.NotContains(t, a.body, "field")
+			}
+		})
 	}
 }

@@ -25,7 +25,7 @@ func WithPreferences(s *preferences.Service) Option { return func(h *api) { h.pr
 // answering 503, when the API has none.
 func (h *api) preferences(w http.ResponseWriter, r *http.Request) *preferences.Service {
 	if h.prefs == nil {
-		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API serves no subscriber preferences: it was started without REDIS_URL, where they are kept"})
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "this API serves no subscriber preferences: it was started without REDIS_URL, where they are kept"})
 		return nil
 	}
 	return h.prefs.ForTenant(tenantOf(r.Context()))
@@ -119,7 +119,7 @@ func (h *api) postUnsubscribeLink(w http.ResponseWriter, r *http.Request) {
 		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			field = strings.Trim(name, `"`)
 		}
-		writeProblem(w, http.StatusBadRequest, Problem{Error: `the body must be {"category": ..., "channel": ..., "expires_in": "720h"}: ` + err.Error(), Field: field})
+		writeProblem(w, http.StatusBadRequest, Problem{Detail: `the body must be {"category": ..., "channel": ..., "expires_in": "720h"}: ` + err.Error(), Field: field})
 		return
 	}
 	ttl := preferences.DefaultLinkTTL
@@ -145,7 +145,7 @@ func (h *api) postUnsubscribeLink(w http.ResponseWriter, r *http.Request) {
 // answered and returns false.
 func jsonBody(w http.ResponseWriter, r *http.Request) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Error: "Content-Type must be application/json", Field: "Content-Type"})
+		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Detail: "Content-Type must be application/json", Field: "Content-Type"})
 		return false
 	}
 	return true
@@ -159,24 +159,24 @@ func (h *api) preferencesFailed(w http.ResponseWriter, r *http.Request, err erro
 	case errors.As(err, &invalid):
 		writePreferenceProblem(w, err)
 	case errors.As(err, &tooBig):
-		writeProblem(w, http.StatusRequestEntityTooLarge, Problem{Error: fmt.Sprintf("the body is larger than %d bytes", maxPreferencesBody)})
+		writeProblem(w, http.StatusRequestEntityTooLarge, Problem{Detail: fmt.Sprintf("the body is larger than %d bytes", maxPreferencesBody)})
 	case errors.Is(err, preferences.ErrNoUnsubscribeKey):
-		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API makes no unsubscribe links: it was started without " + preferences.EnvUnsubscribeSecret})
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "this API makes no unsubscribe links: it was started without " + preferences.EnvUnsubscribeSecret})
 	case errors.Is(err, preferences.ErrNoPublicURL):
-		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "this API makes no unsubscribe links: it was started without " + preferences.EnvPublicURL})
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "this API makes no unsubscribe links: it was started without " + preferences.EnvPublicURL})
 	default:
 		h.log.Error("API request failed", "method", r.Method, "path", r.Pattern, "error", err)
-		writeProblem(w, http.StatusServiceUnavailable, Problem{Error: "the preference store could not complete the request; retry"})
+		writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "the preference store could not complete the request; retry"})
 	}
 }
 
 // writePreferenceProblem answers 400 for a *onceflow.ValidationError,
 // naming its field.
 func writePreferenceProblem(w http.ResponseWriter, err error) {
-	p := Problem{Error: err.Error()}
+	p := Problem{Detail: err.Error()}
 	var ve *onceflow.ValidationError
 	if errors.As(err, &ve) {
-		p = Problem{Error: "invalid request: " + ve.Field + " " + ve.Reason, Field: ve.Field}
+		p = Problem{Detail: "invalid request: " + ve.Field + " " + ve.Reason, Field: ve.Field}
 	}
 	writeProblem(w, http.StatusBadRequest, p)
 }

@@ -35,19 +35,19 @@ func (h *api) recoverRoutes(mux *http.ServeMux) {
 // Idempotency-Key.
 func (h *api) postRecover(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Error: "Content-Type must be application/json", Field: "Content-Type"})
+		writeProblem(w, http.StatusUnsupportedMediaType, Problem{Detail: "Content-Type must be application/json", Field: "Content-Type"})
 		return
 	}
 	var req recoverRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRecoverBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: "the body is not a recover request: " + err.Error()})
+		writeProblem(w, http.StatusBadRequest, Problem{Detail: "the body is not a recover request: " + err.Error()})
 		return
 	}
 	since, err := time.Parse(time.RFC3339, req.Since)
 	if err != nil {
-		writeProblem(w, http.StatusBadRequest, Problem{Error: fmt.Sprintf("since %q is not an RFC 3339 time such as 2026-11-26T09:00:00Z", req.Since), Field: "since"})
+		writeProblem(w, http.StatusBadRequest, Problem{Detail: fmt.Sprintf("since %q is not an RFC 3339 time such as 2026-11-26T09:00:00Z", req.Since), Field: "since"})
 		return
 	}
 	report, err := h.client(r).Recover(r.Context(), starter.RecoverOptions{

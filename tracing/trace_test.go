@@ -20,6 +20,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/httpapi"
+	"github.com/onceflow/onceflow/internal/openapitest"
 	"github.com/onceflow/onceflow/internal/teststack"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/tracing"
@@ -29,7 +30,12 @@ import (
 
 var servers teststack.Servers
 
-func TestMain(m *testing.M) { teststack.Main(m, &servers) }
+// TestMain also checks every API exchange the tests make through
+// http.DefaultClient against the OpenAPI document (openapitest).
+func TestMain(m *testing.M) {
+	openapitest.CheckDefaultClient(httpapi.OpenAPI)
+	teststack.Main(m, &servers)
+}
 
 // flakyReceiver answers 503 to its first request and 200 to the others,
 // and keeps the traceparent header of each.
@@ -87,6 +93,7 @@ func TestOneNotificationIsOneTraceIntoTheReceiver(t *testing.T) {
 		strings.NewReader(`{"body":"`+body+`","deliveries":[{"channel":"webhook","to":"`+recipient+`"}]}`))
 	require.NoError(t, err)
 	req.Header.Set("Idempotency-Key", `"traced-1"`)
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)

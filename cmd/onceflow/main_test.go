@@ -290,6 +290,7 @@ func TestAPIServesUntilStopped(t *testing.T) {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/notifications",
 			strings.NewReader(`{"body":"hi","deliveries":[{"channel":"webhook","to":"`+rcv.URL+`"}]}`))
 		req.Header.Set("Idempotency-Key", `"api-cli-1"`)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err = http.DefaultClient.Do(req)
 		return err == nil
 	}, 10*time.Second, 50*time.Millisecond)

@@ -54,6 +54,7 @@ func TestWorkerAndAPIServeMetricsOnTheirAddress(t *testing.T) {
 		req, _ := http.NewRequest("POST", "http://"+apiAddr+"/v1/notifications",
 			strings.NewReader(`{"body":"hi","deliveries":[{"channel":"webhook","to":"`+rcv.URL+`"}]}`))
 		req.Header.Set("Idempotency-Key", `"metrics-cli-1"`)
+		req.Header.Set("Content-Type", "application/json")
 		var err error
 		resp, err = http.DefaultClient.Do(req)
 		return err == nil

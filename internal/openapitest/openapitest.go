@@ -12,6 +12,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -70,8 +72,29 @@ func NewTransport(doc []byte, next http.RoundTripper) (*Transport, error) {
 	return &Transport{router: router, next: next}, nil
 }
 
+// CheckDefaultClient makes http.DefaultClient (and so http.Get and
+// http.Post) check every API exchange against doc: a TestMain's first
+// line, in each package whose tests call the API over HTTP.
+func CheckDefaultClient(doc []byte) {
+	t, err := NewTransport(doc, http.DefaultTransport)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "openapitest:", err)
+		os.Exit(1)
+	}
+	http.DefaultClient.Transport = t
+}
+
+// inAPI reports whether path is the HTTP API's, which the document
+// describes: /healthz and everything under /v1/. The processes that serve
+// the API serve other things beside it (/metrics, the codec server, the
+// dev stack's demo receiver), which pass unchecked.
+func inAPI(path string) bool { return path == "/healthz" || strings.HasPrefix(path, "/v1/") }
+
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !inAPI(req.URL.Path) {
+		return t.next.RoundTrip(req)
+	}
 	var reqBody []byte
 	if req.Body != nil {
 		b, err := io.ReadAll(req.Body)
