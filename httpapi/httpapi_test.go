@@ -38,8 +38,28 @@ func TestMain(m *testing.M) {
 // TestOpenAPIDocumentIsValid loads the served document with kin-openapi's
 // loader and validates it (OpenAPI 3.1, JSON Schema 2020-12).
 func TestOpenAPIDocumentIsValid(t *testing.T) {
-	_, err := openapitest.Load(httpapi.OpenAPI)
+	doc, err := openapitest.Load(httpapi.OpenAPI)
 	require.NoError(t, err)
+	assert.NotEmpty(t, doc.Servers, "servers")
+	// What a generated client needs: an example of every request body
+	// (the validator checks each against its schema) and a named schema for
+	// every JSON answer, so that generated types have names.
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody != nil {
+				for mediaType, c := range op.RequestBody.Value.Content {
+					assert.True(t, c.Example != nil || len(c.Examples) > 0, "%s %s: %s request body has no example", method, path, mediaType)
+				}
+			}
+			for status, r := range op.Responses.Map() {
+				for mediaType, c := range r.Value.Content {
+					if c.Schema != nil && strings.HasSuffix(mediaType, "json") {
+						assert.NotEmpty(t, c.Schema.Ref, "%s %s: %s %s answer has no named schema", method, path, status, mediaType)
+					}
+				}
+			}
+		}
+	}
 }
 
 func newAPI(t *testing.T) (*teststack.Stack, *httptest.Server) {
