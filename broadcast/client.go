@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -171,16 +173,30 @@ type Status struct {
 	Status    onceflow.Status `json:"status"`
 	onceflow.BroadcastResult
 	// Problems are failed and ambiguous recipients in the broadcast's
-	// order, from the page's cursor on; NextCursor continues the list, or
-	// is 0 at its end.
+	// order, from the page's cursor on; NextCursor is the next page's
+	// cursor, or nil (null) on the last page.
 	Problems   []recipients.Problem `json:"problems"`
-	NextCursor int                  `json:"next_cursor,omitempty"`
+	NextCursor *string              `json:"next_cursor"`
 }
 
-// Page selects problems: Limit of them from recipient index Cursor on.
+// Page selects problems: Limit of them from Cursor on. Cursor is "" for
+// the first page and a page's NextCursor for the next (the index of the
+// recipient it starts at, in decimal); Limit 0 means DefaultPage.
 type Page struct {
-	Cursor int
+	Cursor string
 	Limit  int
+}
+
+// cursorIndex is the recipient index a cursor names.
+func (p Page) cursorIndex() (int, error) {
+	if p.Cursor == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(p.Cursor)
+	if err != nil || n < 0 || n > onceflow.MaxRecipients || strings.TrimLeft(p.Cursor, "0123456789") != "" {
+		return 0, &onceflow.ValidationError{Field: "cursor", Reason: fmt.Sprintf("%q is not a cursor this broadcast gave out (a page's next_cursor)", p.Cursor)}
+	}
+	return n, nil
 }
 
 // MaxPage bounds a page of problems; a Limit of 0 means DefaultPage.
@@ -198,6 +214,10 @@ func (c *Client) Status(ctx context.Context, key string, page Page) (Status, err
 		page.Limit = DefaultPage
 	}
 	page.Limit = min(page.Limit, MaxPage)
+	from, err := page.cursorIndex()
+	if err != nil {
+		return Status{}, err
+	}
 	tc := c.notifications.Temporal()
 	id := WorkflowID(c.notifications.ScopedKey(key))
 	desc, err := tc.DescribeWorkflow(ctx, id, "")
@@ -225,9 +245,14 @@ func (c *Client) Status(ctx context.Context, key string, page Page) (Status, err
 	if err := desc.GetMemoValue(workflows.FingerprintMemo, &fp); err != nil {
 		return st, fmt.Errorf("read the fingerprint of %s: %w", id, err)
 	}
-	st.Problems, st.NextCursor, err = c.store.Problems(ctx, recipients.List{Key: c.notifications.ScopedKey(key), Fingerprint: fp}, page.Cursor, page.Limit)
+	problems, next, err := c.store.Problems(ctx, recipients.List{Key: c.notifications.ScopedKey(key), Fingerprint: fp}, from, page.Limit)
+	st.Problems = problems
 	if st.Problems == nil {
 		st.Problems = []recipients.Problem{}
+	}
+	if next != 0 {
+		cursor := strconv.Itoa(next)
+		st.NextCursor = &cursor
 	}
 	return st, err
 }

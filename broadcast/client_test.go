@@ -199,7 +199,7 @@ func TestBroadcastProblemsArePagedWithReasons(t *testing.T) {
 	assert.Equal(t, onceflow.Failed, st.Status)
 
 	var got []string
-	cursor := 0
+	cursor := ""
 	for pages := 0; ; pages++ {
 		require.Less(t, pages, 20)
 		page, err := c.Status(ctx, b.Key, broadcast.Page{Cursor: cursor, Limit: 25})
@@ -209,12 +209,17 @@ func TestBroadcastProblemsArePagedWithReasons(t *testing.T) {
 			assert.Contains(t, p.Reason, "410")
 			got = append(got, p.ID)
 		}
-		if page.NextCursor == 0 {
+		if page.NextCursor == nil {
 			break
 		}
-		cursor = page.NextCursor
+		cursor = *page.NextCursor
 	}
 	assert.Equal(t, wantFailed, got, "every failed recipient once, in order")
+
+	_, err = c.Status(ctx, b.Key, broadcast.Page{Cursor: "-1"})
+	var invalid *onceflow.ValidationError
+	require.ErrorAs(t, err, &invalid, "a cursor no page gave out")
+	assert.Equal(t, "cursor", invalid.Field)
 }
 
 func TestBroadcastRespectsTheChannelRateLimit(t *testing.T) {

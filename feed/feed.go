@@ -344,8 +344,8 @@ type Page struct {
 	Items []Item `json:"items"`
 	// Unread counts the feed's unread items, not the page's.
 	Unread int `json:"unread"`
-	// NextCursor fetches the next, older page; empty on the last.
-	NextCursor string `json:"next_cursor,omitempty"`
+	// NextCursor fetches the next, older page; nil (null) on the last.
+	NextCursor *string `json:"next_cursor"`
 }
 
 // ErrCursor says a cursor is not one a feed gave out.
@@ -378,7 +378,7 @@ func (s *Store) Page(ctx context.Context, tenant, subscriber, cursor string, lim
 	p := Page{Items: items, Unread: unread}
 	if len(items) > limit {
 		p.Items = items[:limit]
-		p.NextCursor = p.Items[limit-1].Cursor
+		p.NextCursor = &p.Items[limit-1].Cursor
 	}
 	if p.Items == nil {
 		p.Items = []Item{}

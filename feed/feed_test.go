@@ -85,10 +85,10 @@ func TestPagesNewestFirstWithCursorsAndUnreadCounts(t *testing.T) {
 		for _, it := range p.Items {
 			seen = append(seen, it.ID)
 		}
-		if p.NextCursor == "" {
+		if p.NextCursor == nil {
 			break
 		}
-		cursor = p.NextCursor
+		cursor = *p.NextCursor
 	}
 	require.Len(t, seen, n)
 	for i, id := range seen {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/broadcast"
@@ -86,32 +85,13 @@ func (h *api) postBroadcast(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *api) getBroadcast(w http.ResponseWriter, r *http.Request) {
-	var page broadcast.Page
-	var ok bool
-	if page.Cursor, ok = intParam(w, r, "cursor", onceflow.MaxRecipients); !ok {
+	cursor, limit, ok := pageQuery(w, r)
+	if !ok {
 		return
 	}
-	if page.Limit, ok = intParam(w, r, "limit", broadcast.MaxPage); !ok {
-		return
-	}
-	if _, st, ok := h.broadcastStatus(w, r, page); ok {
+	if _, st, ok := h.broadcastStatus(w, r, broadcast.Page{Cursor: cursor, Limit: limit}); ok {
 		writeJSON(w, http.StatusOK, st)
 	}
-}
-
-// intParam reads the query parameter name, a number from 0 to most; absent
-// is 0. On a bad value it has answered 400 and ok is false.
-func intParam(w http.ResponseWriter, r *http.Request, name string, most int) (n int, ok bool) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return 0, true
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > most {
-		writeProblem(w, http.StatusBadRequest, Problem{Detail: fmt.Sprintf("%s %q is not a number from 0 to %d", name, v, most), Field: name})
-		return 0, false
-	}
-	return n, true
 }
 
 func (h *api) deleteBroadcast(w http.ResponseWriter, r *http.Request) {
@@ -141,6 +121,11 @@ func (h *api) broadcastStatus(w http.ResponseWriter, r *http.Request, page broad
 		return key, broadcast.Status{}, false
 	}
 	st, err := c.Status(r.Context(), key, page)
+	var invalid *onceflow.ValidationError
+	if errors.As(err, &invalid) {
+		writeValidation(w, err)
+		return key, st, false
+	}
 	if err != nil {
 		h.broadcastLookupFailed(w, r, err)
 		return key, st, false

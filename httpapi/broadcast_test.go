@@ -99,11 +99,19 @@ func TestBroadcastAPIStartsJoinsAndReports(t *testing.T) {
 	}
 
 	// Past the one problem, the page is empty; a bad limit names itself.
+	// The last page's next_cursor is null, as every list's is.
+	assert.Contains(t, st.body, "next_cursor")
+	assert.Nil(t, st.body["next_cursor"], "one problem: one page")
 	next := call(t, "GET", srv.URL+"/v1/broadcasts/api-sale-1?cursor=8&limit=10", nil, "")
 	assert.Equal(t, []any{}, next.body["problems"])
-	bad := call(t, "GET", srv.URL+"/v1/broadcasts/api-sale-1?limit=many", nil, "")
-	assert.Equal(t, http.StatusBadRequest, bad.code)
-	assert.Equal(t, "limit", bad.body["field"])
+	for _, query := range []string{"limit=many", "limit=0", "limit=101"} {
+		bad := call(t, "GET", srv.URL+"/v1/broadcasts/api-sale-1?"+query, nil, "")
+		assert.Equal(t, http.StatusBadRequest, bad.code, query)
+		assert.Equal(t, "limit", bad.body["field"], query)
+	}
+	badCursor := call(t, "GET", srv.URL+"/v1/broadcasts/api-sale-1?cursor=x1", nil, "")
+	assert.Equal(t, http.StatusBadRequest, badCursor.code)
+	assert.Equal(t, "cursor", badCursor.body["field"])
 
 	done := call(t, "DELETE", srv.URL+"/v1/broadcasts/api-sale-1", nil, "")
 	assert.Equal(t, http.StatusConflict, done.code, "a finished broadcast cannot be cancelled")

@@ -190,17 +190,11 @@ func (h *api) preflight(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *api) getFeed(w http.ResponseWriter, r *http.Request, who reader, subscriber string) {
-	q := r.URL.Query()
-	limit := 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > feed.MaxLimit {
-			writeProblem(w, http.StatusBadRequest, Problem{Detail: fmt.Sprintf("limit %q is not a number from 1 to %d", v, feed.MaxLimit), Field: "limit"})
-			return
-		}
-		limit = n
+	cursor, limit, ok := pageQuery(w, r)
+	if !ok {
+		return
 	}
-	page, err := h.feed.service.ForTenant(who.tenant).Page(r.Context(), subscriber, q.Get("cursor"), limit)
+	page, err := h.feed.service.ForTenant(who.tenant).Page(r.Context(), subscriber, cursor, limit)
 	if errors.Is(err, feed.ErrCursor) {
 		writeProblem(w, http.StatusBadRequest, Problem{Detail: err.Error(), Field: "cursor"})
 		return

@@ -99,9 +99,10 @@ func feedItems(ctx context.Context, t *testing.T, s *feed.Store, subs []string) 
 			for _, it := range p.Items {
 				seen[it.ID]++
 			}
-			if cursor = p.NextCursor; cursor == "" {
+			if p.NextCursor == nil {
 				break
 			}
+			cursor = *p.NextCursor
 		}
 	}
 	return seen

@@ -255,7 +255,7 @@ func (a *app) printBroadcast(st broadcast.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.ID, p.Status, orDash(p.Reason))
 	}
 	tw.Flush()
-	if st.NextCursor != 0 {
-		fmt.Fprintf(a.stdout, "(more: GET /v1/broadcasts/%s?cursor=%d)\n", st.Key, st.NextCursor)
+	if st.NextCursor != nil {
+		fmt.Fprintf(a.stdout, "(more: GET /v1/broadcasts/%s?cursor=%s)\n", st.Key, *st.NextCursor)
 	}
 }

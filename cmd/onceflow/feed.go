@@ -114,8 +114,8 @@ func (a *app) feed(ctx context.Context, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if page.NextCursor != "" {
-		fmt.Fprintf(a.stdout, "more: --cursor %s\n", page.NextCursor)
+	if page.NextCursor != nil {
+		fmt.Fprintf(a.stdout, "more: --cursor %s\n", *page.NextCursor)
 	}
 	return nil
 }

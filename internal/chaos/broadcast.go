@@ -221,10 +221,10 @@ func readBroadcast(ctx context.Context, c *broadcast.Client, key string) (broadc
 		for _, p := range page.Problems {
 			problems[p.ID] = p
 		}
-		if page.NextCursor == 0 {
+		if page.NextCursor == nil {
 			return st, problems, nil
 		}
-		if page, err = c.Status(ctx, key, broadcast.Page{Cursor: page.NextCursor, Limit: broadcast.MaxPage}); err != nil {
+		if page, err = c.Status(ctx, key, broadcast.Page{Cursor: *page.NextCursor, Limit: broadcast.MaxPage}); err != nil {
 			return st, nil, err
 		}
 	}
