@@ -163,7 +163,7 @@ func TestBroadcastCancelledBeforeSendAtSendsNothing(t *testing.T) {
 	require.NoError(t, c.Cancel(ctx, b.Key))
 
 	st = waitBroadcast(t, c, b.Key)
-	assert.Equal(t, "canceled", st.Execution)
+	assert.Equal(t, "cancelled", st.Execution)
 	assert.Equal(t, 150, st.Cancelled, st.Progress())
 	assert.Equal(t, onceflow.Cancelled, st.Status)
 	assert.Empty(t, rcv.Log(), "nothing was sent")
@@ -326,7 +326,7 @@ func TestBroadcastCancelledMidwaySendsNoChunkNotStarted(t *testing.T) {
 	require.NoError(t, c.Cancel(ctx, b.Key))
 
 	st := waitBroadcast(t, c, b.Key)
-	assert.Equal(t, "canceled", st.Execution)
+	assert.Equal(t, "cancelled", st.Execution)
 	assert.Positive(t, st.Cancelled, st.Progress())
 	assert.Zero(t, st.Pending+st.Failed+st.Ambiguous, st.Progress())
 	assert.Equal(t, 2000, st.Delivered+st.Cancelled)
@@ -358,7 +358,7 @@ func TestBroadcastCancelledMidChunkStopsTheChunk(t *testing.T) {
 
 	st := waitBroadcast(t, c, b.Key)
 	t.Log(st.Progress())
-	assert.Equal(t, "canceled", st.Execution)
+	assert.Equal(t, "cancelled", st.Execution)
 	assert.Positive(t, st.Cancelled, "the chunk stopped before its end")
 	assert.Equal(t, 1000, st.Delivered+st.Cancelled, st.Progress())
 	sent := 0

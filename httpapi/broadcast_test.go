@@ -150,7 +150,7 @@ func TestBroadcastAPICancelsBeforeSendAt(t *testing.T) {
 	del := call(t, "DELETE", srv.URL+"/v1/broadcasts/api-later-sale", nil, "")
 	assert.Equal(t, http.StatusAccepted, del.code, del.body)
 	st := settled(t, srv.URL+"/v1/broadcasts/api-later-sale")
-	assert.Equal(t, "canceled", st.body["execution"])
+	assert.Equal(t, "cancelled", st.body["execution"])
 	assert.Equal(t, float64(80), st.body["cancelled"])
 	assert.Empty(t, rcv.Log(), "nothing was sent")
 }

@@ -211,7 +211,7 @@ func TestDeleteCancelsOnlyWhatIsNotDone(t *testing.T) {
 	a = call(t, "DELETE", srv.URL+"/v1/notifications/api-reminder", nil, "")
 	require.Equal(t, http.StatusAccepted, a.code, a.body)
 	require.Eventually(t, func() bool {
-		return call(t, "GET", srv.URL+"/v1/notifications/api-reminder", nil, "").body["execution"] == "canceled"
+		return call(t, "GET", srv.URL+"/v1/notifications/api-reminder", nil, "").body["execution"] == "cancelled"
 	}, 20*time.Second, 100*time.Millisecond)
 	a = call(t, "DELETE", srv.URL+"/v1/notifications/api-reminder", nil, "")
 	assert.Equal(t, http.StatusConflict, a.code, "finished: nothing to cancel")

@@ -222,7 +222,7 @@ func (c *Client) wait(ctx context.Context, key, workflowID, runID string) (oncef
 type Status struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
-	// Execution is the workflow's state: running, completed, canceled,
+	// Execution is the workflow's state: running, completed, cancelled,
 	// failed, terminated or timed_out.
 	Execution string          `json:"execution"`
 	Result    onceflow.Result `json:"result"`

@@ -84,7 +84,7 @@ func (c *Client) Fingerprint(ctx context.Context, workflowID, runID string) (str
 }
 
 // ExecutionName is the name a status gives a workflow's state: running,
-// completed, canceled, failed, terminated, timed_out, continued_as_new.
+// completed, cancelled, failed, terminated, timed_out, continued_as_new.
 func ExecutionName(s enumspb.WorkflowExecutionStatus) string {
 	switch s {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
@@ -92,7 +92,7 @@ func ExecutionName(s enumspb.WorkflowExecutionStatus) string {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		return "completed"
 	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
-		return "canceled"
+		return "cancelled"
 	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
 		return "failed"
 	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:

@@ -401,7 +401,7 @@ func TestCancelBeforeSendAtSendsNothing(t *testing.T) {
 	require.Error(t, err)
 	st, err = s.Client.Status(ctx, n.Key)
 	require.NoError(t, err)
-	assert.Equal(t, "canceled", st.Execution)
+	assert.Equal(t, "cancelled", st.Execution)
 	assert.Equal(t, onceflow.Cancelled, st.Result.Deliveries[0].Status)
 	assert.Zero(t, rcv.Raw(n.Deliveries[0].ID(n.Key)))
 	testenv.RecordHistory(t, s.TC, started.WorkflowID, started.RunID, "cancelled_before_send_at")

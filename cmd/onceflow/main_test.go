@@ -213,7 +213,7 @@ func TestCancelBeforeSendAt(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Eventually(t, func() bool {
 		r = run(ctx, env, "status", "reminder-1")
-		return strings.Contains(r.stdout, "canceled")
+		return strings.Contains(r.stdout, "cancelled")
 	}, 20*time.Second, 100*time.Millisecond)
 	assert.Contains(t, r.stdout, "cancelled")
 	assert.Empty(t, rcv.Headers(), "nothing was sent")
