@@ -276,3 +276,26 @@ func TestWaitReplicas(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, feed.Mine, out)
 }
+
+// TestEveryOneCharacterChangeOfATokenIsRefused: a subscriber token has one
+// spelling. Each character replaced by each other character a URL could
+// carry is refused, the signature's last character included, whose unused
+// low bits a lenient base64 decoder ignores.
+func TestEveryOneCharacterChangeOfATokenIsRefused(t *testing.T) {
+	now := time.Now()
+	g, err := feed.NewSigner("0123456789abcdef0123456789abcdef")
+	require.NoError(t, err)
+	tok, _, err := g.Mint("acme", "u1", time.Minute, now)
+	require.NoError(t, err)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.="
+	for i := range tok {
+		for _, c := range alphabet {
+			if byte(c) == tok[i] {
+				continue
+			}
+			changed := tok[:i] + string(c) + tok[i+1:]
+			_, _, _, err := g.Verify(changed, now)
+			require.ErrorIs(t, err, feed.ErrToken, "position %d changed to %q was accepted", i, c)
+		}
+	}
+}

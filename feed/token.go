@@ -102,11 +102,14 @@ func (g *Signer) Verify(token string, now time.Time) (tenant, subscriber string,
 	if !strings.HasPrefix(token, TokenPrefix) || !ok {
 		return "", "", time.Time{}, fmt.Errorf("%w: not of the form %s<claims>.<signature>", ErrToken, TokenPrefix)
 	}
-	mac, err := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: a signature has one spelling. Lenient decoding ignores the
+	// unused low bits of the last character, so three other last
+	// characters would decode to the same MAC and pass.
+	mac, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || !hmac.Equal(mac, g.sign(TokenPrefix+payload)) {
 		return "", "", time.Time{}, fmt.Errorf("%w: the signature does not match", ErrToken)
 	}
-	body, err := base64.RawURLEncoding.DecodeString(payload)
+	body, err := base64.RawURLEncoding.Strict().DecodeString(payload)
 	var c claims
 	if err == nil {
 		err = json.Unmarshal(body, &c)

@@ -209,7 +209,10 @@ func (k *Links) Verify(token string, now time.Time) (Link, error) {
 	if !ok {
 		return Link{}, ErrInvalidLink
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: a signature has one spelling (lenient decoding ignores the
+	// unused low bits of the last character, so three other last
+	// characters would pass as the same MAC).
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil {
 		return Link{}, ErrInvalidLink
 	}
@@ -221,7 +224,7 @@ func (k *Links) Verify(token string, now time.Time) (Link, error) {
 	if !signed {
 		return Link{}, ErrInvalidLink
 	}
-	body, err := base64.RawURLEncoding.DecodeString(p)
+	body, err := base64.RawURLEncoding.Strict().DecodeString(p)
 	if err != nil {
 		return Link{}, ErrInvalidLink
 	}

@@ -106,3 +106,25 @@ func TestSecretRotation(t *testing.T) {
 	})
 	assert.ErrorContains(t, err, "secret 2 is 5 bytes")
 }
+
+// TestEveryOneCharacterChangeOfALinkIsRefused: a link has one spelling.
+// Each character replaced by each other character a URL could carry (the
+// base64url alphabet, the separator, padding) is refused, the signature's
+// last character included, whose unused low bits a lenient decoder ignores.
+func TestEveryOneCharacterChangeOfALinkIsRefused(t *testing.T) {
+	k := links(t, secret)
+	now := time.Now()
+	token, err := k.Token(preferences.Link{Tenant: "acme", Subscriber: "user-1", Category: "marketing", Channel: "email", Expires: now.Add(time.Hour)})
+	require.NoError(t, err)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.="
+	for i := range token {
+		for _, c := range alphabet {
+			if byte(c) == token[i] {
+				continue
+			}
+			changed := token[:i] + string(c) + token[i+1:]
+			_, err := k.Verify(changed, now)
+			require.ErrorIs(t, err, preferences.ErrInvalidLink, "position %d changed to %q was accepted", i, c)
+		}
+	}
+}
