@@ -40,15 +40,26 @@ func (t *Tokens) Require(next http.Handler) http.Handler {
 			}
 			refused = &authError{"invalid_token", "carries a token that is not valid"}
 		}
-		challenge := `Bearer realm="` + realm + `"`
 		msg := "a valid bearer token is required (Authorization: Bearer <token>)"
 		if refused.code != "" {
-			challenge += `, error="` + refused.code + `"`
 			msg = "the Authorization header " + refused.description + "; " + msg
 		}
-		w.Header().Set("WWW-Authenticate", challenge)
-		writeProblem(w, http.StatusUnauthorized, Problem{Detail: msg, Field: "Authorization"})
+		unauthorized(w, refused.code, msg)
 	})
+}
+
+// unauthorized answers 401 with RFC 6750's challenge, the same on every
+// route: a request that carried no credentials gets the bare challenge
+// (code ""); error="invalid_request" is for a malformed Authorization
+// header, error="invalid_token" for a token that was given and is not
+// valid.
+func unauthorized(w http.ResponseWriter, code, msg string) {
+	challenge := `Bearer realm="` + realm + `"`
+	if code != "" {
+		challenge += `, error="` + code + `"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeProblem(w, http.StatusUnauthorized, Problem{Detail: msg, Field: "Authorization"})
 }
 
 // bearerToken reads the token from the Authorization header, or says why

@@ -113,6 +113,12 @@ func (h *api) feedAccess(queryToken bool, f feedHandler) http.Handler {
 			case refused == nil || len(q) != 1:
 				writeProblem(w, http.StatusBadRequest, Problem{Detail: "give one token: one access_token parameter or the Authorization header", Field: "access_token"})
 				return
+			case !strings.HasPrefix(q[0], feed.TokenPrefix):
+				// Only a short-lived subscriber token may travel in a URL,
+				// where proxies, browser history and access logs keep it;
+				// the app's API token is long-lived and tenant-wide.
+				writeProblem(w, http.StatusBadRequest, Problem{Detail: "access_token takes a subscriber token (" + feed.TokenPrefix + "...) only; send the app's API token in the Authorization header", Field: "access_token"})
+				return
 			}
 			bearer, refused = q[0], nil
 		}
@@ -125,30 +131,30 @@ func (h *api) feedAccess(queryToken bool, f feedHandler) http.Handler {
 
 // feedReader authenticates a feed request; on failure it has answered.
 func (h *api) feedReader(w http.ResponseWriter, bearer string, refused *authError, subscriber string) (reader, bool) {
-	deny := func(code int, msg string) (reader, bool) {
-		if code == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`", error="invalid_token"`)
-		}
-		writeProblem(w, code, Problem{Detail: msg, Field: "Authorization"})
+	invalid := func(msg string) (reader, bool) {
+		unauthorized(w, "invalid_token", msg)
 		return reader{}, false
 	}
 	switch {
 	case refused != nil && refused.code != "":
-		return deny(http.StatusUnauthorized, "the Authorization header "+refused.description)
+		unauthorized(w, refused.code, "the Authorization header "+refused.description)
+		return reader{}, false
 	case refused != nil && h.tokens == nil:
 		return reader{}, true // an API without tokens serves everyone as tenant ""
 	case refused != nil:
-		return deny(http.StatusUnauthorized, "a bearer token is required: the app's API token or a subscriber token")
+		unauthorized(w, "", "a bearer token is required: the app's API token or a subscriber token")
+		return reader{}, false
 	case strings.HasPrefix(bearer, feed.TokenPrefix):
 		if h.feed.signer == nil {
-			return deny(http.StatusUnauthorized, "subscriber tokens are not enabled on this API ("+feed.EnvTokenSecret+")")
+			return invalid("subscriber tokens are not enabled on this API (" + feed.EnvTokenSecret + ")")
 		}
 		tenant, sub, exp, err := h.feed.signer.Verify(bearer, time.Now())
 		if err != nil {
-			return deny(http.StatusUnauthorized, err.Error())
+			return invalid(err.Error())
 		}
 		if sub != subscriber {
-			return deny(http.StatusForbidden, "the subscriber token is for another subscriber")
+			writeProblem(w, http.StatusForbidden, Problem{Detail: "the subscriber token is for another subscriber", Field: "Authorization"})
+			return reader{}, false
 		}
 		return reader{tenant: tenant, expires: exp}, true
 	case h.tokens == nil:
@@ -156,7 +162,7 @@ func (h *api) feedReader(w http.ResponseWriter, bearer string, refused *authErro
 	}
 	tenant, ok := h.tokens.Tenant(bearer)
 	if !ok {
-		return deny(http.StatusUnauthorized, "the bearer token is not valid")
+		return invalid("the bearer token is not valid")
 	}
 	return reader{tenant: tenant}, true
 }

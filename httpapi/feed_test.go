@@ -310,3 +310,63 @@ func TestOpenAPIDocumentCoversTheFeedRoutes(t *testing.T) {
 		assert.Contains(t, doc.Paths[path], method, "%s %s", method, path)
 	}
 }
+
+// TestAnAppTokenInAURLIsRefused: only a short-lived subscriber token may
+// travel in the stream's URL. The app's API token there is refused with
+// 400 naming access_token, before it is checked, whether it is valid or
+// not; the same token in the Authorization header opens the stream.
+func TestAnAppTokenInAURLIsRefused(t *testing.T) {
+	_, srv, _, signer := newFeedAPI(t)
+	ctx := teststack.Context(t)
+	streamURL := srv.URL + "/v1/subscribers/u-url/feed/stream"
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, tok := range []string{acmeToken, "not-a-token"} {
+		// As a stream: a stream that opened would never end a call.
+		_, code := openStream(t, sctx, streamURL+"?access_token="+tok, nil)
+		assert.Equal(t, http.StatusBadRequest, code)
+	}
+	a := call(t, "GET", streamURL+"?access_token=not-a-token", nil, "")
+	assert.Equal(t, "access_token", a.body["field"])
+
+	_, code := openStream(t, sctx, streamURL, bearer(acmeToken, nil))
+	assert.Equal(t, http.StatusOK, code, "the app's token in the header")
+	sub, _, err := signer.Mint("acme", "u-url", time.Minute, time.Now())
+	require.NoError(t, err)
+	_, code = openStream(t, sctx, streamURL+"?access_token="+sub, nil)
+	assert.Equal(t, http.StatusOK, code, "a subscriber token in the URL")
+}
+
+// TestOneChallengeRuleOnEveryRoute: RFC 6750's challenge is the same on
+// every route that needs a token: a request without credentials gets the
+// bare challenge, a malformed Authorization header invalid_request, and a
+// token that was given but is not valid invalid_token.
+func TestOneChallengeRuleOnEveryRoute(t *testing.T) {
+	_, srv, _, _ := newFeedAPI(t)
+	routes := []struct{ method, path string }{
+		{"GET", "/v1/notifications/challenge-1"},
+		{"GET", "/v1/broadcasts/challenge-1"},
+		{"GET", "/v1/subscribers/u1/preferences"},
+		{"GET", "/v1/subscribers/u1/feed"},
+		{"POST", "/v1/subscribers/u1/feed/read-all"},
+		{"GET", "/v1/subscribers/u1/digests/d1"},
+	}
+	for _, route := range routes {
+		for _, tc := range []struct {
+			name, authorization, challenge string
+		}{
+			{"no credentials", "", `Bearer realm="onceflow"`},
+			{"malformed", "Basic dXNlcjpwYXNz", `Bearer realm="onceflow", error="invalid_request"`},
+			{"invalid token", "Bearer not-a-token", `Bearer realm="onceflow", error="invalid_token"`},
+			{"invalid subscriber token", "Bearer " + feed.TokenPrefix + "e30.AAAA", `Bearer realm="onceflow", error="invalid_token"`},
+		} {
+			header := map[string]string{}
+			if tc.authorization != "" {
+				header["Authorization"] = tc.authorization
+			}
+			a := call(t, route.method, srv.URL+route.path, header, "")
+			require.Equal(t, http.StatusUnauthorized, a.code, "%s %s, %s", route.method, route.path, tc.name)
+			assert.Equal(t, tc.challenge, a.header.Get("WWW-Authenticate"), "%s %s, %s", route.method, route.path, tc.name)
+		}
+	}
+}
