@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -183,7 +184,35 @@ func (s *Server) clusterHealth(ctx context.Context) string {
 	if strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
 		return "replica not linked to its primary yet"
 	}
+	// A node that redis-cli --cluster create made a replica can still
+	// answer as a primary with no slots, cluster_state:ok included, until
+	// its CLUSTER REPLICATE takes effect: CI saw six primaries in
+	// CLUSTER SHARDS after a healthy wait for three with one replica each.
+	// In a formed cluster a primary serves slots; one without any is a
+	// replica-to-be (or, after a failover, a former primary about to
+	// follow the node that took its slots over).
+	nodes, err := rdb.ClusterNodes(ctx).Result()
+	if err != nil {
+		return err.Error()
+	}
+	if primaryWithoutSlots(nodes) {
+		return "a primary without slots: not yet the replica it is to be"
+	}
 	return ""
+}
+
+// primaryWithoutSlots reads CLUSTER NODES and reports whether the node
+// that answered ("myself") is a primary that serves no slot. Each line is
+// "<id> <addr> <flags> <primary> <ping> <pong> <epoch> <link> [<slot>...]".
+func primaryWithoutSlots(clusterNodes string) bool {
+	for _, line := range strings.Split(clusterNodes, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 8 || !slices.Contains(strings.Split(fields[2], ","), "myself") {
+			continue
+		}
+		return slices.Contains(strings.Split(fields[2], ","), "master") && len(fields) == 8
+	}
+	return false
 }
 
 // Stop stops every node. The files stay, as Server.Stop leaves them.

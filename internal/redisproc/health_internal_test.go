@@ -1,0 +1,19 @@
+package redisproc
+
+import "testing"
+
+func TestPrimaryWithoutSlots(t *testing.T) {
+	for _, tc := range []struct {
+		name, nodes string
+		want        bool
+	}{
+		{"a primary with slots", "aaa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\nbbb 127.0.0.1:7001@17001 slave aaa 0 1 1 connected\n", false},
+		{"a replica", "aaa 127.0.0.1:7000@17000 master - 0 1 1 connected 0-5460\nbbb 127.0.0.1:7001@17001 myself,slave aaa 0 0 1 connected\n", false},
+		{"a primary without slots (a replica-to-be)", "aaa 127.0.0.1:7000@17000 master - 0 1 1 connected 0-5460\nbbb 127.0.0.1:7001@17001 myself,master - 0 0 0 connected\n", true},
+		{"another node without slots", "aaa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\nbbb 127.0.0.1:7001@17001 master - 0 1 0 connected\n", false},
+	} {
+		if got := primaryWithoutSlots(tc.nodes); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
