@@ -21,6 +21,7 @@ import (
 	"github.com/onceflow/onceflow/internal/openapitest"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/internal/teststack"
+	"github.com/onceflow/onceflow/providers/webhook"
 	"github.com/onceflow/onceflow/starter"
 )
 
@@ -67,6 +68,26 @@ func newAPI(t *testing.T) (*teststack.Stack, *httptest.Server) {
 	srv := httptest.NewServer(httpapi.Handler(s.Client, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(srv.Close)
 	return s, srv
+}
+
+// TestWebhookBodyIsTheDocumentedOne checks what a webhook delivery posts
+// against the document's WebhookPayload, the schema receivers generate
+// types from.
+func TestWebhookBodyIsTheDocumentedOne(t *testing.T) {
+	doc, err := openapitest.Load(httpapi.OpenAPI)
+	require.NoError(t, err)
+	schema := doc.Components.Schemas["WebhookPayload"]
+	require.NotNil(t, schema, "components.schemas.WebhookPayload")
+	for _, p := range []webhook.Payload{
+		{Type: "notification", Timestamp: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), Data: webhook.Data{Key: "k", Subject: "s", Body: "b"}},
+		{Type: "notification", Timestamp: time.Now(), Data: webhook.Data{Key: "k"}},
+	} {
+		b, err := json.Marshal(p)
+		require.NoError(t, err)
+		var v any
+		require.NoError(t, json.Unmarshal(b, &v))
+		assert.NoError(t, schema.Value.VisitJSON(v), "%s", b)
+	}
 }
 
 type answer struct {

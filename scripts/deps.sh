@@ -24,3 +24,13 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+# The TypeScript client's checks (clients/typescript, run by its Go test)
+# need Node.js 20.19 or later with npm, for Redocly CLI; Debian bookworm's
+# own nodejs is 18, so it is not installed from apt here.
+node_major_minor=$(node --version 2>/dev/null | sed -E 's/^v([0-9]+)\.([0-9]+).*/\1 \2/')
+if ! command -v npm >/dev/null 2>&1 || [ -z "$node_major_minor" ] ||
+  ! { read -r major minor <<<"$node_major_minor"; [ "$major" -gt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -ge 19 ]; }; }; then
+  echo "scripts: the tests need Node.js 20.19 or later and npm (found: $(node --version 2>/dev/null || echo none)); install them from https://nodejs.org or NodeSource and run this again" >&2
+  exit 1
+fi
