@@ -520,10 +520,11 @@ export interface components {
             /** @description Chunk-wide outcomes that no recipient's problem explains. */
             notes?: string[];
             problems: {
-                index?: number;
-                id?: string;
+                /** @description The recipient's place in the broadcast's list, from 0. */
+                index: number;
+                id: string;
                 /** @enum {string} */
-                status?: "failed" | "ambiguous";
+                status: "failed" | "ambiguous";
                 reason?: string;
             }[];
             next_cursor: components["schemas"]["NextCursor"];

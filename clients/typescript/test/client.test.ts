@@ -202,7 +202,7 @@ describe("broadcasts", () => {
     const status = await until("the broadcast", () => onceflow.broadcastStatus(key), (s) => s.execution !== "running");
     assert.equal(status.failed, 5);
     const ids: string[] = [];
-    for await (const p of onceflow.broadcastProblems(key, { limit: 2 })) ids.push(p.id ?? "");
+    for await (const p of onceflow.broadcastProblems(key, { limit: 2 })) ids.push(p.id);
     assert.deepEqual(ids.sort(), recipients.map((r) => r.id));
   });
 });
