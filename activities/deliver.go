@@ -91,8 +91,9 @@ type Activities struct {
 	// LookupSettle is how long after an interrupted attempt a provider's
 	// "not found" is trusted. Zero means DefaultLookupSettle.
 	LookupSettle time.Duration
-	// Preferences decides what subscribers opted out of (preferences.go).
-	Preferences Preferences
+	// Critical are the categories whose e-mails carry no unsubscribe link
+	// (preferences.go).
+	Critical preferences.Critical
 	// Unsubscribe makes e-mails' List-Unsubscribe links; nil means none.
 	Unsubscribe *preferences.Links
 	// Events records operational events (events.go); nil records none.

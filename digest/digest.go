@@ -1,10 +1,11 @@
 // Package digest owns digests: a subscriber's notifications with the same
 // digest key gathered into one delivery per recipient at the end of a
 // window. It holds the digest workflow's contract, which the notification
-// that joins a digest and the digest's workflow (package workflows) both
-// import: the workflow's type, ID, input, signals and status query. It also
-// holds the JoinDigest activity, which signals an event to its digest, and
-// the Client that reads where a digest stands.
+// that joins a digest (package workflows) and the digest's workflow
+// (digest/window, which sends the digest as a notification) both import:
+// the workflow's type, ID, input, signals and status query. It also holds
+// the JoinDigest activity, which signals an event to its digest, and the
+// Client that reads where a digest stands.
 package digest
 
 import (
@@ -12,6 +13,11 @@ import (
 
 	"github.com/onceflow/onceflow"
 )
+
+// JoinGiveUp bounds a JoinDigest's retries; a digest remembers the keys
+// it sent for longer, so that an attempt retried after its signal landed
+// is dropped as a repeat.
+const JoinGiveUp = 10 * time.Minute
 
 // The digest workflow's wire contract.
 const (

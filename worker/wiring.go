@@ -27,9 +27,11 @@ import (
 // delivery core with the notification's activities, and each product's
 // activities built on it.
 type ActivitySet struct {
-	// Deliveries: Deliver, Render, CheckPreferences and the operational
-	// events, on the dedup ledger and the providers.
+	// Deliveries: Deliver, Render and the operational events, on the
+	// dedup ledger and the providers.
 	Deliveries *activities.Activities
+	// Preferences: CheckPreferences, on the preference store.
+	Preferences *preferences.Activities
 	// Broadcasts: DeliverChunk, through Deliveries.
 	Broadcasts *broadcast.Activities
 }
@@ -56,7 +58,7 @@ func Activities(cfg Config) (*ActivitySet, redis.UniversalClient, error) {
 		acts.Templates = dir
 	}
 	acts.Store = dedup.New(rdb, cfg.DedupWindow, dedup.WaitReplicas(cfg.WaitReplicas, 0))
-	acts.Preferences = preferences.New(rdb, cfg.Preferences.Critical)
+	acts.Critical = cfg.Preferences.Critical
 	if cfg.Preferences.PublicURL != "" {
 		acts.Unsubscribe = cfg.Preferences.Links()
 	}
@@ -75,7 +77,11 @@ func Activities(cfg Config) (*ActivitySet, redis.UniversalClient, error) {
 		}
 		acts.Limits[ch] = l
 	}
-	return &ActivitySet{Deliveries: acts, Broadcasts: broadcast.NewActivities(acts, recipients.New(rdb))}, rdb, nil
+	return &ActivitySet{
+		Deliveries:  acts,
+		Preferences: preferences.NewActivities(preferences.New(rdb, cfg.Preferences.Critical)),
+		Broadcasts:  broadcast.NewActivities(acts, recipients.New(rdb)),
+	}, rdb, nil
 }
 
 // ambiguityPolicies says, per channel, what a delivery does when an earlier

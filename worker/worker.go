@@ -18,6 +18,7 @@ import (
 	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/dedup"
 	"github.com/onceflow/onceflow/digest"
+	"github.com/onceflow/onceflow/digest/window"
 	"github.com/onceflow/onceflow/redisconn"
 	"github.com/onceflow/onceflow/workflows"
 )
@@ -33,11 +34,12 @@ func New(tc client.Client, taskQueue string, policy workflows.Policy, acts *Acti
 	// Notifications: their workflow, the delivery core's activities.
 	w.RegisterWorkflowWithOptions(workflows.New(policy).Run, workflow.RegisterOptions{Name: workflows.Name})
 	w.RegisterActivity(acts.Deliveries)
+	w.RegisterActivity(acts.Preferences)
 	// Broadcasts: their workflow and DeliverChunk.
 	w.RegisterWorkflowWithOptions(broadcast.NewWorkflow(policy).Run, workflow.RegisterOptions{Name: broadcast.WorkflowName})
 	w.RegisterActivity(acts.Broadcasts)
 	// Digests: their workflow and the JoinDigest activity.
-	w.RegisterWorkflowWithOptions(workflows.New(policy).Digest, workflow.RegisterOptions{Name: digest.WorkflowName})
+	w.RegisterWorkflowWithOptions(window.New(policy).Run, workflow.RegisterOptions{Name: digest.WorkflowName})
 	w.RegisterActivity(digest.NewActivities(tc))
 	return w
 }

@@ -35,7 +35,7 @@ func (r *notification) joinDigest(ctx workflow.Context) (onceflow.Result, error)
 		ActivityID:             "join-digest",
 		Summary:                "join digest " + dg.Key,
 		StartToCloseTimeout:    r.policy.AttemptTimeout,
-		ScheduleToCloseTimeout: joinGiveUp,
+		ScheduleToCloseTimeout: digest.JoinGiveUp,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        r.policy.FirstRetry,
 			BackoffCoefficient:     2,

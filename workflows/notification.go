@@ -3,10 +3,10 @@
 // Deliver activity per delivery in parallel with bounded retries, and report
 // what became of each delivery. The workflow ID is notification/<key>
 // (notification/<tenant>@<key> for a tenant's), so Temporal keeps at most
-// one running notification per idempotency key and tenant.
-// BroadcastWorkflow (broadcast.go) does the same for one message to many
-// recipients, chunk by chunk; DigestWorkflow (digest.go) gathers a
-// subscriber's notifications into one per window.
+// one running notification per idempotency key and tenant. A notification
+// with a digest joins its digest instead (digest_event.go). The products
+// built on the notification keep their workflows in their folders:
+// BroadcastWorkflow in broadcast/, DigestWorkflow in digest/window/.
 package workflows
 
 import (

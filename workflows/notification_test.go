@@ -17,6 +17,7 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/workflows"
 )
 
@@ -39,6 +40,7 @@ func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *activities.Activ
 	env.RegisterWorkflowWithOptions(wf.Run, workflow.RegisterOptions{Name: workflows.Name})
 	acts := &activities.Activities{}
 	env.RegisterActivity(acts)
+	env.RegisterActivity(&preferences.Activities{})
 	return env, acts
 }
 

@@ -5,8 +5,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/onceflow/onceflow"
-	"github.com/onceflow/onceflow/activities"
 	"github.com/onceflow/onceflow/metrics"
+	"github.com/onceflow/onceflow/preferences"
 )
 
 // preferencesOnce is the change that checks a notification's subscriber
@@ -37,7 +37,7 @@ func (r *notification) checkPreferences(ctx workflow.Context) error {
 			}
 		}
 	}
-	var acts *activities.Activities
+	var prefs *preferences.Activities
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		Summary:                "check the preferences of the subscriber for category " + r.n.Category,
 		StartToCloseTimeout:    r.policy.AttemptTimeout,
@@ -48,8 +48,8 @@ func (r *notification) checkPreferences(ctx workflow.Context) error {
 			MaximumInterval:    r.policy.MaxRetryInterval,
 		},
 	})
-	var out activities.PreferencesOutput
-	err := workflow.ExecuteActivity(actx, acts.CheckPreferences, activities.PreferencesInput{
+	var out preferences.Decision
+	err := workflow.ExecuteActivity(actx, prefs.CheckPreferences, preferences.CheckInput{
 		Tenant: r.n.Tenant, Subscriber: r.n.Subscriber, Category: r.n.Category, Channels: channels,
 	}).Get(ctx, &out)
 	r.skip = out.Skip

@@ -12,8 +12,13 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/activities"
+	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/workflows"
 )
+
+// prefs names the CheckPreferences activity for the test environment's
+// mocks (newEnv registers it).
+var prefs *preferences.Activities
 
 func categorised() onceflow.Notification {
 	n := notification()
@@ -27,11 +32,11 @@ func categorised() onceflow.Notification {
 
 func TestOptedOutDeliveryIsSkippedWithoutASend(t *testing.T) {
 	env, acts := newEnv(t)
-	var asked activities.PreferencesInput
-	env.OnActivity(acts.CheckPreferences, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PreferencesInput) (activities.PreferencesOutput, error) {
+	var asked preferences.CheckInput
+	env.OnActivity(prefs.CheckPreferences, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in preferences.CheckInput) (preferences.Decision, error) {
 			asked = in
-			return activities.PreferencesOutput{Skip: map[onceflow.Channel]string{onceflow.Email: "opted out of marketing on email"}}, nil
+			return preferences.Decision{Skip: map[onceflow.Channel]string{onceflow.Email: "opted out of marketing on email"}}, nil
 		}).Once()
 	var mu sync.Mutex
 	var sent []onceflow.Channel
@@ -45,7 +50,7 @@ func TestOptedOutDeliveryIsSkippedWithoutASend(t *testing.T) {
 	env.ExecuteWorkflow(workflows.Name, categorised())
 
 	res := result(t, env)
-	assert.Equal(t, activities.PreferencesInput{Subscriber: "user-42", Category: "marketing", Channels: []onceflow.Channel{onceflow.Email, onceflow.Webhook}}, asked)
+	assert.Equal(t, preferences.CheckInput{Subscriber: "user-42", Category: "marketing", Channels: []onceflow.Channel{onceflow.Email, onceflow.Webhook}}, asked)
 	assert.Equal(t, []onceflow.Channel{onceflow.Webhook}, sent, "the opted-out e-mail was never handed to Deliver")
 	assert.Equal(t, onceflow.Skipped, res.Deliveries[0].Status)
 	assert.Equal(t, "opted out of marketing on email", res.Deliveries[0].Reason)
@@ -55,8 +60,8 @@ func TestOptedOutDeliveryIsSkippedWithoutASend(t *testing.T) {
 
 func TestSkippedDeliveryDoesNotFallBackAndSkippedFallbackIsPassedOver(t *testing.T) {
 	env, acts := newEnv(t)
-	env.OnActivity(acts.CheckPreferences, mock.Anything, mock.Anything).Return(
-		activities.PreferencesOutput{Skip: map[onceflow.Channel]string{onceflow.Email: "no email", onceflow.SMS: "no sms"}}, nil)
+	env.OnActivity(prefs.CheckPreferences, mock.Anything, mock.Anything).Return(
+		preferences.Decision{Skip: map[onceflow.Channel]string{onceflow.Email: "no email", onceflow.SMS: "no sms"}}, nil)
 	var mu sync.Mutex
 	var sent []onceflow.Channel
 	env.OnActivity(acts.Deliver, mock.Anything, mock.Anything).Return(
@@ -103,7 +108,7 @@ func TestSkippedDeliveryDoesNotFallBackAndSkippedFallbackIsPassedOver(t *testing
 
 func TestNotificationWithoutCategoryIsNotChecked(t *testing.T) {
 	env, acts := newEnv(t)
-	env.OnActivity(acts.CheckPreferences, mock.Anything, mock.Anything).Return(activities.PreferencesOutput{}, nil).Never()
+	env.OnActivity(prefs.CheckPreferences, mock.Anything, mock.Anything).Return(preferences.Decision{}, nil).Never()
 	env.OnActivity(acts.Deliver, mock.Anything, mock.Anything).Return(activities.DeliverOutput{Status: onceflow.Delivered, Attempt: 1}, nil)
 	n := categorised()
 	n.Category = ""
@@ -114,18 +119,18 @@ func TestNotificationWithoutCategoryIsNotChecked(t *testing.T) {
 }
 
 func TestEveryDeliverySkippedSumsUpAsSkipped(t *testing.T) {
-	env, acts := newEnv(t)
-	env.OnActivity(acts.CheckPreferences, mock.Anything, mock.Anything).Return(
-		activities.PreferencesOutput{Skip: map[onceflow.Channel]string{onceflow.Email: "no", onceflow.Webhook: "no"}}, nil)
+	env, _ := newEnv(t)
+	env.OnActivity(prefs.CheckPreferences, mock.Anything, mock.Anything).Return(
+		preferences.Decision{Skip: map[onceflow.Channel]string{onceflow.Email: "no", onceflow.Webhook: "no"}}, nil)
 	env.ExecuteWorkflow(workflows.Name, categorised())
 	res := result(t, env)
 	assert.Equal(t, onceflow.Skipped, res.Status())
 }
 
 func TestPreferencesThatCannotBeReadSendNothing(t *testing.T) {
-	env, acts := newEnv(t)
-	env.OnActivity(acts.CheckPreferences, mock.Anything, mock.Anything).Return(
-		activities.PreferencesOutput{}, temporal.NewNonRetryableApplicationError("redis down", activities.TypePreferencesUnavailable, nil))
+	env, _ := newEnv(t)
+	env.OnActivity(prefs.CheckPreferences, mock.Anything, mock.Anything).Return(
+		preferences.Decision{}, temporal.NewNonRetryableApplicationError("redis down", preferences.TypeUnavailable, nil))
 	env.ExecuteWorkflow(workflows.Name, categorised())
 	res := result(t, env)
 	for _, d := range res.Deliveries {

@@ -17,6 +17,7 @@ import (
 	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/codec"
 	"github.com/onceflow/onceflow/digest"
+	"github.com/onceflow/onceflow/digest/window"
 	"github.com/onceflow/onceflow/internal/testenv"
 	"github.com/onceflow/onceflow/workflows"
 )
@@ -30,7 +31,7 @@ var replayed = map[string]struct {
 }{
 	".":         {workflows.Name, workflows.New(workflows.DefaultPolicy()).Run},
 	"broadcast": {broadcast.WorkflowName, broadcast.NewWorkflow(workflows.DefaultPolicy()).Run},
-	"digest":    {digest.WorkflowName, workflows.New(workflows.DefaultPolicy()).Digest},
+	"digest":    {digest.WorkflowName, window.New(workflows.DefaultPolicy()).Run},
 }
 
 // TestReplayRecordedHistories replays every history under testdata/,

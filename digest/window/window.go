@@ -1,5 +1,8 @@
-package workflows
-
+// Package window is the digest's workflow, DigestWorkflow: one run per
+// window. It sits below package digest, whose contract it implements,
+// because it sends the digest as a notification (package workflows), and
+// the notification joins digests through package digest.
+//
 // DigestWorkflow gathers a subscriber's notifications with the same digest
 // key into one delivery per recipient at the end of a window. Its ID is
 // digest.ID(tenant, subscriber, key), so Temporal keeps one running digest
@@ -30,6 +33,7 @@ package workflows
 // No event is lost between the timer and the end of a run: Temporal
 // refuses to close or continue a run while signals it has not handed to
 // the workflow are pending, and the run takes them into the next window.
+package window
 
 import (
 	"crypto/sha256"
@@ -46,17 +50,15 @@ import (
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/digest"
+	"github.com/onceflow/onceflow/workflows"
 )
 
 const (
-	// MaxDigestEvents bounds the events of one digest, and so its
-	// history: each costs a signal in and a signal out. A window of 50
-	// events measured 282 history events (TestConcurrentTriggersMakeOneDigest),
-	// so 500 stay near 3,000, far below Temporal's limit of 51,200.
-	MaxDigestEvents = 500
-	// joinGiveUp bounds a JoinDigest's retries; digestLinger, which a
-	// digest remembers the keys it sent, outlasts them.
-	joinGiveUp = 10 * time.Minute
+	// MaxEvents bounds the events of one digest, and so its history: each
+	// costs a signal in and a signal out. A window of 50 events measured
+	// 282 history events (TestConcurrentTriggersMakeOneDigest), so 500 stay
+	// near 3,000, far below Temporal's limit of 51,200.
+	MaxEvents = 500
 	// maxRecent bounds the sent keys a digest remembers, so that its
 	// continue-as-new input stays far below Temporal's 2 MB payload limit
 	// (10,000 keys of 200 bytes and their times) however busy it is.
@@ -75,12 +77,25 @@ func digestNotificationKey(subscriber, key string, opened time.Time) string {
 	return "digest:" + hex.EncodeToString(sum[:16]) + ":" + at
 }
 
-// digestLinger is how long a digest remembers the keys it sent, and how
-// long a run continued as new waits for a first event before it ends.
-func (w *Workflow) digestLinger() time.Duration { return joinGiveUp + w.policy.AttemptTimeout }
+// Workflow runs DigestWorkflow under the notification's policy: the
+// digest's own notification is sent with it, and a digest remembers the
+// keys it sent for as long as a JoinDigest may be retried.
+type Workflow struct {
+	policy workflows.Policy
+}
 
-// Digest is DigestWorkflow.
-func (w *Workflow) Digest(ctx workflow.Context, in digest.Start) error {
+// New returns the digest workflow under p (defaults filled in, as
+// workflows.New does).
+func New(p workflows.Policy) *Workflow { return &Workflow{policy: p.WithDefaults()} }
+
+// digestLinger is how long a digest remembers the keys it sent (a
+// JoinDigest's retries end within digest.JoinGiveUp, and its last attempt
+// within an attempt timeout), and how long a run continued as new waits
+// for a first event before it ends.
+func (w *Workflow) digestLinger() time.Duration { return digest.JoinGiveUp + w.policy.AttemptTimeout }
+
+// Run is DigestWorkflow; register it under digest.WorkflowName.
+func (w *Workflow) Run(ctx workflow.Context, in digest.Start) error {
 	d := &digestRun{in: in, seen: map[string]bool{}, recent: map[string]time.Time{}}
 	d.status = digest.Status{Subscriber: in.Subscriber, Key: in.Key, Events: []string{}}
 	now := workflow.Now(ctx)
@@ -148,7 +163,7 @@ func (w *Workflow) Digest(ctx workflow.Context, in digest.Start) error {
 	signals.AddReceive(events, receive)
 	pending := len(d.events)
 	for _, e := range d.events {
-		f := workflow.SignalExternalWorkflow(ctx, ID(onceflow.ScopedKey(in.Tenant, e.Event.Key)), "", digest.OutcomeSignal, outcome)
+		f := workflow.SignalExternalWorkflow(ctx, workflows.ID(onceflow.ScopedKey(in.Tenant, e.Event.Key)), "", digest.OutcomeSignal, outcome)
 		// An event's workflow that is gone (deleted, terminated) has no one
 		// to tell: its error is not the digest's.
 		signals.AddFuture(f, func(workflow.Future) { pending-- })
@@ -258,7 +273,7 @@ const digestEnvelope = 1024
 // fits reports whether e can join the window without making the digest's
 // notification larger than a notification may be.
 func (d *digestRun) fits(e digest.Signal) bool {
-	if len(d.events) >= MaxDigestEvents {
+	if len(d.events) >= MaxEvents {
 		return false
 	}
 	if d.dataBytes+entryBytes(e.Event)+1 > onceflow.MaxBodyBytes-digestEnvelope {
@@ -305,15 +320,15 @@ func (d *digestRun) notification(key string) onceflow.Notification {
 func (d *digestRun) send(ctx workflow.Context, n onceflow.Notification, events workflow.ReceiveChannel, receive func(workflow.ReceiveChannel, bool)) onceflow.Result {
 	fp := n.Fingerprint() //workflowcheck:ignore: json.Marshal, deterministic
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            ID(onceflow.ScopedKey(n.Tenant, n.Key)),
-		Memo:                  map[string]any{FingerprintMemo: fp},
-		TypedSearchAttributes: SearchAttributes(n),
+		WorkflowID:            workflows.ID(onceflow.ScopedKey(n.Tenant, n.Key)),
+		Memo:                  map[string]any{workflows.FingerprintMemo: fp},
+		TypedSearchAttributes: workflows.SearchAttributes(n),
 		StaticSummary:         n.Summary(),
 		// The digest's sends are the notification's own business: a digest
 		// that is terminated does not cut them off.
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, Name, n)
+	f := workflow.ExecuteChildWorkflow(cctx, workflows.Name, n)
 	done := false
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(events, receive)
