@@ -145,7 +145,7 @@ const (
 func render(res *results) string {
 	var b strings.Builder
 	width := left + panelW + gap + left + panelW + 20
-	height := top + panelH + 90
+	height := top + panelH + 120
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 
@@ -162,14 +162,14 @@ func render(res *results) string {
 		tput = append(tput, row)
 	}
 	panel(&b, left, "Throughput (notifications/s, higher is better)", groups, res.series, tput, "%.1f")
-	// The figure the issue's target is about: the last series (Onceflow)
-	// over the first (the minimal workflow), per level, in one run.
-	if len(res.series) >= 2 {
-		groupW := panelW / float64(len(groups))
+	// The figure the target is about: each Onceflow series over the minimal
+	// workflow started the same way, per level, in one run.
+	groupW := panelW / float64(max(len(groups), 1))
+	for line, p := range ratioPairs(res.series) {
 		for g, row := range tput {
-			if row[0] > 0 {
-				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">ratio %.2f</text>`+"\n",
-					left+float64(g)*groupW+groupW*0.5, top+panelH+32, row[len(row)-1]/row[0])
+			if row[p.base] > 0 {
+				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">%s</text>`+"\n",
+					left+float64(g)*groupW+groupW*0.5, top+panelH+32+float64(line)*14, escape(fmt.Sprintf("%sratio %.2f", p.label, row[p.series]/row[p.base])))
 			}
 		}
 	}
@@ -187,6 +187,38 @@ func render(res *results) string {
 	panel(&b, left+panelW+gap+left, "Latency to the receiver (ms, lower is better)", res.latSeries, []string{"p50", "p99"}, lat, "%.1f")
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// ratioPair is one Onceflow series and the minimal workflow's series it
+// is compared with, by index in results.series.
+type ratioPair struct {
+	series, base int
+	label        string
+}
+
+// ratioPairs pairs each onceflow-webhook<suffix> series with
+// minimal-workflow<suffix>, the baseline started the same way (e.g.
+// -same-process, -other-process). Output without such pairs (one minimal
+// and one Onceflow series) compares the last series with the first.
+func ratioPairs(series []string) []ratioPair {
+	index := map[string]int{}
+	for i, s := range series {
+		index[s] = i
+	}
+	var pairs []ratioPair
+	for i, s := range series {
+		suffix, ok := strings.CutPrefix(s, "onceflow-webhook")
+		if !ok || suffix == "" {
+			continue
+		}
+		if base, ok := index["minimal-workflow"+suffix]; ok {
+			pairs = append(pairs, ratioPair{series: i, base: base, label: strings.TrimPrefix(suffix, "-") + " "})
+		}
+	}
+	if len(pairs) == 0 && len(series) >= 2 {
+		pairs = append(pairs, ratioPair{series: len(series) - 1, base: 0})
+	}
+	return pairs
 }
 
 // panel draws a grouped bar chart at x0: one group per entry of groups, one

@@ -53,6 +53,28 @@ func TestRenderDrawsOneBarPerValue(t *testing.T) {
 	}
 }
 
+// Rows started two ways each compare with the baseline started the same
+// way, not with the first series.
+func TestRatiosPairEachStartWithItsBaseline(t *testing.T) {
+	res, err := parse(strings.NewReader(`BenchmarkThroughput/minimal-workflow-same-process/in-flight-1-2 300 1 ns/op 100.0 notifications/s 0.5 load1
+BenchmarkThroughput/onceflow-webhook-same-process/in-flight-1-2 300 1 ns/op 90.00 notifications/s 0.5 load1
+BenchmarkThroughput/minimal-workflow-other-process/in-flight-1-2 300 1 ns/op 50.00 notifications/s 0.5 load1
+BenchmarkThroughput/onceflow-webhook-other-process/in-flight-1-2 300 1 ns/op 49.00 notifications/s 0.5 load1
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg := render(res)
+	for _, label := range []string{"same-process ratio 0.90", "other-process ratio 0.98"} {
+		if !strings.Contains(svg, label) {
+			t.Errorf("chart lacks %q", label)
+		}
+	}
+	if strings.Contains(svg, "ratio 0.49") {
+		t.Error("the other-process row was compared with the same-process baseline")
+	}
+}
+
 func TestBadMetricNamesTheRow(t *testing.T) {
 	_, err := parse(strings.NewReader("BenchmarkLatency/x-2 300 abc ns/op\n"))
 	if err == nil || !strings.Contains(err.Error(), "BenchmarkLatency/x-2") {

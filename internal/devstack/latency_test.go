@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,8 +26,14 @@ import (
 // BenchmarkLatency measures, one notification at a time on the dev stack's
 // embedded server, the time from starting a notification to the webhook
 // receiver seeing its request, next to the time from starting a minimal
-// workflow to its one no-op activity running, on the same server. Each
-// iteration is one notification; p50 and p99 are reported in ms.
+// workflow to its one no-op activity running, on the same server. Each is
+// started two ways, and each Onceflow row compares with the minimal row
+// started the same way: from a client in the workers' process, which gets
+// Temporal's eager start (onceflow dev's API), and from a client in
+// another process, which does not (onceflow send, an app). Each iteration
+// is one workflow; p50 and p99 are reported in ms, and load1 is the
+// machine's one-minute load average when the row started (a figure taken
+// on a busy machine says so).
 //
 //	go test -run '^$' -bench Latency -benchtime 200x ./internal/devstack
 func BenchmarkLatency(b *testing.B) {
@@ -48,35 +57,31 @@ func BenchmarkLatency(b *testing.B) {
 	defer w.Stop()
 
 	ctx := context.Background()
-	b.Run("minimal-workflow", func(b *testing.B) {
-		var run client.WorkflowRun
-		measure(b, func(i int) {
-			var err error
-			run, err = s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID: fmt.Sprintf("minimal-%d-%d", b.N, i), TaskQueue: minimalQueue, EnableEagerStart: true,
-			}, "Minimal")
-			if err != nil {
-				b.Fatal(err)
-			}
-			<-ran
-		}, func(int) {
-			if err := run.Get(ctx, nil); err != nil {
-				b.Fatal(err)
-			}
-		})
-	})
-	// A client in the workers' process (onceflow dev's API) gets eager
-	// starts; one in another process (onceflow send, an app) does not.
-	remote, err := client.Dial(client.Options{HostPort: s.TemporalAddress, Namespace: devstack.Namespace})
-	if err != nil {
-		b.Fatal(err)
-	}
+	remote := dialRemote(b, s)
 	defer remote.Close()
-	for name, c := range map[string]*starter.Client{
-		"onceflow-webhook-same-process":  starter.New(s.Client, ""),
-		"onceflow-webhook-other-process": starter.New(remote, ""),
-	} {
+	for _, from := range starts(s.Client, remote) {
+		b.Run("minimal-workflow-"+from.name, func(b *testing.B) {
+			defer reportLoad(b, loadAverage())
+			var run client.WorkflowRun
+			measure(b, func(i int) {
+				var err error
+				run, err = from.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+					ID: fmt.Sprintf("minimal-%s-%d-%d", from.name, b.N, i), TaskQueue: minimalQueue, EnableEagerStart: from.eager,
+				}, "Minimal")
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-ran
+			}, func(int) {
+				if err := run.Get(ctx, nil); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+		name := "onceflow-webhook-" + from.name
+		c := starter.New(from.client, "")
 		b.Run(name, func(b *testing.B) {
+			defer reportLoad(b, loadAverage())
 			var started starter.Started
 			measure(b, func(i int) {
 				var err error
@@ -95,6 +100,61 @@ func BenchmarkLatency(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// startedFrom is one way of starting workflows: a client and whether it
+// may ask for Temporal's eager start (only a client in the process of a
+// worker polling the task queue gets it; starter.Client always asks).
+type startedFrom struct {
+	name   string
+	client client.Client
+	eager  bool
+}
+
+// starts are the two ways the benchmarks start workflows, in the order
+// they run.
+func starts(sameProcess, otherProcess client.Client) []startedFrom {
+	return []startedFrom{
+		{name: "same-process", client: sameProcess, eager: true},
+		{name: "other-process", client: otherProcess, eager: false},
+	}
+}
+
+// dialRemote is a client of the stack's Temporal server with no worker in
+// its process, as an app or `onceflow send` has.
+func dialRemote(b *testing.B, s *devstack.Stack) client.Client {
+	remote, err := client.Dial(client.Options{HostPort: s.TemporalAddress, Namespace: devstack.Namespace})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return remote
+}
+
+// loadAverage is the machine's one-minute load average, or -1 where it
+// cannot be read (not Linux).
+func loadAverage() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// reportLoad reports, as load1, the load average a row started at (read
+// it before the row, report it after: ResetTimer drops metrics reported
+// before it), so that a figure taken on a busy machine shows it.
+func reportLoad(b *testing.B, load float64) {
+	if load >= 0 {
+		b.ReportMetric(load, "load1")
 	}
 }
 

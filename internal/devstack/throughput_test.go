@@ -31,9 +31,12 @@ import (
 
 // BenchmarkThroughput measures, on one embedded Temporal server and one
 // redis-server, single-webhook notifications end to end next to a minimal
-// workflow with one no-op activity, at 1, 16 and 64 in flight. Each
-// iteration is one notification started and waited for; the metric is
-// completed notifications per second.
+// workflow with one no-op activity, at 1, 16 and 64 in flight, each started
+// from a client in the workers' process (eager start) and from one in
+// another process; each Onceflow row compares with the minimal row started
+// the same way. Each iteration is one workflow started and waited for; the
+// metric is completed workflows per second, and load1 the machine's
+// one-minute load average when the row started.
 //
 //	go test -run '^$' -bench Throughput -benchtime 400x ./internal/devstack
 func BenchmarkThroughput(b *testing.B) {
@@ -50,49 +53,55 @@ func BenchmarkThroughput(b *testing.B) {
 	defer mw.Stop()
 
 	ctx := context.Background()
-	c := starter.New(s.Client, "")
-	run := map[string]func(id string) error{
-		"minimal-workflow": func(id string) error {
-			r, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: minimalQueue, EnableEagerStart: true}, "Minimal")
-			if err != nil {
+	remote := dialRemote(b, s)
+	defer remote.Close()
+	for _, from := range starts(s.Client, remote) {
+		c := starter.New(from.client, "")
+		run := map[string]func(id string) error{
+			"minimal-workflow": func(id string) error {
+				r, err := from.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: minimalQueue, EnableEagerStart: from.eager}, "Minimal")
+				if err != nil {
+					return err
+				}
+				return r.Get(ctx, nil)
+			},
+			"onceflow-webhook": func(id string) error {
+				started, err := c.Send(ctx, onceflow.Notification{Key: id, Body: "throughput probe",
+					Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}}})
+				if err != nil {
+					return err
+				}
+				_, err = c.WaitRun(ctx, started)
 				return err
-			}
-			return r.Get(ctx, nil)
-		},
-		"onceflow-webhook": func(id string) error {
-			started, err := c.Send(ctx, onceflow.Notification{Key: id, Body: "throughput probe",
-				Deliveries: []onceflow.Delivery{{Channel: onceflow.Webhook, To: rcv.URL}}})
-			if err != nil {
-				return err
-			}
-			_, err = c.WaitRun(ctx, started)
-			return err
-		},
-	}
-	for _, name := range []string{"minimal-workflow", "onceflow-webhook"} {
-		for _, inFlight := range []int{1, 16, 64} {
-			b.Run(fmt.Sprintf("%s/in-flight-%d", name, inFlight), func(b *testing.B) {
-				ids := make(chan string)
-				var wg sync.WaitGroup
-				for range inFlight {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for id := range ids {
-							if err := run[name](id); err != nil {
-								b.Error(err)
+			},
+		}
+		for _, kind := range []string{"minimal-workflow", "onceflow-webhook"} {
+			name := kind + "-" + from.name
+			for _, inFlight := range []int{1, 16, 64} {
+				b.Run(fmt.Sprintf("%s/in-flight-%d", name, inFlight), func(b *testing.B) {
+					defer reportLoad(b, loadAverage())
+					ids := make(chan string)
+					var wg sync.WaitGroup
+					for range inFlight {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for id := range ids {
+								if err := run[kind](id); err != nil {
+									b.Error(err)
+								}
 							}
-						}
-					}()
-				}
-				t0 := time.Now()
-				for i := range b.N {
-					ids <- fmt.Sprintf("%s-%d-%d-%d", name, inFlight, b.N, i)
-				}
-				close(ids)
-				wg.Wait()
-				b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "notifications/s")
-			})
+						}()
+					}
+					t0 := time.Now()
+					for i := range b.N {
+						ids <- fmt.Sprintf("%s-%d-%d-%d", name, inFlight, b.N, i)
+					}
+					close(ids)
+					wg.Wait()
+					b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "notifications/s")
+				})
+			}
 		}
 	}
 }
