@@ -76,7 +76,14 @@ func (h *api) linkRefused(w http.ResponseWriter, err error) {
 	}
 }
 
+// The unsubscribe routes are limited per client address before the link
+// is checked, and per subscriber once its signature has said whose it is
+// (limits.go).
+
 func (h *api) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	if !h.admitAddress(w, r, pageRoute) {
+		return
+	}
 	if h.prefs == nil {
 		h.linkRefused(w, errNoPreferences)
 		return
@@ -86,10 +93,16 @@ func (h *api) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 		h.linkRefused(w, err)
 		return
 	}
+	if !h.admitSubscriber(w, r, pageRoute, l.Tenant, l.Subscriber) {
+		return
+	}
 	writePage(w, http.StatusOK, unsubscribePage{Title: "Unsubscribe", Message: "Stop receiving " + what(l) + "?", Confirm: true})
 }
 
 func (h *api) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	if !h.admitAddress(w, r, oneClickRoute) {
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxUnsubscribeBody)
 	if r.PostFormValue("List-Unsubscribe") != "One-Click" {
 		writePage(w, http.StatusBadRequest, unsubscribePage{Title: "Bad request", Message: "An unsubscribe request must carry List-Unsubscribe=One-Click (RFC 8058). Nothing was changed."})
@@ -99,7 +112,15 @@ func (h *api) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		h.linkRefused(w, errNoPreferences)
 		return
 	}
-	l, err := h.prefs.Unsubscribe(r.Context(), r.PathValue("token"))
+	l, err := h.prefs.CheckUnsubscribeLink(r.PathValue("token"))
+	if err != nil {
+		h.linkRefused(w, err)
+		return
+	}
+	if !h.admitSubscriber(w, r, oneClickRoute, l.Tenant, l.Subscriber) {
+		return
+	}
+	l, err = h.prefs.Unsubscribe(r.Context(), r.PathValue("token"))
 	if err != nil {
 		h.linkRefused(w, err)
 		return
