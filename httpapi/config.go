@@ -38,6 +38,8 @@ type Config struct {
 	// Signer signs and verifies subscriber tokens
 	// (ONCEFLOW_SUBSCRIBER_TOKEN_SECRET); nil when it is unset.
 	Signer *feed.Signer
+	// Limits bound the routes that need no app token (WithLimits).
+	Limits Limits
 }
 
 // LoadConfig reads the API's configuration through getenv (os.Getenv in
@@ -61,6 +63,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if cfg.Preferences, err = preferences.ConfigFromEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	if cfg.Limits, err = LoadLimits(getenv); err != nil {
 		return Config{}, err
 	}
 	if secret := getenv(envvar.SubscriberTokenSecret.Name); secret != "" {

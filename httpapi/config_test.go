@@ -41,6 +41,8 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{map[string]string{"ONCEFLOW_SUBSCRIBER_TOKEN_SECRET": "short"}, "ONCEFLOW_SUBSCRIBER_TOKEN_SECRET is 5 bytes"},
 		{map[string]string{"ONCEFLOW_PUBLIC_URL": "notify.example.com"}, "ONCEFLOW_PUBLIC_URL"},
 		{map[string]string{"REDIS_URL": "redis://h:1", "ONCEFLOW_REDIS_CA_FILE": "x"}, "ONCEFLOW_REDIS_CA_FILE is set but REDIS_URL=redis://h:1 does not use TLS"},
+		{map[string]string{"ONCEFLOW_FEED_LIMIT_PER_ADDRESS": "many"}, `ONCEFLOW_FEED_LIMIT_PER_ADDRESS: "many" is not <requests>/<period>`},
+		{map[string]string{"ONCEFLOW_TRUSTED_PROXIES": "proxy.internal"}, `ONCEFLOW_TRUSTED_PROXIES: "proxy.internal" is not a network`},
 	} {
 		_, err := httpapi.LoadConfig(env(c.vars))
 		assert.ErrorContains(t, err, c.want)

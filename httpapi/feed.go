@@ -122,10 +122,19 @@ func (h *api) feedAccess(queryToken bool, f feedHandler) http.Handler {
 			}
 			bearer, refused = q[0], nil
 		}
-		who, ok := h.feedReader(w, bearer, refused, subscriber)
-		if ok {
-			f(w, r, who, subscriber)
+		// A subscriber token is a browser's: limited per address before
+		// it is checked, and per subscriber once it has been (limits.go).
+		// The app's token is its backend's, which serves many people
+		// from few addresses.
+		subscriberToken := refused == nil && strings.HasPrefix(bearer, feed.TokenPrefix)
+		if subscriberToken && !h.admitAddress(w, r, feedRoutes) {
+			return
 		}
+		who, ok := h.feedReader(w, bearer, refused, subscriber)
+		if !ok || subscriberToken && !h.admitSubscriber(w, r, feedRoutes, who.tenant, subscriber) {
+			return
+		}
+		f(w, r, who, subscriber)
 	})
 }
 
@@ -182,6 +191,7 @@ func (h *api) cors(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	w.Header().Set("Access-Control-Allow-Origin", origin)
+	w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
 	return true
 }
 

@@ -82,6 +82,8 @@ type api struct {
 	digests *digest.Client
 	// feed is set by WithFeed (feed.go).
 	feed *feedAPI
+	// limits is set by WithLimits (limits.go).
+	limits *limiter
 }
 
 // Accepted is the answer to a POST: where the notification runs and where

@@ -98,6 +98,12 @@ type answer struct {
 
 func call(t *testing.T, method, url string, header map[string]string, body string) answer {
 	t.Helper()
+	return callWith(t, http.DefaultClient, method, url, header, body)
+}
+
+// callWith is call through the client c.
+func callWith(t *testing.T, c *http.Client, method, url string, header map[string]string, body string) answer {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	require.NoError(t, err)
 	if body != "" {
@@ -106,7 +112,7 @@ func call(t *testing.T, method, url string, header map[string]string, body strin
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	a := answer{code: resp.StatusCode, header: resp.Header}

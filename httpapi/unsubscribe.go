@@ -76,27 +76,46 @@ func (h *api) linkRefused(w http.ResponseWriter, err error) {
 	}
 }
 
-func (h *api) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+// The unsubscribe routes are limited per client address before the link
+// is checked, and per subscriber once its signature has said whose it is
+// (limits.go).
+
+// checkLink checks the path's link and charges its subscriber's budget on
+// route; on failure it has answered and ok is false.
+func (h *api) checkLink(w http.ResponseWriter, r *http.Request, on route) (l preferences.Link, ok bool) {
 	if h.prefs == nil {
 		h.linkRefused(w, errNoPreferences)
-		return
+		return l, false
 	}
 	l, err := h.prefs.CheckUnsubscribeLink(r.PathValue("token"))
 	if err != nil {
 		h.linkRefused(w, err)
+		return l, false
+	}
+	return l, h.admitSubscriber(w, r, on, l.Tenant, l.Subscriber)
+}
+
+func (h *api) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	if !h.admitAddress(w, r, pageRoute) {
+		return
+	}
+	l, ok := h.checkLink(w, r, pageRoute)
+	if !ok {
 		return
 	}
 	writePage(w, http.StatusOK, unsubscribePage{Title: "Unsubscribe", Message: "Stop receiving " + what(l) + "?", Confirm: true})
 }
 
 func (h *api) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	if !h.admitAddress(w, r, oneClickRoute) {
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxUnsubscribeBody)
 	if r.PostFormValue("List-Unsubscribe") != "One-Click" {
 		writePage(w, http.StatusBadRequest, unsubscribePage{Title: "Bad request", Message: "An unsubscribe request must carry List-Unsubscribe=One-Click (RFC 8058). Nothing was changed."})
 		return
 	}
-	if h.prefs == nil {
-		h.linkRefused(w, errNoPreferences)
+	if _, ok := h.checkLink(w, r, oneClickRoute); !ok {
 		return
 	}
 	l, err := h.prefs.Unsubscribe(r.Context(), r.PathValue("token"))

@@ -7,6 +7,11 @@
 // Redis round trip per send. A slot further away than the caller can wait
 // is not reserved: the caller is told how long to wait and tries again
 // later (a Temporal retry with that delay).
+//
+// The same algorithm keeps Budgets for the API's public routes: one key per
+// caller (onceflow:limit:<name>:{<caller>}), where a request over its
+// caller's budget is refused at once, with the time until it would be
+// admitted, and charges nothing.
 package ratelimit
 
 import (

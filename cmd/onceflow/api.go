@@ -51,6 +51,8 @@ func (a *app) api(ctx context.Context, args []string) error {
 			return err
 		}
 		apiOpts = append(apiOpts, httpapi.WithPreferences(a.preferenceService(rdb, cfg))) // preferences.go
+		// The public routes' budgets, shared by every API process.
+		apiOpts = append(apiOpts, httpapi.WithLimits(rdb, cfg.Limits))
 	}
 	feedOpts, err := a.feedAPI()
 	if err != nil {

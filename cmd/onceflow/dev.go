@@ -42,6 +42,9 @@ func (a *app) dev(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.FeedOrigins = httpapi.ParseOrigins(a.getenv(httpapi.EnvFeedOrigins))
+	if cfg.Limits, err = httpapi.LoadLimits(a.getenv); err != nil {
+		return inputError{err}
+	}
 	if cfg.APIAddr != "" {
 		if err := requireTokensOffLoopback(cfg.APIAddr, cfg.APITokens); err != nil {
 			return err

@@ -83,6 +83,9 @@ type Config struct {
 	// FeedOrigins are the origins whose pages may read in-app feeds from a
 	// browser (httpapi.EnvFeedOrigins); none when empty.
 	FeedOrigins []string
+	// Limits bound the API's public routes (httpapi.LoadLimits); the zero
+	// Limits limit nothing.
+	Limits httpapi.Limits
 	// Tracing, when set, traces the API's requests, the stack's client
 	// and its workers (nil: off).
 	Tracing *tracing.Tracing
@@ -316,7 +319,7 @@ func (s *Stack) startAPI(cfg Config, wcfg worker.Config, log *slog.Logger) error
 	mux := http.NewServeMux()
 	notifications := starter.New(s.Client, taskQueue, starter.WithLedger(dedup.New(rdb, 0)), starter.WithLogger(log))
 	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(notifications,
-		log, httpapi.WithTokens(tokens), httpapi.WithBroadcasts(broadcast.NewClient(notifications, recipients.New(rdb), dedup.DefaultWindow)), httpapi.WithDigests(digest.NewClient(s.Client)), httpapi.WithPreferences(preferences.NewService(preferences.New(rdb, prefs.Critical), prefs.Links())), httpapi.WithFeed(feed.NewService(feed.New(rdb, 0, 0)), signer, cfg.FeedOrigins))))
+		log, httpapi.WithTokens(tokens), httpapi.WithBroadcasts(broadcast.NewClient(notifications, recipients.New(rdb), dedup.DefaultWindow)), httpapi.WithDigests(digest.NewClient(s.Client)), httpapi.WithPreferences(preferences.NewService(preferences.New(rdb, prefs.Critical), prefs.Links())), httpapi.WithFeed(feed.NewService(feed.New(rdb, 0, 0)), signer, cfg.FeedOrigins), httpapi.WithLimits(rdb, cfg.Limits))))
 	// Metrics carry no personal data; like the API, the address is
 	// loopback unless --api-addr says otherwise.
 	mux.Handle("GET /metrics", s.metrics.Handler())

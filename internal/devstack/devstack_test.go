@@ -2,6 +2,7 @@ package devstack_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/devstack"
 	"github.com/onceflow/onceflow/internal/freeport"
 	"github.com/onceflow/onceflow/internal/redisproc"
@@ -353,4 +355,38 @@ func assertFeedAllowsOrigin(t *testing.T, apiURL, origin string) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, origin, resp.Header.Get("Access-Control-Allow-Origin"), "the dev stack serves the feed to pages at its ONCEFLOW_FEED_ORIGINS")
+}
+
+// The dev stack's API limits its public routes as `onceflow api` does:
+// with a budget of one feed request per address, a browser's second
+// request is refused with 429 and Retry-After.
+func TestDevStackLimitsThePublicRoutes(t *testing.T) {
+	cfg := config(t, t.TempDir(), io.Discard)
+	cfg.UIPort, cfg.Workers = 0, 0
+	limits, err := httpapi.LoadLimits(func(name string) string {
+		return map[string]string{"ONCEFLOW_FEED_LIMIT_PER_ADDRESS": "1/1m"}[name]
+	})
+	require.NoError(t, err)
+	cfg.Limits = limits
+	s := start(t, cfg)
+	defer s.Stop()
+	resp, err := http.Post(s.APIURL+"/v1/subscribers/dev-limited/tokens", "application/json", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	var minted struct{ Token string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&minted))
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	get := func() *http.Response {
+		req, err := http.NewRequest("GET", s.APIURL+"/v1/subscribers/dev-limited/feed", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+minted.Token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp
+	}
+	assert.Equal(t, http.StatusOK, get().StatusCode)
+	refused := get()
+	assert.Equal(t, http.StatusTooManyRequests, refused.StatusCode)
+	assert.NotEmpty(t, refused.Header.Get("Retry-After"))
 }

@@ -113,6 +113,27 @@ var (
 		Meaning: "Web UI origins allowed to call `/codec` from a browser, e.g. `http://localhost:8233`; none by default"}
 )
 
+// The limits of the API's routes that need no app token (httpapi.LoadLimits):
+// `<requests>/<period>[,burst=<requests>]` or `off`, kept in Redis.
+var (
+	FeedLimitPerAddress = Var{Name: "ONCEFLOW_FEED_LIMIT_PER_ADDRESS", Default: "1200/1m", ReadBy: []string{API, Dev},
+		Meaning: "requests to the feed routes with a subscriber token (page, read, read-all, stream) per client address " +
+			"(an IPv6 client's /64), e.g. `10/s,burst=100`: `n/period` admits n at once, then n per period; " +
+			"`off`: no limit; over it: 429 with `Retry-After` ([api.md](api.md#limits-of-the-public-routes))"}
+	FeedLimitPerSubscriber = Var{Name: "ONCEFLOW_FEED_LIMIT_PER_SUBSCRIBER", Default: "120/1m", ReadBy: []string{API, Dev},
+		Meaning: "the same requests per subscriber (in its tenant), whatever their addresses"}
+	UnsubscribeLimitPerAddress = Var{Name: "ONCEFLOW_UNSUBSCRIBE_LIMIT_PER_ADDRESS", Default: "600/1m", ReadBy: []string{API, Dev},
+		Meaning: "unsubscribe page views, and apart from them one-click unsubscribes, per client address"}
+	UnsubscribeLimitPerSubscriber = Var{Name: "ONCEFLOW_UNSUBSCRIBE_LIMIT_PER_SUBSCRIBER", Default: "30/1m", ReadBy: []string{API, Dev},
+		Meaning: "unsubscribe page views, and apart from them one-click unsubscribes, per subscriber (in its tenant)"}
+	TrustedProxies = Var{Name: "ONCEFLOW_TRUSTED_PROXIES", ReadBy: []string{API, Dev},
+		Meaning: "networks (CIDRs, comma-separated) of the reverse proxies in front of the API; a request from one of them is " +
+			"limited by the client address in `ONCEFLOW_PROXY_HEADER` (the nearest address there that is not a trusted proxy's); " +
+			"none by default: the connection's address, since any client can send that header"}
+	ProxyHeader = Var{Name: "ONCEFLOW_PROXY_HEADER", Default: "X-Forwarded-For", ReadBy: []string{API, Dev},
+		Meaning: "`X-Forwarded-For` or `Forwarded` (RFC 7239): the one header the trusted proxies add the client's address to"}
+)
+
 // Settings of every command.
 var (
 	Temporal = Var{Name: "TEMPORAL_ADDRESS", Default: "127.0.0.1:7233", ReadBy: []string{Every},
@@ -150,5 +171,6 @@ var Sections = []struct {
 	{"Channels", []Var{SMTP, Twilio, FCM, Slack}},
 	{"Products", []Var{FeedTTL, CriticalCategories, UnsubscribeSecret, PublicURL}},
 	{"The HTTP API", []Var{APIAddr, APITokensFile, MaxSendAhead, SubscriberTokenSecret, FeedOrigins, CodecOrigins}},
+	{"Limits of the public routes", []Var{FeedLimitPerAddress, FeedLimitPerSubscriber, UnsubscribeLimitPerAddress, UnsubscribeLimitPerSubscriber, TrustedProxies, ProxyHeader}},
 	{"Development and tests", []Var{DevDB, RecordHistories}},
 }
