@@ -122,7 +122,7 @@ func (h *api) feedAccess(queryToken bool, f feedHandler) http.Handler {
 			}
 			bearer, refused = q[0], nil
 		}
-		who, ok := h.feedReader(w, bearer, refused, subscriber)
+		who, ok := h.feedReader(r.Context(), w, bearer, refused, subscriber)
 		if ok {
 			f(w, r, who, subscriber)
 		}
@@ -130,7 +130,7 @@ func (h *api) feedAccess(queryToken bool, f feedHandler) http.Handler {
 }
 
 // feedReader authenticates a feed request; on failure it has answered.
-func (h *api) feedReader(w http.ResponseWriter, bearer string, refused *authError, subscriber string) (reader, bool) {
+func (h *api) feedReader(ctx context.Context, w http.ResponseWriter, bearer string, refused *authError, subscriber string) (reader, bool) {
 	invalid := func(msg string) (reader, bool) {
 		unauthorized(w, "invalid_token", msg)
 		return reader{}, false
@@ -148,15 +148,20 @@ func (h *api) feedReader(w http.ResponseWriter, bearer string, refused *authErro
 		if h.feed.signer == nil {
 			return invalid("subscriber tokens are not enabled on this API (" + feed.EnvTokenSecret + ")")
 		}
-		tenant, sub, exp, err := h.feed.signer.Verify(bearer, time.Now())
-		if err != nil {
+		c, err := h.feed.service.Verify(ctx, h.feed.signer, bearer, time.Now())
+		if errors.Is(err, feed.ErrToken) {
 			return invalid(err.Error())
 		}
-		if sub != subscriber {
+		if err != nil {
+			h.log.Error("Subscriber token not checked: its subscriber's revocation could not be read", "error", err)
+			writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "the subscriber token could not be checked; retry"})
+			return reader{}, false
+		}
+		if c.Subscriber != subscriber {
 			writeProblem(w, http.StatusForbidden, Problem{Detail: "the subscriber token is for another subscriber", Field: "Authorization"})
 			return reader{}, false
 		}
-		return reader{tenant: tenant, expires: exp}, true
+		return reader{tenant: c.Tenant, expires: c.Expires}, true
 	case h.tokens == nil:
 		return reader{}, true
 	}
