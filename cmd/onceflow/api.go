@@ -72,7 +72,7 @@ func (a *app) api(ctx context.Context, args []string) error {
 	if err != nil {
 		return inputErrorf("--addr %s: %v", *addr, err)
 	}
-	defer a.reloadOnHangup(ctx, tokens)()
+	defer a.reloadTokens(ctx, tokens)()
 	a.logger.Info("API listening", "url", "http://"+l.Addr().String()+"/v1/notifications", "openapi", "http://"+l.Addr().String()+"/v1/openapi.yaml")
 	notifications := starter.New(tc, *taskQueue, opts...)
 	if rdb != nil {

@@ -121,7 +121,9 @@ func TestAPIRequiresTokensAndReloadsThemOnSIGHUP(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	var stderr testenv.Buffer
 	done := make(chan int, 1)
-	go func() { done <- newApp(&testenv.Buffer{}, &stderr, env).run(ctx, []string{"api"}) }()
+	a := newApp(&testenv.Buffer{}, &stderr, env)
+	a.tokensPoll = time.Hour // SIGHUP, not the file's change, reloads here
+	go func() { done <- a.run(ctx, []string{"api"}) }()
 	defer func() {
 		stop()
 		select {
@@ -190,4 +192,58 @@ func TestAPIRequiresTokensAndReloadsThemOnSIGHUP(t *testing.T) {
 	assert.Contains(t, stderr.String(), tokensFile+" line 1")
 	assert.NotContains(t, stderr.String(), newToken, "the log does not repeat what is on the line")
 	assert.Equal(t, http.StatusOK, do("GET", "/v1/notifications/cli-auth-1", newToken, ""))
+}
+
+// Without a signal: `onceflow api` re-reads its token file when it
+// changes, so that an operator without a shell on the server (a
+// Kubernetes secret volume) revokes a token by removing its line.
+func TestAPIReloadsAChangedTokenFile(t *testing.T) {
+	const oldToken, newToken = "old-0123456789abcdef0123456789abcdef", "new-0123456789abcdef0123456789abcdef"
+	env := cliEnv(t)
+	tokensFile := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.WriteFile(tokensFile, []byte(httpapi.HashLine("acme", oldToken)+"\n"), 0o600))
+	port, err := freeport.Get()
+	require.NoError(t, err)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	env = env.with(EnvAPIAddr, addr, httpapi.EnvTokensFile, tokensFile)
+
+	ctx, stop := context.WithCancel(context.Background())
+	var stderr testenv.Buffer
+	done := make(chan int, 1)
+	a := newApp(&testenv.Buffer{}, &stderr, env)
+	a.tokensPoll = 50 * time.Millisecond
+	go func() { done <- a.run(ctx, []string{"api"}) }()
+	defer func() {
+		stop()
+		select {
+		case code := <-done:
+			assert.Equal(t, exitOK, code, stderr.String())
+		case <-time.After(15 * time.Second):
+			t.Error("api did not stop")
+		}
+	}()
+	status := func(token string) int {
+		req, err := http.NewRequest("GET", "http://"+addr+"/v1/notifications/nope", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Eventually(t, func() bool { return status(oldToken) == http.StatusNotFound }, 10*time.Second, 50*time.Millisecond)
+	assert.Equal(t, http.StatusUnauthorized, status(newToken))
+
+	require.NoError(t, os.WriteFile(tokensFile, []byte(httpapi.HashLine("acme", newToken)+"\n"), 0o600))
+	require.Eventually(t, func() bool { return status(oldToken) == http.StatusUnauthorized }, 10*time.Second, 50*time.Millisecond, "the removed token is refused")
+	assert.Equal(t, http.StatusNotFound, status(newToken))
+
+	require.NoError(t, os.WriteFile(tokensFile, []byte("acme "+newToken+"\n"), 0o600))
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Could not reload the API tokens") }, 10*time.Second, 50*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, 1, strings.Count(stderr.String(), "Could not reload the API tokens"), "once per change")
+	assert.NotContains(t, stderr.String(), newToken)
+	assert.Equal(t, http.StatusNotFound, status(newToken), "a broken file changes nothing")
 }

@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
@@ -100,10 +101,13 @@ type app struct {
 	// and opened once, when a command first needs them (config.go).
 	cfg *httpapi.Config
 	rdb redis.UniversalClient
+	// tokensPoll is how often the API looks for a changed token file
+	// (auth.go).
+	tokensPoll time.Duration
 }
 
 func newApp(stdout, stderr io.Writer, env envconfig.EnvLookup) *app {
-	return &app{stdout: stdout, stderr: stderr, env: env, logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	return &app{stdout: stdout, stderr: stderr, env: env, logger: slog.New(slog.NewTextHandler(stderr, nil)), tokensPoll: tokensPoll}
 }
 
 func (a *app) getenv(name string) string {

@@ -101,7 +101,8 @@ var (
 	APIAddr = Var{Name: "ONCEFLOW_API_ADDR", Default: "127.0.0.1:8080", ReadBy: []string{API},
 		Meaning: "the API's listen address; or `--addr` (`onceflow dev`: `--api-addr`)"}
 	APITokensFile = Var{Name: "ONCEFLOW_API_TOKENS_FILE", ReadBy: []string{API, Dev},
-		Meaning: "or `--tokens-file`; `<tenant> sha256:<hex>` per line, re-read on SIGHUP; unset: no authentication, " +
+		Meaning: "or `--tokens-file`; `<tenant> sha256:<hex>` per line, re-read on SIGHUP and within 10s of a change to its content " +
+			"(removing a line revokes its token); unset: no authentication, " +
 			"and the API listens on loopback only"}
 	MaxSendAhead = Var{Name: "ONCEFLOW_MAX_SEND_AHEAD", Default: "8760h", ReadBy: []string{API, "send"},
 		Meaning: "how far ahead `send_at` may be; the Go client takes `starter.WithMaxSendAhead`"}
