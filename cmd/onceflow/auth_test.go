@@ -96,6 +96,27 @@ func TestTokenCommandPrintsATokenAndItsLine(t *testing.T) {
 	}
 }
 
+// runAPI runs `onceflow api` in env until the test ends, looking at its
+// token file every poll, and returns its log.
+func runAPI(t *testing.T, env mapEnv, poll time.Duration) *testenv.Buffer {
+	ctx, stop := context.WithCancel(context.Background())
+	stderr := &testenv.Buffer{}
+	done := make(chan int, 1)
+	a := newApp(&testenv.Buffer{}, stderr, env)
+	a.tokensPoll = poll
+	go func() { done <- a.run(ctx, []string{"api"}) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case code := <-done:
+			assert.Equal(t, exitOK, code, stderr.String())
+		case <-time.After(15 * time.Second):
+			t.Error("api did not stop")
+		}
+	})
+	return stderr
+}
+
 // TestAPIRequiresTokensAndReloadsThemOnSIGHUP runs `onceflow api` with a
 // token file: its routes and its codec endpoint refuse requests without a
 // token, a tenant's notification is found with --tenant, and a SIGHUP
@@ -118,21 +139,7 @@ func TestAPIRequiresTokensAndReloadsThemOnSIGHUP(t *testing.T) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	env = env.with(EnvAPIAddr, addr, httpapi.EnvTokensFile, tokensFile)
 
-	ctx, stop := context.WithCancel(context.Background())
-	var stderr testenv.Buffer
-	done := make(chan int, 1)
-	a := newApp(&testenv.Buffer{}, &stderr, env)
-	a.tokensPoll = time.Hour // SIGHUP, not the file's change, reloads here
-	go func() { done <- a.run(ctx, []string{"api"}) }()
-	defer func() {
-		stop()
-		select {
-		case code := <-done:
-			assert.Equal(t, exitOK, code, stderr.String())
-		case <-time.After(15 * time.Second):
-			t.Error("api did not stop")
-		}
-	}()
+	stderr := runAPI(t, env, time.Hour) // SIGHUP, not the file's change, reloads here
 
 	do := func(method, path, token, body string, header ...string) int {
 		req, err := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
@@ -207,21 +214,7 @@ func TestAPIReloadsAChangedTokenFile(t *testing.T) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	env = env.with(EnvAPIAddr, addr, httpapi.EnvTokensFile, tokensFile)
 
-	ctx, stop := context.WithCancel(context.Background())
-	var stderr testenv.Buffer
-	done := make(chan int, 1)
-	a := newApp(&testenv.Buffer{}, &stderr, env)
-	a.tokensPoll = 50 * time.Millisecond
-	go func() { done <- a.run(ctx, []string{"api"}) }()
-	defer func() {
-		stop()
-		select {
-		case code := <-done:
-			assert.Equal(t, exitOK, code, stderr.String())
-		case <-time.After(15 * time.Second):
-			t.Error("api did not stop")
-		}
-	}()
+	stderr := runAPI(t, env, 50*time.Millisecond)
 	status := func(token string) int {
 		req, err := http.NewRequest("GET", "http://"+addr+"/v1/notifications/nope", nil)
 		require.NoError(t, err)
