@@ -45,7 +45,11 @@ func (a *app) feedAPI() ([]httpapi.Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.logger.Info("In-app feed routes enabled", "subscriber_tokens", cfg.Signer != nil, "origins", cfg.FeedOrigins)
+	secrets := 0
+	if cfg.Signer != nil {
+		secrets = cfg.Signer.Keys()
+	}
+	a.logger.Info("In-app feed routes enabled", "subscriber_tokens", cfg.Signer != nil, "subscriber_token_secrets", secrets, "origins", cfg.FeedOrigins)
 	return []httpapi.Option{httpapi.WithFeed(feed.NewService(store), cfg.Signer, cfg.FeedOrigins)}, nil
 }
 
