@@ -36,14 +36,21 @@ func (s *Service) Verify(ctx context.Context, g *Signer, token string, now time.
 	if err != nil {
 		return Claims{}, err
 	}
-	err = s.revoked.Check(ctx, c.Tenant, c.Subscriber, c.Issued)
-	if errors.Is(err, revocation.ErrRevoked) {
-		return Claims{}, fmt.Errorf("%w: %w", ErrToken, err)
-	}
-	if err != nil {
+	if err := s.Recheck(ctx, c); err != nil {
 		return Claims{}, err
 	}
 	return c, nil
+}
+
+// Recheck says whether a token Verify accepted has been revoked since: an
+// error wrapping ErrToken if so, Redis's error when that cannot be known.
+// A stream that outlives its verification asks it from time to time.
+func (s *Service) Recheck(ctx context.Context, c Claims) error {
+	err := s.revoked.Check(ctx, c.Tenant, c.Subscriber, c.Issued)
+	if errors.Is(err, revocation.ErrRevoked) {
+		return fmt.Errorf("%w: %w", ErrToken, err)
+	}
+	return err
 }
 
 // ForTenant returns a copy of s that works in tenant's scope; "" is the

@@ -81,6 +81,8 @@ func (h *api) feedRoutes(mux *http.ServeMux) {
 type reader struct {
 	tenant  string
 	expires time.Time
+	// token is the subscriber token's claims; zero for an app's token.
+	token feed.Claims
 }
 
 type feedHandler func(w http.ResponseWriter, r *http.Request, who reader, subscriber string)
@@ -161,7 +163,7 @@ func (h *api) feedReader(ctx context.Context, w http.ResponseWriter, bearer stri
 			writeProblem(w, http.StatusForbidden, Problem{Detail: "the subscriber token is for another subscriber", Field: "Authorization"})
 			return reader{}, false
 		}
-		return reader{tenant: c.Tenant, expires: c.Expires}, true
+		return reader{tenant: c.Tenant, expires: c.Expires, token: c}, true
 	case h.tokens == nil:
 		return reader{}, true
 	}
@@ -289,7 +291,8 @@ func (h *api) mintSubscriberToken(w http.ResponseWriter, r *http.Request) {
 // (EventSource does so itself) or, on its first connection, the newest
 // cursor of the page it has shown as ?after=; it first gets what it missed
 // (up to a page of feed.MaxLimit, oldest first), then new items as they
-// are written, each once.
+// are written, each once. A stream ends when its subscriber token expires
+// or is revoked (checked at each keep-alive).
 func (h *api) stream(w http.ResponseWriter, r *http.Request, who reader, subscriber string) {
 	after := r.Header.Get("Last-Event-ID")
 	if after == "" {
@@ -366,6 +369,11 @@ func (h *api) stream(w http.ResponseWriter, r *http.Request, who reader, subscri
 				return
 			}
 		case <-tick.C:
+			// A subscriber token revoked while its stream is open ends it
+			// within a keep-alive; so does a Redis that cannot say.
+			if !who.token.Expires.IsZero() && h.feed.service.Recheck(ctx, who.token) != nil {
+				return
+			}
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}

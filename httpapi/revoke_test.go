@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -123,4 +124,35 @@ func TestRevokeWithoutRedisIs503(t *testing.T) {
 	a := call(t, "POST", srv.URL+"/v1/subscribers/u1/revoke", nil, "")
 	assert.Equal(t, http.StatusServiceUnavailable, a.code)
 	assert.Contains(t, a.body["detail"], "REDIS_URL")
+}
+
+// A stream opened with a subscriber token ends within a keep-alive of the
+// token's revocation, and its reconnection is refused; a stream of the
+// app's token goes on.
+func TestRevokeEndsAnOpenStream(t *testing.T) {
+	url := newRevocationAPI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sub := "u-revoke-stream"
+	streamURL := url + "/v1/subscribers/" + sub + "/feed/stream"
+	tok := subscriberToken(t, url, acmeToken, sub)
+	events, code := openStream(t, ctx, streamURL+"?access_token="+tok, nil)
+	require.Equal(t, http.StatusOK, code)
+	apps, code := openStream(t, ctx, streamURL, bearer(acmeToken, nil))
+	require.Equal(t, http.StatusOK, code)
+
+	a := call(t, "POST", url+"/v1/subscribers/"+sub+"/revoke", bearer(acmeToken, nil), "")
+	require.Equal(t, http.StatusOK, a.code, a.body)
+	start := time.Now()
+	for range events {
+	}
+	assert.Less(t, time.Since(start), 35*time.Second, "the stream ended within a keep-alive (25s)")
+	require.NoError(t, ctx.Err(), "the stream did not end")
+	select {
+	case _, open := <-apps:
+		assert.True(t, open, "the app's stream goes on")
+	default:
+	}
+	_, code = openStream(t, ctx, streamURL+"?access_token="+tok, nil)
+	assert.Equal(t, http.StatusUnauthorized, code)
 }
