@@ -16,7 +16,8 @@ import (
 // category on e-mail. None without a subscriber and a category, for a
 // critical category, or on a worker without a secret and a public URL.
 // The link expires DefaultLinkTTL after the notification became due, so
-// that every attempt of a delivery sends the same header.
+// that every attempt of a delivery sends the same header; it is issued
+// then too (a revocation after it refuses it).
 func (a *Activities) unsubscribeURL(ctx context.Context, in DeliverInput) string {
 	if a.Unsubscribe == nil || in.Subscriber == "" || in.Category == "" || in.Delivery.Channel != onceflow.Email {
 		return ""
@@ -26,7 +27,7 @@ func (a *Activities) unsubscribeURL(ctx context.Context, in DeliverInput) string
 	}
 	u, err := a.Unsubscribe.URL(preferences.Link{
 		Tenant: in.Tenant, Subscriber: in.Subscriber, Category: in.Category, Channel: string(onceflow.Email),
-		Expires: in.Timestamp.Add(preferences.DefaultLinkTTL).Truncate(time.Second),
+		Issued: in.Timestamp, Expires: in.Timestamp.Add(preferences.DefaultLinkTTL).Truncate(time.Second),
 	})
 	if err != nil {
 		activity.GetLogger(ctx).Warn("No List-Unsubscribe header: the link could not be made", "delivery_id", in.DeliveryID, "error", fmt.Sprint(err))

@@ -208,23 +208,23 @@ func TestTokens(t *testing.T) {
 	tok, exp, err := g.Mint("acme", "u1", time.Minute, now)
 	require.NoError(t, err)
 	assert.WithinDuration(t, now.Add(time.Minute), exp, time.Second)
-	tenant, sub, _, err := g.Verify(tok, now)
+	c, err := g.Verify(tok, now)
 	require.NoError(t, err)
-	assert.Equal(t, "acme", tenant)
-	assert.Equal(t, "u1", sub)
+	assert.Equal(t, "acme", c.Tenant)
+	assert.Equal(t, "u1", c.Subscriber)
 
-	_, _, _, err = g.Verify(tok, now.Add(2*time.Minute))
+	_, err = g.Verify(tok, now.Add(2*time.Minute))
 	assert.ErrorContains(t, err, "expired")
 	tampered := []byte(tok)
 	tampered[len(feed.TokenPrefix)+3] ^= 1
-	_, _, _, err = g.Verify(string(tampered), now)
+	_, err = g.Verify(string(tampered), now)
 	assert.ErrorIs(t, err, feed.ErrToken)
 	other, err := feed.NewSigner("another secret of at least 32 bytes!!")
 	require.NoError(t, err)
-	_, _, _, err = other.Verify(tok, now)
+	_, err = other.Verify(tok, now)
 	assert.ErrorContains(t, err, "signature")
 	for _, bad := range []string{"", "ofs1.", "x", "ofs1.abc", tok + "x"} {
-		_, _, _, err = g.Verify(bad, now)
+		_, err = g.Verify(bad, now)
 		assert.ErrorIs(t, err, feed.ErrToken, bad)
 	}
 	_, err = feed.NewSigner("short")
@@ -294,7 +294,7 @@ func TestEveryOneCharacterChangeOfATokenIsRefused(t *testing.T) {
 				continue
 			}
 			changed := tok[:i] + string(c) + tok[i+1:]
-			_, _, _, err := g.Verify(changed, now)
+			_, err := g.Verify(changed, now)
 			require.ErrorIs(t, err, feed.ErrToken, "position %d changed to %q was accepted", i, c)
 		}
 	}

@@ -2,8 +2,12 @@ package feed
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/revocation"
 )
 
 // Service is what the HTTP API and the CLI do with the in-app feeds,
@@ -11,12 +15,43 @@ import (
 // read. It checks the tenant and the subscriber before the store is
 // reached, in one place for both.
 type Service struct {
-	store  *Store
-	tenant string
+	store *Store
+	// revoked holds the subscribers' not-before times, in store's Redis.
+	revoked *revocation.Store
+	tenant  string
 }
 
 // NewService returns the single tenant's Service on store.
-func NewService(store *Store) *Service { return &Service{store: store} }
+func NewService(store *Store) *Service {
+	return &Service{store: store, revoked: revocation.New(store.rdb)}
+}
+
+// Verify returns the claims of a subscriber token that g signed, that has
+// not expired at now, and that was issued after its subscriber's
+// not-before time (revocation): an error wrapping ErrToken otherwise, or
+// Redis's error when the not-before time could not be read. The token
+// names its tenant; s's does not matter.
+func (s *Service) Verify(ctx context.Context, g *Signer, token string, now time.Time) (Claims, error) {
+	c, err := g.Verify(token, now)
+	if err != nil {
+		return Claims{}, err
+	}
+	if err := s.Recheck(ctx, c); err != nil {
+		return Claims{}, err
+	}
+	return c, nil
+}
+
+// Recheck says whether a token Verify accepted has been revoked since: an
+// error wrapping ErrToken if so, Redis's error when that cannot be known.
+// A stream that outlives its verification asks it from time to time.
+func (s *Service) Recheck(ctx context.Context, c Claims) error {
+	err := s.revoked.Check(ctx, c.Tenant, c.Subscriber, c.Issued)
+	if errors.Is(err, revocation.ErrRevoked) {
+		return fmt.Errorf("%w: %w", ErrToken, err)
+	}
+	return err
+}
 
 // ForTenant returns a copy of s that works in tenant's scope; "" is the
 // single tenant. An invalid tenant name makes every call fail with a

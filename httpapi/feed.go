@@ -81,6 +81,8 @@ func (h *api) feedRoutes(mux *http.ServeMux) {
 type reader struct {
 	tenant  string
 	expires time.Time
+	// token is the subscriber token's claims; zero for an app's token.
+	token feed.Claims
 }
 
 type feedHandler func(w http.ResponseWriter, r *http.Request, who reader, subscriber string)
@@ -130,7 +132,7 @@ func (h *api) feedAccess(queryToken bool, f feedHandler) http.Handler {
 		if subscriberToken && !h.admitAddress(w, r, feedRoutes) {
 			return
 		}
-		who, ok := h.feedReader(w, bearer, refused, subscriber)
+		who, ok := h.feedReader(r.Context(), w, bearer, refused, subscriber)
 		if !ok || subscriberToken && !h.admitSubscriber(w, r, feedRoutes, who.tenant, subscriber) {
 			return
 		}
@@ -139,7 +141,7 @@ func (h *api) feedAccess(queryToken bool, f feedHandler) http.Handler {
 }
 
 // feedReader authenticates a feed request; on failure it has answered.
-func (h *api) feedReader(w http.ResponseWriter, bearer string, refused *authError, subscriber string) (reader, bool) {
+func (h *api) feedReader(ctx context.Context, w http.ResponseWriter, bearer string, refused *authError, subscriber string) (reader, bool) {
 	invalid := func(msg string) (reader, bool) {
 		unauthorized(w, "invalid_token", msg)
 		return reader{}, false
@@ -157,15 +159,20 @@ func (h *api) feedReader(w http.ResponseWriter, bearer string, refused *authErro
 		if h.feed.signer == nil {
 			return invalid("subscriber tokens are not enabled on this API (" + feed.EnvTokenSecret + ")")
 		}
-		tenant, sub, exp, err := h.feed.signer.Verify(bearer, time.Now())
-		if err != nil {
+		c, err := h.feed.service.Verify(ctx, h.feed.signer, bearer, time.Now())
+		if errors.Is(err, feed.ErrToken) {
 			return invalid(err.Error())
 		}
-		if sub != subscriber {
+		if err != nil {
+			h.log.Error("Subscriber token not checked: its subscriber's revocation could not be read", "error", err)
+			writeProblem(w, http.StatusServiceUnavailable, Problem{Detail: "the subscriber token could not be checked; retry"})
+			return reader{}, false
+		}
+		if c.Subscriber != subscriber {
 			writeProblem(w, http.StatusForbidden, Problem{Detail: "the subscriber token is for another subscriber", Field: "Authorization"})
 			return reader{}, false
 		}
-		return reader{tenant: tenant, expires: exp}, true
+		return reader{tenant: c.Tenant, expires: c.Expires, token: c}, true
 	case h.tokens == nil:
 		return reader{}, true
 	}
@@ -294,7 +301,8 @@ func (h *api) mintSubscriberToken(w http.ResponseWriter, r *http.Request) {
 // (EventSource does so itself) or, on its first connection, the newest
 // cursor of the page it has shown as ?after=; it first gets what it missed
 // (up to a page of feed.MaxLimit, oldest first), then new items as they
-// are written, each once.
+// are written, each once. A stream ends when its subscriber token expires
+// or is revoked (checked at each keep-alive).
 func (h *api) stream(w http.ResponseWriter, r *http.Request, who reader, subscriber string) {
 	after := r.Header.Get("Last-Event-ID")
 	if after == "" {
@@ -371,6 +379,11 @@ func (h *api) stream(w http.ResponseWriter, r *http.Request, who reader, subscri
 				return
 			}
 		case <-tick.C:
+			// A subscriber token revoked while its stream is open ends it
+			// within a keep-alive; so does a Redis that cannot say.
+			if !who.token.Expires.IsZero() && h.feed.service.Recheck(ctx, who.token) != nil {
+				return
+			}
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}

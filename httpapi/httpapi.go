@@ -20,6 +20,7 @@ import (
 	"github.com/onceflow/onceflow/broadcast"
 	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/preferences"
+	"github.com/onceflow/onceflow/revocation"
 	"github.com/onceflow/onceflow/starter"
 )
 
@@ -62,6 +63,7 @@ func Handler(c *starter.Client, logger *slog.Logger, opts ...Option) http.Handle
 	h.recoverRoutes(mux)    // recover.go
 	h.feedRoutes(mux)       // feed.go
 	h.digestRoutes(mux)     // digest.go
+	h.revocationRoutes(mux) // revoke.go
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
@@ -84,6 +86,8 @@ type api struct {
 	feed *feedAPI
 	// limits is set by WithLimits (limits.go).
 	limits *limiter
+	// revoked is set by WithRevocation (revoke.go).
+	revoked *revocation.Store
 }
 
 // Accepted is the answer to a POST: where the notification runs and where

@@ -202,12 +202,12 @@ func TestPreferencesEndToEnd(t *testing.T) {
 	// A tampered link and an expired one are refused and change nothing.
 	tampered := link[:len(link)-3] + map[bool]string{true: "AAA", false: "BBB"}[!strings.HasSuffix(link, "AAA")]
 	assert.Equal(t, http.StatusBadRequest, oneClick(t, tampered).StatusCode)
-	payloadSwapped, err := a.Links.URL(preferences.Link{Tenant: "acme", Subscriber: "user-8", Category: "news", Channel: "email", Expires: time.Now().Add(time.Hour)})
+	payloadSwapped, err := a.Links.URL(preferences.Link{Tenant: "acme", Subscriber: "user-8", Category: "news", Channel: "email", Issued: time.Now().Add(-time.Hour), Expires: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
 	p1, _, _ := strings.Cut(strings.TrimPrefix(payloadSwapped, a.URL+"/v1/unsubscribe/"), ".")
 	_, sig, _ := strings.Cut(strings.TrimPrefix(link, a.URL+"/v1/unsubscribe/"), ".")
 	assert.Equal(t, http.StatusBadRequest, oneClick(t, a.URL+"/v1/unsubscribe/"+p1+"."+sig).StatusCode, "another subscriber under this link's signature")
-	expired, err := a.Links.URL(preferences.Link{Tenant: "acme", Subscriber: "user-7", Category: "news", Channel: "email", Expires: time.Now().Add(-time.Second)})
+	expired, err := a.Links.URL(preferences.Link{Tenant: "acme", Subscriber: "user-7", Category: "news", Channel: "email", Issued: time.Now().Add(-time.Hour), Expires: time.Now().Add(-time.Second)})
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusGone, oneClick(t, expired).StatusCode)
 	noBody, err := http.Post(link, "application/x-www-form-urlencoded", strings.NewReader("unsubscribe=yes"))
@@ -304,7 +304,7 @@ func TestConfirmPageEscapesWhatItShows(t *testing.T) {
 	a := newPrefsAPI(t)
 	// Every value on the page comes from a signed link, and the ids allow
 	// no markup; the page still escapes, and sets a CSP without scripts.
-	l, err := a.Links.URL(preferences.Link{Subscriber: "user-7", Category: "news", Channel: "*", Expires: time.Now().Add(time.Hour)})
+	l, err := a.Links.URL(preferences.Link{Subscriber: "user-7", Category: "news", Channel: "*", Issued: time.Now(), Expires: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
 	resp, err := http.Get(l)
 	require.NoError(t, err)

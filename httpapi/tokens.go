@@ -35,6 +35,9 @@ const hashPrefix = "sha256:"
 type Tokens struct {
 	path    string
 	current atomic.Pointer[[]token]
+	// seen is the SHA-256 of the file's content as last read, loaded or
+	// not (ReloadIfChanged).
+	seen atomic.Pointer[[sha256.Size]byte]
 }
 
 type token struct {
@@ -65,12 +68,35 @@ func (t *Tokens) Reload() error {
 	if err != nil {
 		return fmt.Errorf("read API tokens (%s): %w", EnvTokensFile, err)
 	}
+	return t.load(data)
+}
+
+func (t *Tokens) load(data []byte) error {
+	sum := sha256.Sum256(data)
+	t.seen.Store(&sum)
 	set, err := parseTokens(t.path, data)
 	if err != nil {
 		return err
 	}
 	t.current.Store(&set)
 	return nil
+}
+
+// ReloadIfChanged re-reads the file when its content differs from what was
+// last read, and says whether it did: what an operator who cannot signal
+// the process relies on (a Kubernetes secret volume, a file edited through
+// a deployment tool). A file that does not parse is reported once per
+// change, and the tokens accepted so far stay in force. A file that cannot
+// be read is an error each time, and changes nothing.
+func (t *Tokens) ReloadIfChanged() (bool, error) {
+	data, err := os.ReadFile(t.path)
+	if err != nil {
+		return false, fmt.Errorf("read API tokens (%s): %w", EnvTokensFile, err)
+	}
+	if sum := sha256.Sum256(data); *t.seen.Load() == sum {
+		return false, nil
+	}
+	return true, t.load(data)
 }
 
 func parseTokens(path string, data []byte) ([]token, error) {

@@ -87,3 +87,36 @@ func TestTokensMapToTheirTenantAndReload(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code(newToken))
 	assert.Equal(t, http.StatusOK, code(globexToken))
 }
+
+// ReloadIfChanged picks up an edited file without a signal, reports a
+// broken edit once and keeps the tokens in force, and does nothing while
+// the file is unchanged.
+func TestTokensReloadWhenTheFileChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens")
+	writeTokens(t, path, httpapi.HashLine("acme", acmeToken))
+	tokens, err := httpapi.LoadTokens(path)
+	require.NoError(t, err)
+	changed, err := tokens.ReloadIfChanged()
+	require.NoError(t, err)
+	assert.False(t, changed, "the file is as loaded")
+
+	writeTokens(t, path, httpapi.HashLine("globex", globexToken))
+	changed, err = tokens.ReloadIfChanged()
+	require.NoError(t, err)
+	assert.True(t, changed)
+	_, ok := tokens.Tenant(acmeToken)
+	assert.False(t, ok, "the removed token is revoked")
+	tenant, ok := tokens.Tenant(globexToken)
+	assert.True(t, ok)
+	assert.Equal(t, "globex", tenant)
+
+	writeTokens(t, path, "globex "+globexToken)
+	changed, err = tokens.ReloadIfChanged()
+	assert.True(t, changed)
+	assert.ErrorContains(t, err, "line 1")
+	changed, err = tokens.ReloadIfChanged()
+	assert.False(t, changed, "a broken file is reported once per change")
+	assert.NoError(t, err)
+	_, ok = tokens.Tenant(globexToken)
+	assert.True(t, ok, "and the tokens in force stay")
+}

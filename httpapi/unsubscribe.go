@@ -64,6 +64,9 @@ func (h *api) linkRefused(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, preferences.ErrExpiredLink):
 		writePage(w, http.StatusGone, unsubscribePage{Title: "Link expired", Message: "This unsubscribe link has expired. Use the link in a more recent message, or change your preferences in the app."})
+	case errors.Is(err, preferences.ErrRevokedLink):
+		// As an expired link: it worked once and no longer does.
+		writePage(w, http.StatusGone, unsubscribePage{Title: "Link no longer valid", Message: "This unsubscribe link is no longer valid. Use the link in a more recent message, or change your preferences in the app."})
 	case errors.Is(err, preferences.ErrInvalidLink):
 		writePage(w, http.StatusBadRequest, unsubscribePage{Title: "Invalid link", Message: "This unsubscribe link is not valid. Nothing was changed."})
 	case errors.As(err, &invalid):
@@ -87,7 +90,7 @@ func (h *api) checkLink(w http.ResponseWriter, r *http.Request, on route) (l pre
 		h.linkRefused(w, errNoPreferences)
 		return l, false
 	}
-	l, err := h.prefs.CheckUnsubscribeLink(r.PathValue("token"))
+	l, err := h.prefs.CheckUnsubscribeLink(r.Context(), r.PathValue("token"))
 	if err != nil {
 		h.linkRefused(w, err)
 		return l, false

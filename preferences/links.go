@@ -110,12 +110,15 @@ func (cfg Config) Links() *Links {
 }
 
 // Link is what an unsubscribe link does when followed: add the opt-out of
-// Category on Channel to the subscriber's preferences, until Expires.
+// Category on Channel to the subscriber's preferences, until Expires. It
+// was issued at Issued: a revocation of the subscriber's credentials
+// (package revocation) at or after that time refuses it.
 type Link struct {
 	Tenant     string    `json:"t,omitempty"`
 	Subscriber string    `json:"s"`
 	Category   string    `json:"c"`
 	Channel    string    `json:"h"`
+	Issued     time.Time `json:"-"`
 	Expires    time.Time `json:"-"`
 }
 
@@ -130,12 +133,16 @@ func (l Link) OptOut() OptOut { return OptOut{Category: l.Category, Channel: l.C
 //	base64url(payload) "." base64url(HMAC-SHA256(secret, "onceflow-unsubscribe-v1." + base64url(payload)))
 //
 // without padding, where payload is the JSON {"t": tenant (omitted for the
-// single tenant), "s": subscriber, "c": category, "h": channel, "e": expiry
-// in Unix seconds}. The subscriber id in it is the app's id, never an
-// address. Verification compares MACs in constant time, then checks the
-// expiry. The first secret signs; every secret verifies, so that a new
-// secret can be put first while links signed with the old one, still in
-// mailboxes, keep working until it is removed.
+// single tenant), "s": subscriber, "c": category, "h": channel, "i": issue
+// time in Unix milliseconds, "e": expiry in Unix seconds}. The subscriber
+// id in it is the app's id, never an address. Verification compares MACs
+// in constant time, then checks the expiry. The first secret signs; every
+// secret verifies, so that a new secret can be put first while links
+// signed with the old one, still in mailboxes, keep working until it is
+// removed, which revokes them all. Links made before "i" existed lack it:
+// they are taken as issued MaxLinkTTL before their expiry, the earliest
+// they can have been, so that a revocation refuses every one that may
+// predate it.
 type Links struct {
 	secrets   [][]byte
 	publicURL string
@@ -149,6 +156,9 @@ var ErrNoPublicURL = errors.New("unsubscribe links need the API's public URL: se
 var (
 	ErrInvalidLink = errors.New("the unsubscribe link is not valid")
 	ErrExpiredLink = errors.New("the unsubscribe link has expired")
+	// ErrRevokedLink is Service's: the app revoked the subscriber's
+	// credentials after the link was issued.
+	ErrRevokedLink = errors.New("the unsubscribe link was revoked")
 )
 
 const (
@@ -160,6 +170,7 @@ const (
 
 type payload struct {
 	Link
+	Iat int64 `json:"i,omitempty"`
 	Exp int64 `json:"e"`
 }
 
@@ -176,7 +187,7 @@ func (k *Links) URL(l Link) (string, error) {
 	return k.publicURL + LinkPath + token, nil
 }
 
-// Token signs l.
+// Token signs l; l.Issued is required.
 func (k *Links) Token(l Link) (string, error) {
 	if err := check(l.Tenant, l.Subscriber); err != nil {
 		return "", err
@@ -184,7 +195,10 @@ func (k *Links) Token(l Link) (string, error) {
 	if err := l.OptOut().Validate(""); err != nil {
 		return "", err
 	}
-	body, err := json.Marshal(payload{Link: l, Exp: l.Expires.Unix()})
+	if l.Issued.UnixMilli() <= 0 {
+		return "", errors.New("an unsubscribe link needs the time it is issued")
+	}
+	body, err := json.Marshal(payload{Link: l, Iat: l.Issued.UnixMilli(), Exp: l.Expires.Unix()})
 	if err != nil {
 		return "", fmt.Errorf("encode unsubscribe link: %w", err)
 	}
@@ -200,7 +214,8 @@ func mac(secret []byte, p string) []byte {
 
 // Verify returns the link token stands for: ErrInvalidLink when it was not
 // signed with this secret (tampered, truncated, another installation's),
-// ErrExpiredLink when it was but its expiry has passed at now.
+// ErrExpiredLink when it was but its expiry has passed at now. It does not
+// know of revocations: Service does.
 func (k *Links) Verify(token string, now time.Time) (Link, error) {
 	if len(token) > maxToken {
 		return Link{}, ErrInvalidLink
@@ -236,6 +251,10 @@ func (k *Links) Verify(token string, now time.Time) (Link, error) {
 	}
 	l := pl.Link
 	l.Expires = time.Unix(pl.Exp, 0).UTC()
+	l.Issued = l.Expires.Add(-MaxLinkTTL)
+	if pl.Iat != 0 {
+		l.Issued = time.UnixMilli(pl.Iat).UTC()
+	}
 	// Signed by us, so valid when made; checked again so that a link never
 	// writes a key no API would.
 	if check(l.Tenant, l.Subscriber) != nil || l.OptOut().Validate("") != nil {

@@ -24,7 +24,7 @@ func links(t *testing.T, secret string) *preferences.Links {
 func TestLinkRoundTrip(t *testing.T) {
 	k := links(t, secret)
 	now := time.Now()
-	l := preferences.Link{Tenant: "acme", Subscriber: "user-1", Category: "marketing", Channel: "email", Expires: now.Add(time.Hour)}
+	l := preferences.Link{Tenant: "acme", Subscriber: "user-1", Category: "marketing", Channel: "email", Issued: now, Expires: now.Add(time.Hour)}
 	u, err := k.URL(l)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(u, "https://notify.example.com/v1/unsubscribe/"), u)
@@ -39,14 +39,14 @@ func TestLinkRoundTrip(t *testing.T) {
 func TestTamperedOrExpiredLinksAreRefused(t *testing.T) {
 	k := links(t, secret)
 	now := time.Now()
-	token, err := k.Token(preferences.Link{Tenant: "acme", Subscriber: "user-1", Category: "marketing", Channel: "email", Expires: now.Add(time.Hour)})
+	token, err := k.Token(preferences.Link{Tenant: "acme", Subscriber: "user-1", Category: "marketing", Channel: "email", Issued: now, Expires: now.Add(time.Hour)})
 	require.NoError(t, err)
 	_, err = k.Verify(token, now.Add(time.Hour))
 	assert.ErrorIs(t, err, preferences.ErrExpiredLink)
 
 	// Another subscriber, category or tenant in the payload with the old
 	// signature.
-	other, err := k.Token(preferences.Link{Tenant: "globex", Subscriber: "user-2", Category: "marketing", Channel: "*", Expires: now.Add(time.Hour)})
+	other, err := k.Token(preferences.Link{Tenant: "globex", Subscriber: "user-2", Category: "marketing", Channel: "*", Issued: now, Expires: now.Add(time.Hour)})
 	require.NoError(t, err)
 	p, sig, _ := strings.Cut(token, ".")
 	op, osig, _ := strings.Cut(other, ".")
@@ -88,7 +88,7 @@ func TestLinkConfiguration(t *testing.T) {
 func TestSecretRotation(t *testing.T) {
 	const newer = "a-newer-secret-0123456789abcdef0123456789"
 	now := time.Now()
-	l := preferences.Link{Subscriber: "user-1", Category: "news", Channel: "email", Expires: now.Add(time.Hour)}
+	l := preferences.Link{Subscriber: "user-1", Category: "news", Channel: "email", Issued: now, Expires: now.Add(time.Hour)}
 	old, err := links(t, secret).Token(l)
 	require.NoError(t, err)
 	rotating := links(t, newer+","+secret)
@@ -114,7 +114,7 @@ func TestSecretRotation(t *testing.T) {
 func TestEveryOneCharacterChangeOfALinkIsRefused(t *testing.T) {
 	k := links(t, secret)
 	now := time.Now()
-	token, err := k.Token(preferences.Link{Tenant: "acme", Subscriber: "user-1", Category: "marketing", Channel: "email", Expires: now.Add(time.Hour)})
+	token, err := k.Token(preferences.Link{Tenant: "acme", Subscriber: "user-1", Category: "marketing", Channel: "email", Issued: now, Expires: now.Add(time.Hour)})
 	require.NoError(t, err)
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.="
 	for i := range token {

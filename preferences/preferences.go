@@ -40,6 +40,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/revocation"
 )
 
 // Any matches every category or every channel in an opt-out.
@@ -213,6 +214,9 @@ func ParseCritical(list string) (Critical, error) {
 type Store struct {
 	rdb      redis.UniversalClient
 	critical Critical
+	// revoked holds the subscribers' not-before times, which refuse their
+	// unsubscribe links (Service).
+	revoked *revocation.Store
 }
 
 // New returns a Store on rdb; critical are the categories that cannot be
@@ -221,7 +225,7 @@ func New(rdb redis.UniversalClient, critical Critical) *Store {
 	if critical == nil {
 		critical = Critical{}
 	}
-	return &Store{rdb: rdb, critical: critical}
+	return &Store{rdb: rdb, critical: critical, revoked: revocation.New(rdb)}
 }
 
 // Critical is the store's set of critical categories.

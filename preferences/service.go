@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/onceflow/onceflow"
+	"github.com/onceflow/onceflow/revocation"
 )
 
 // ErrNoUnsubscribeKey says the Service makes and follows no unsubscribe
@@ -85,8 +86,9 @@ func (s *Service) NewUnsubscribeLink(subscriber, category, channel string, ttl t
 	if err := ValidateTTL(ttl); err != nil {
 		return UnsubscribeLink{}, err
 	}
-	expires := time.Now().Add(ttl).Truncate(time.Second).UTC()
-	u, err := s.links.URL(Link{Tenant: s.tenant, Subscriber: subscriber, Category: category, Channel: channel, Expires: expires})
+	now := time.Now()
+	expires := now.Add(ttl).Truncate(time.Second).UTC()
+	u, err := s.links.URL(Link{Tenant: s.tenant, Subscriber: subscriber, Category: category, Channel: channel, Issued: now, Expires: expires})
 	if err != nil {
 		return UnsubscribeLink{}, err
 	}
@@ -95,12 +97,25 @@ func (s *Service) NewUnsubscribeLink(subscriber, category, channel string, ttl t
 
 // CheckUnsubscribeLink returns what the link's token would do, without
 // doing it: ErrInvalidLink for a token not signed with the service's
-// secret, ErrExpiredLink for one past its expiry.
-func (s *Service) CheckUnsubscribeLink(token string) (Link, error) {
+// secret, ErrExpiredLink for one past its expiry, ErrRevokedLink for one
+// issued at or before its subscriber's not-before time (package
+// revocation), or Redis's error when that time could not be read.
+func (s *Service) CheckUnsubscribeLink(ctx context.Context, token string) (Link, error) {
 	if s.links == nil {
 		return Link{}, ErrNoUnsubscribeKey
 	}
-	return s.links.Verify(token, time.Now())
+	l, err := s.links.Verify(token, time.Now())
+	if err != nil {
+		return Link{}, err
+	}
+	err = s.store.revoked.Check(ctx, l.Tenant, l.Subscriber, l.Issued)
+	if errors.Is(err, revocation.ErrRevoked) {
+		return Link{}, ErrRevokedLink
+	}
+	if err != nil {
+		return Link{}, err
+	}
+	return l, nil
 }
 
 // Unsubscribe follows an unsubscribe link: it adds the link's opt-out to
@@ -108,7 +123,7 @@ func (s *Service) CheckUnsubscribeLink(token string) (Link, error) {
 // vouches for (not the service's). A link that does not verify changes
 // nothing. Following a link twice is the same as once.
 func (s *Service) Unsubscribe(ctx context.Context, token string) (Link, error) {
-	l, err := s.CheckUnsubscribeLink(token)
+	l, err := s.CheckUnsubscribeLink(ctx, token)
 	if err != nil {
 		return Link{}, err
 	}

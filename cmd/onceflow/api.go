@@ -13,6 +13,7 @@ import (
 	"github.com/onceflow/onceflow/digest"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/internal/envvar"
+	"github.com/onceflow/onceflow/revocation"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/worker"
 	"github.com/redis/go-redis/v9"
@@ -50,7 +51,7 @@ func (a *app) api(ctx context.Context, args []string) error {
 		if rdb, err = a.redis(); err != nil {
 			return err
 		}
-		apiOpts = append(apiOpts, httpapi.WithPreferences(a.preferenceService(rdb, cfg))) // preferences.go
+		apiOpts = append(apiOpts, httpapi.WithPreferences(a.preferenceService(rdb, cfg)), httpapi.WithRevocation(revocation.New(rdb))) // preferences.go
 		// The public routes' budgets, shared by every API process.
 		apiOpts = append(apiOpts, httpapi.WithLimits(rdb, cfg.Limits))
 	}
@@ -73,7 +74,7 @@ func (a *app) api(ctx context.Context, args []string) error {
 	if err != nil {
 		return inputErrorf("--addr %s: %v", *addr, err)
 	}
-	defer a.reloadOnHangup(ctx, tokens)()
+	defer a.reloadTokens(ctx, tokens)()
 	a.logger.Info("API listening", "url", "http://"+l.Addr().String()+"/v1/notifications", "openapi", "http://"+l.Addr().String()+"/v1/openapi.yaml")
 	notifications := starter.New(tc, *taskQueue, opts...)
 	if rdb != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/onceflow/onceflow"
 	"github.com/onceflow/onceflow/httpapi"
@@ -26,7 +27,7 @@ then give $token to the caller, who sends it as "Authorization: Bearer <token>".
 
 // tokensFlag adds --tokens-file to fs, defaulting to ONCEFLOW_API_TOKENS_FILE.
 func (a *app) tokensFlag(fs *flag.FlagSet) *string {
-	return fs.String("tokens-file", a.getenv(httpapi.EnvTokensFile), "file of API bearer tokens' hashes, one '<tenant> sha256:<hex>' per line; re-read on SIGHUP ("+httpapi.EnvTokensFile+")")
+	return fs.String("tokens-file", a.getenv(httpapi.EnvTokensFile), "file of API bearer tokens' hashes, one '<tenant> sha256:<hex>' per line; re-read on SIGHUP and when it changes ("+httpapi.EnvTokensFile+")")
 }
 
 // loadTokens reads the token file at path, or returns nil when path is
@@ -74,10 +75,16 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// reloadOnHangup re-reads tokens on every SIGHUP until ctx is done or the
-// returned func is called. A file that fails to load leaves the tokens in
-// force and is logged.
-func (a *app) reloadOnHangup(ctx context.Context, tokens *httpapi.Tokens) func() {
+// tokensPoll is how often the API looks for a changed token file.
+const tokensPoll = 10 * time.Second
+
+// reloadTokens re-reads tokens on every SIGHUP, and when the file's content
+// has changed (looked at every a.tokensPoll), until ctx is done or the
+// returned func is called: an operator without a shell on the server (a
+// Kubernetes secret volume, a deployment tool that rewrites the file)
+// revokes a token by removing its line. A file that fails to load leaves
+// the tokens in force and is logged, once per change.
+func (a *app) reloadTokens(ctx context.Context, tokens *httpapi.Tokens) func() {
 	if tokens == nil {
 		return func() {}
 	}
@@ -85,17 +92,35 @@ func (a *app) reloadOnHangup(ctx context.Context, tokens *httpapi.Tokens) func()
 	signal.Notify(hup, syscall.SIGHUP)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	poll := time.NewTicker(a.tokensPoll)
 	go func() {
 		defer close(done)
+		defer poll.Stop()
+		unreadable := false
 		for {
+			var err error
+			changed := true
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if err := tokens.Reload(); err != nil {
-					a.logger.Error("Could not reload the API tokens; the previous ones stay in force", "error", err)
+				err = tokens.Reload()
+			case <-poll.C:
+				changed, err = tokens.ReloadIfChanged()
+				if err != nil && !changed {
+					// Unreadable: said once, until it is readable again.
+					if !unreadable {
+						a.logger.Error("Could not read the API token file; the previous tokens stay in force", "error", err)
+					}
+					unreadable = true
 					continue
 				}
+				unreadable = false
+			}
+			switch {
+			case err != nil:
+				a.logger.Error("Could not reload the API tokens; the previous ones stay in force", "error", err)
+			case changed:
 				a.logger.Info("API tokens reloaded", "file", tokens.Path(), "tokens", tokens.Len())
 			}
 		}
@@ -129,6 +154,6 @@ func (a *app) token(_ context.Context, args []string) error {
 	}
 	token := hex.EncodeToString(raw)
 	fmt.Fprintf(a.stdout, "# The token for tenant %s: give it to the caller; it is stored nowhere.\n%s\n", *tenant, token)
-	fmt.Fprintf(a.stdout, "# Append this line to the token file (%s) and send the API SIGHUP:\n%s\n", httpapi.EnvTokensFile, httpapi.HashLine(*tenant, token))
+	fmt.Fprintf(a.stdout, "# Append this line to the token file (%s); the API reads it within 10s, or at once on SIGHUP:\n%s\n", httpapi.EnvTokensFile, httpapi.HashLine(*tenant, token))
 	return nil
 }

@@ -96,6 +96,27 @@ func TestTokenCommandPrintsATokenAndItsLine(t *testing.T) {
 	}
 }
 
+// runAPI runs `onceflow api` in env until the test ends, looking at its
+// token file every poll, and returns its log.
+func runAPI(t *testing.T, env mapEnv, poll time.Duration) *testenv.Buffer {
+	ctx, stop := context.WithCancel(context.Background())
+	stderr := &testenv.Buffer{}
+	done := make(chan int, 1)
+	a := newApp(&testenv.Buffer{}, stderr, env)
+	a.tokensPoll = poll
+	go func() { done <- a.run(ctx, []string{"api"}) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case code := <-done:
+			assert.Equal(t, exitOK, code, stderr.String())
+		case <-time.After(15 * time.Second):
+			t.Error("api did not stop")
+		}
+	})
+	return stderr
+}
+
 // TestAPIRequiresTokensAndReloadsThemOnSIGHUP runs `onceflow api` with a
 // token file: its routes and its codec endpoint refuse requests without a
 // token, a tenant's notification is found with --tenant, and a SIGHUP
@@ -118,19 +139,7 @@ func TestAPIRequiresTokensAndReloadsThemOnSIGHUP(t *testing.T) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	env = env.with(EnvAPIAddr, addr, httpapi.EnvTokensFile, tokensFile)
 
-	ctx, stop := context.WithCancel(context.Background())
-	var stderr testenv.Buffer
-	done := make(chan int, 1)
-	go func() { done <- newApp(&testenv.Buffer{}, &stderr, env).run(ctx, []string{"api"}) }()
-	defer func() {
-		stop()
-		select {
-		case code := <-done:
-			assert.Equal(t, exitOK, code, stderr.String())
-		case <-time.After(15 * time.Second):
-			t.Error("api did not stop")
-		}
-	}()
+	stderr := runAPI(t, env, time.Hour) // SIGHUP, not the file's change, reloads here
 
 	do := func(method, path, token, body string, header ...string) int {
 		req, err := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
@@ -190,4 +199,44 @@ func TestAPIRequiresTokensAndReloadsThemOnSIGHUP(t *testing.T) {
 	assert.Contains(t, stderr.String(), tokensFile+" line 1")
 	assert.NotContains(t, stderr.String(), newToken, "the log does not repeat what is on the line")
 	assert.Equal(t, http.StatusOK, do("GET", "/v1/notifications/cli-auth-1", newToken, ""))
+}
+
+// Without a signal: `onceflow api` re-reads its token file when it
+// changes, so that an operator without a shell on the server (a
+// Kubernetes secret volume) revokes a token by removing its line.
+func TestAPIReloadsAChangedTokenFile(t *testing.T) {
+	const oldToken, newToken = "old-0123456789abcdef0123456789abcdef", "new-0123456789abcdef0123456789abcdef"
+	env := cliEnv(t)
+	tokensFile := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.WriteFile(tokensFile, []byte(httpapi.HashLine("acme", oldToken)+"\n"), 0o600))
+	port, err := freeport.Get()
+	require.NoError(t, err)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	env = env.with(EnvAPIAddr, addr, httpapi.EnvTokensFile, tokensFile)
+
+	stderr := runAPI(t, env, 50*time.Millisecond)
+	status := func(token string) int {
+		req, err := http.NewRequest("GET", "http://"+addr+"/v1/notifications/nope", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Eventually(t, func() bool { return status(oldToken) == http.StatusNotFound }, 10*time.Second, 50*time.Millisecond)
+	assert.Equal(t, http.StatusUnauthorized, status(newToken))
+
+	require.NoError(t, os.WriteFile(tokensFile, []byte(httpapi.HashLine("acme", newToken)+"\n"), 0o600))
+	require.Eventually(t, func() bool { return status(oldToken) == http.StatusUnauthorized }, 10*time.Second, 50*time.Millisecond, "the removed token is refused")
+	assert.Equal(t, http.StatusNotFound, status(newToken))
+
+	require.NoError(t, os.WriteFile(tokensFile, []byte("acme "+newToken+"\n"), 0o600))
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Could not reload the API tokens") }, 10*time.Second, 50*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, 1, strings.Count(stderr.String(), "Could not reload the API tokens"), "once per change")
+	assert.NotContains(t, stderr.String(), newToken)
+	assert.Equal(t, http.StatusNotFound, status(newToken), "a broken file changes nothing")
 }

@@ -50,7 +50,7 @@ func (a *app) dev(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	defer a.reloadOnHangup(ctx, cfg.APITokens)()
+	defer a.reloadTokens(ctx, cfg.APITokens)()
 	if cfg.Workers < 0 {
 		return inputErrorf("--workers must not be negative, got %d", cfg.Workers)
 	}

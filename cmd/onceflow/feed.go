@@ -13,6 +13,7 @@ import (
 	"github.com/onceflow/onceflow/feed"
 	"github.com/onceflow/onceflow/httpapi"
 	"github.com/onceflow/onceflow/redisconn"
+	"github.com/onceflow/onceflow/revocation"
 )
 
 // feedStore is the feeds in the Redis at REDIS_URL, with the item
@@ -44,7 +45,11 @@ func (a *app) feedAPI() ([]httpapi.Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.logger.Info("In-app feed routes enabled", "subscriber_tokens", cfg.Signer != nil, "origins", cfg.FeedOrigins)
+	secrets := 0
+	if cfg.Signer != nil {
+		secrets = cfg.Signer.Keys()
+	}
+	a.logger.Info("In-app feed routes enabled", "subscriber_tokens", cfg.Signer != nil, "subscriber_token_secrets", secrets, "origins", cfg.FeedOrigins)
 	return []httpapi.Option{httpapi.WithFeed(feed.NewService(store), cfg.Signer, cfg.FeedOrigins)}, nil
 }
 
@@ -159,5 +164,44 @@ func (a *app) subscriberToken(_ context.Context, args []string) error {
 	}
 	fmt.Fprintf(a.stderr, "# subscriber %s, valid until %s\n", *subscriber, exp.UTC().Format(time.RFC3339))
 	fmt.Fprintln(a.stdout, tok)
+	return nil
+}
+
+// revoke refuses every subscriber token and unsubscribe link issued to a
+// subscriber until now, as POST /v1/subscribers/{id}/revoke does.
+func (a *app) revoke(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("revoke", flag.ContinueOnError)
+	var (
+		subscriber = fs.String("subscriber", "", "subscriber id (required)")
+		tenant     = fs.String("tenant", "", "the tenant whose subscriber it is (as in the API token file); empty for the single tenant")
+	)
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return inputErrorf("revoke takes no arguments, got %q", fs.Args())
+	}
+	if err := onceflow.ValidateSubscriber(*subscriber); err != nil {
+		return inputErrorf("--subscriber: %v", err)
+	}
+	if err := onceflow.ValidateTenant(*tenant); err != nil {
+		return inputErrorf("--tenant: %v", err)
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	if !cfg.Redis.Configured() {
+		return inputErrorf("revocations are kept in Redis: set %s", redisconn.EnvURL)
+	}
+	rdb, err := a.redis()
+	if err != nil {
+		return err
+	}
+	nb, err := revocation.New(rdb).Revoke(ctx, *tenant, *subscriber, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "subscriber %s: subscriber tokens and unsubscribe links issued until %s are refused\n", *subscriber, nb.Format(time.RFC3339Nano))
 	return nil
 }

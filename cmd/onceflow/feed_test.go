@@ -96,6 +96,31 @@ func TestFeedCommandsAndTheAPIsFeedRoutes(t *testing.T) {
 	assert.Contains(t, body, "Hello Ada")
 	code, _ = get("bob")
 	assert.Equal(t, http.StatusForbidden, code)
+
+	// onceflow revoke refuses the token from then on, in its tenant only.
+	r = run(ctx, env, "revoke", "--subscriber", "ada", "--tenant", "other")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	code, body = get("ada")
+	assert.Equal(t, http.StatusOK, code, "another tenant's ada was revoked: %s", body)
+	r = run(ctx, env, "revoke", "--subscriber", "ada")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "subscriber ada: subscriber tokens and unsubscribe links issued until ")
+	code, body = get("ada")
+	assert.Equal(t, http.StatusUnauthorized, code, body)
+	assert.Contains(t, body, "revoked")
+	r = run(ctx, env, "revoke", "--subscriber", "ada@example.com")
+	assert.Equal(t, exitInput, r.code)
+	assert.Contains(t, r.stderr, "--subscriber")
+	r = run(ctx, env.with("REDIS_URL", ""), "revoke", "--subscriber", "ada")
+	assert.Equal(t, exitInput, r.code)
+	assert.Contains(t, r.stderr, "REDIS_URL")
+
+	// and so does the API's route, which onceflow api serves.
+	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/subscribers/ada/revoke", nil)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
 // On a Redis Cluster whose writes must reach a replica, an in-app delivery

@@ -18,6 +18,7 @@
 //	onceflow preferences get|set|link --subscriber ID [--tenant T] ...
 //	onceflow feed --subscriber ID [--tenant T] [--json] [--read ITEM | --read-all]
 //	onceflow subscriber-token --subscriber ID [--tenant T] [--ttl 15m]
+//	onceflow revoke --subscriber ID [--tenant T]
 //
 // The chaos harness is its own command, cmd/onceflow-chaos.
 //
@@ -36,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
@@ -73,6 +75,7 @@ commands:
   preferences  get or set a subscriber's opt-outs, or make an unsubscribe link
   feed     print a subscriber's in-app feed, or mark its items read
   subscriber-token  print a short-lived token that reads one subscriber's feed
+  revoke   refuse every subscriber token and unsubscribe link issued to a subscriber until now
 
 Run 'onceflow <command> -h' for a command's flags.
 `
@@ -98,10 +101,13 @@ type app struct {
 	// and opened once, when a command first needs them (config.go).
 	cfg *httpapi.Config
 	rdb redis.UniversalClient
+	// tokensPoll is how often the API looks for a changed token file
+	// (auth.go).
+	tokensPoll time.Duration
 }
 
 func newApp(stdout, stderr io.Writer, env envconfig.EnvLookup) *app {
-	return &app{stdout: stdout, stderr: stderr, env: env, logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	return &app{stdout: stdout, stderr: stderr, env: env, logger: slog.New(slog.NewTextHandler(stderr, nil)), tokensPoll: tokensPoll}
 }
 
 func (a *app) getenv(name string) string {
@@ -154,6 +160,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		err = a.feed(ctx, rest)
 	case "subscriber-token":
 		err = a.subscriberToken(ctx, rest)
+	case "revoke":
+		err = a.revoke(ctx, rest) // feed.go
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(a.stdout, usage)
 		return exitOK

@@ -39,6 +39,7 @@ import (
 	"github.com/onceflow/onceflow/metrics"
 	"github.com/onceflow/onceflow/preferences"
 	"github.com/onceflow/onceflow/providers/egress"
+	"github.com/onceflow/onceflow/revocation"
 	"github.com/onceflow/onceflow/starter"
 	"github.com/onceflow/onceflow/tracing"
 	"github.com/onceflow/onceflow/worker"
@@ -319,7 +320,7 @@ func (s *Stack) startAPI(cfg Config, wcfg worker.Config, log *slog.Logger) error
 	mux := http.NewServeMux()
 	notifications := starter.New(s.Client, taskQueue, starter.WithLedger(dedup.New(rdb, 0)), starter.WithLogger(log))
 	mux.Handle("/", s.metrics.Instrument(httpapi.Handler(notifications,
-		log, httpapi.WithTokens(tokens), httpapi.WithBroadcasts(broadcast.NewClient(notifications, recipients.New(rdb), dedup.DefaultWindow)), httpapi.WithDigests(digest.NewClient(s.Client)), httpapi.WithPreferences(preferences.NewService(preferences.New(rdb, prefs.Critical), prefs.Links())), httpapi.WithFeed(feed.NewService(feed.New(rdb, 0, 0)), signer, cfg.FeedOrigins), httpapi.WithLimits(rdb, cfg.Limits))))
+		log, httpapi.WithTokens(tokens), httpapi.WithBroadcasts(broadcast.NewClient(notifications, recipients.New(rdb), dedup.DefaultWindow)), httpapi.WithDigests(digest.NewClient(s.Client)), httpapi.WithPreferences(preferences.NewService(preferences.New(rdb, prefs.Critical), prefs.Links())), httpapi.WithRevocation(revocation.New(rdb)), httpapi.WithFeed(feed.NewService(feed.New(rdb, 0, 0)), signer, cfg.FeedOrigins), httpapi.WithLimits(rdb, cfg.Limits))))
 	// Metrics carry no personal data; like the API, the address is
 	// loopback unless --api-addr says otherwise.
 	mux.Handle("GET /metrics", s.metrics.Handler())

@@ -7,7 +7,7 @@ const (
 	Dev    = "dev"
 	// CLI is the commands that reach Redis besides the servers: send,
 	// broadcast, feed, preferences and ping.
-	CLI = "send, broadcast, feed, preferences, ping"
+	CLI = "send, broadcast, feed, preferences, revoke, ping"
 	// Every is every command of the onceflow binary.
 	Every = "every command"
 )
@@ -48,7 +48,8 @@ var (
 	UnsubscribeSecret = Var{Name: "ONCEFLOW_UNSUBSCRIBE_SECRET", ReadBy: []string{Worker, API, Dev, "send", "broadcast", "preferences"},
 		Meaning: "at least 32 bytes (`openssl rand -hex 32`), the same for workers and API: signs and verifies unsubscribe links; " +
 			"several, comma-separated, while rotating (the first signs, each verifies: links already in mailboxes keep working " +
-			"until their secret is removed); none: no unsubscribe links"}
+			"until their secret is removed, which revokes them, [operations.md](operations.md#revoking-subscriber-tokens-and-unsubscribe-links)); " +
+			"none: no unsubscribe links"}
 	PublicURL = Var{Name: "ONCEFLOW_PUBLIC_URL", ReadBy: []string{Worker, API, Dev, "send", "broadcast", "preferences"},
 		Meaning: "the API's base URL as recipients reach it, `https://` (http only on loopback); unsubscribe links and e-mails' " +
 			"`List-Unsubscribe` start with it; none: no links made"}
@@ -100,13 +101,15 @@ var (
 	APIAddr = Var{Name: "ONCEFLOW_API_ADDR", Default: "127.0.0.1:8080", ReadBy: []string{API},
 		Meaning: "the API's listen address; or `--addr` (`onceflow dev`: `--api-addr`)"}
 	APITokensFile = Var{Name: "ONCEFLOW_API_TOKENS_FILE", ReadBy: []string{API, Dev},
-		Meaning: "or `--tokens-file`; `<tenant> sha256:<hex>` per line, re-read on SIGHUP; unset: no authentication, " +
+		Meaning: "or `--tokens-file`; `<tenant> sha256:<hex>` per line, re-read on SIGHUP and within 10s of a change to its content " +
+			"(removing a line revokes its token); unset: no authentication, " +
 			"and the API listens on loopback only"}
 	MaxSendAhead = Var{Name: "ONCEFLOW_MAX_SEND_AHEAD", Default: "8760h", ReadBy: []string{API, "send"},
 		Meaning: "how far ahead `send_at` may be; the Go client takes `starter.WithMaxSendAhead`"}
 	SubscriberTokenSecret = Var{Name: "ONCEFLOW_SUBSCRIBER_TOKEN_SECRET", ReadBy: []string{API, "subscriber-token"},
 		Meaning: "at least 32 bytes, e.g. `openssl rand -hex 32`; signs the browsers' subscriber tokens for the in-app feed; " +
-			"unset: no subscriber tokens"}
+			"several, comma-separated, while rotating (the first signs, each verifies: removing one revokes every token it signed, " +
+			"[operations.md](operations.md#revoking-subscriber-tokens-and-unsubscribe-links)); unset: no subscriber tokens"}
 	FeedOrigins = Var{Name: "ONCEFLOW_FEED_ORIGINS", ReadBy: []string{API, Dev},
 		Meaning: "page origins allowed to call the feed routes from a browser, comma-separated, e.g. `https://app.example.com`; none by default"}
 	CodecOrigins = Var{Name: "ONCEFLOW_CODEC_ORIGINS", ReadBy: []string{API},
