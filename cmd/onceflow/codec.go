@@ -40,7 +40,7 @@ func (a *app) withCodecEndpoint(api http.Handler, tokens *httpapi.Tokens) (http.
 	mux.Handle("/", api)
 	opts := codec.HandlerOptions{Origins: codec.ParseOrigins(a.getenv(codec.EnvOrigins))}
 	if tokens != nil {
-		opts.Authorize = tokens.Require
+		opts.Authorize, opts.Tenant = tokens.Require, httpapi.RequestTenant
 	}
 	mux.Handle("/codec/", codec.Handler(keys, opts))
 	a.logger.Info("codec endpoint enabled", "keys", keys.String(), "origins", a.getenv(codec.EnvOrigins))

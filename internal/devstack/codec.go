@@ -34,7 +34,7 @@ func codecHandler(keys *codec.Keys, uiPort int, tokens *httpapi.Tokens) http.Han
 		fmt.Sprintf("http://localhost:%d", uiPort),
 	}}
 	if tokens != nil {
-		opts.Authorize = tokens.Require
+		opts.Authorize, opts.Tenant = tokens.Require, httpapi.RequestTenant
 	}
 	return codec.Handler(keys, opts)
 }
