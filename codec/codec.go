@@ -103,9 +103,6 @@ func New(keys *Keys) *Codec { return &Codec{keys: keys} }
 // ForTenant returns a Codec that encrypts for tenant.
 func (c *Codec) ForTenant(tenant string) *Codec { return &Codec{keys: c.keys, tenant: tenant} }
 
-// Tenant is the tenant c encrypts for.
-func (c *Codec) Tenant() string { return c.tenant }
-
 // WithSerializationContext returns a Codec that encrypts for the tenant of
 // the workflow whose payloads the SDK is about to encode: its input,
 // result, memo, signals, queries, child workflows and continue-as-new, its

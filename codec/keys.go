@@ -18,9 +18,10 @@ const EnvKeys = "ONCEFLOW_CODEC_KEYS"
 // keySize is AES-256's key length.
 const keySize = 32
 
-// Keys are the AES-256-GCM keys payloads are encrypted with. The first
-// encrypts new payloads; all of them decrypt, so a key is rotated by putting
-// a new one first and keeping the old one until no history needs it.
+// Keys are the installation's AES-256-GCM keys, from which each tenant's
+// keys are derived. The first encrypts new payloads; all of them decrypt,
+// so a key is rotated, for every tenant at once, by putting a new one first
+// and keeping the old one until no history needs it.
 //
 // Keys never prints its key material: String shows only the key IDs.
 type Keys struct {
