@@ -66,21 +66,7 @@ func TestEncryptedCLIAndAPI(t *testing.T) {
 	require.Equal(t, codec.Encoding, string(input.Payloads[0].Metadata["encoding"]))
 	assert.NotContains(t, string(input.Payloads[0].Data), "Acacia")
 
-	port, err := freeport.Get()
-	require.NoError(t, err)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	apiCtx, stop := context.WithCancel(ctx)
-	done := make(chan result, 1)
-	apiEnv := env.with("ONCEFLOW_API_ADDR", addr)
-	go func() { done <- run(apiCtx, apiEnv, "api") }()
-	defer func() {
-		stop()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("api did not stop")
-		}
-	}()
+	addr := startAPI(t, env)
 
 	body, err := protojson.Marshal(input)
 	require.NoError(t, err)
@@ -113,20 +99,7 @@ func TestCodecEndpointServesEachTenantItsOwnPayloads(t *testing.T) {
 	env := cliEnvWith(t, mapEnv{codec.EnvKeys: testenv.CodecKeys})
 	tokensFile := filepath.Join(t.TempDir(), "tokens")
 	require.NoError(t, os.WriteFile(tokensFile, []byte(httpapi.HashLine("acme", acmeToken)+"\n"+httpapi.HashLine("globex", globexToken)+"\n"), 0o600))
-	port, err := freeport.Get()
-	require.NoError(t, err)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() { done <- run(ctx, env.with(EnvAPIAddr, addr, httpapi.EnvTokensFile, tokensFile), "api") }()
-	defer func() {
-		stop()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("api did not stop")
-		}
-	}()
+	addr := startAPI(t, env.with(httpapi.EnvTokensFile, tokensFile))
 	do := func(method, path, token, body string, header ...string) (int, string) {
 		req, err := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
 		require.NoError(t, err)
@@ -196,4 +169,25 @@ func TestCodecEndpointServesEachTenantItsOwnPayloads(t *testing.T) {
 	var decoded commonpb.Payloads
 	require.NoError(t, protojson.Unmarshal([]byte(body), &decoded))
 	assert.Contains(t, string(decoded.Payloads[0].Data), "At 12 Acacia Avenue")
+}
+
+// startAPI runs `onceflow api` with env on a free loopback port until the
+// test ends, and returns its address.
+func startAPI(t *testing.T, env mapEnv) string {
+	t.Helper()
+	port, err := freeport.Get()
+	require.NoError(t, err)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- run(ctx, env.with(EnvAPIAddr, addr), "api") }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("api did not stop")
+		}
+	})
+	return addr
 }
