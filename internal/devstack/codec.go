@@ -24,7 +24,8 @@ func withCodec(opts client.Options, keys *codec.Keys) client.Options {
 // codecHandler is the API's codec endpoint for the Web UI on uiPort, or nil
 // without keys. Without API tokens, like the rest of the stack, the
 // endpoint answers whoever reaches it on loopback, and browsers only from
-// the Web UI's pages; with tokens, only their bearers.
+// the Web UI's pages, as the single tenant; with tokens, only their
+// bearers, each for its own tenant's payloads.
 func codecHandler(keys *codec.Keys, uiPort int, tokens *httpapi.Tokens) http.Handler {
 	if keys == nil {
 		return nil
