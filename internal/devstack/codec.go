@@ -50,6 +50,7 @@ func (s *Stack) uiCodec() uiconfig.Codec {
 		Endpoint:           s.APIURL + "/codec",
 		IncludeCredentials: true,
 		DefaultErrorMessage: "Payloads are encrypted with ONCEFLOW_CODEC_KEYS; " +
-			"the codec endpoint of onceflow dev's API could not decode them.",
+			"the codec endpoint of onceflow dev's API could not decode them " +
+			"(it decodes a tenant's payloads only for that tenant's API token).",
 	}
 }
