@@ -3,6 +3,7 @@ package onceflow
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // MaxTenantLength bounds a tenant name.
@@ -33,4 +34,21 @@ func ScopedKey(tenant, key string) string {
 		return key
 	}
 	return tenant + "@" + key
+}
+
+// WorkflowTenant is the tenant whose workflow has the ID id. Every
+// Onceflow workflow ID is <kind>/<scoped key> (notification/, broadcast/,
+// digest/), so the tenant is what stands before the '@' of the part after
+// the first '/', when that is a tenant name; otherwise the single tenant
+// "". Keys, subscriber IDs and digest keys hold no '@', so a single
+// tenant's ID never reads as another tenant's.
+func WorkflowTenant(id string) string {
+	if _, rest, ok := strings.Cut(id, "/"); ok {
+		id = rest
+	}
+	tenant, _, ok := strings.Cut(id, "@")
+	if !ok || tenant == "" || !tenantName.MatchString(tenant) {
+		return ""
+	}
+	return tenant
 }

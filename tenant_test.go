@@ -55,3 +55,23 @@ func TestValidateTenant(t *testing.T) {
 	require.ErrorAs(t, n.Validate(), &ve)
 	assert.Equal(t, "tenant", ve.Field)
 }
+
+func TestWorkflowTenant(t *testing.T) {
+	cases := map[string]string{
+		"notification/acme@order-1":      "acme",
+		"broadcast/globex@spring-sale":   "globex",
+		"digest/acme@sub-1/daily":        "acme",
+		"notification/order-1":           "",
+		"digest/sub-1/daily":             "",
+		"notification/order-1.recover":   "",
+		"acme@order-1":                   "acme",
+		"notification/@order-1":          "",
+		"notification/-x@order-1":        "",
+		"notification/a b@order-1":       "",
+		"":                               "",
+		"notification/team_1.eu@k@other": "team_1.eu",
+	}
+	for id, want := range cases {
+		assert.Equal(t, want, onceflow.WorkflowTenant(id), id)
+	}
+}

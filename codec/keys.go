@@ -3,6 +3,8 @@ package codec
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -16,9 +18,10 @@ const EnvKeys = "ONCEFLOW_CODEC_KEYS"
 // keySize is AES-256's key length.
 const keySize = 32
 
-// Keys are the AES-256-GCM keys payloads are encrypted with. The first
-// encrypts new payloads; all of them decrypt, so a key is rotated by putting
-// a new one first and keeping the old one until no history needs it.
+// Keys are the installation's AES-256-GCM keys, from which each tenant's
+// keys are derived. The first encrypts new payloads; all of them decrypt,
+// so a key is rotated, for every tenant at once, by putting a new one first
+// and keeping the old one until no history needs it.
 //
 // Keys never prints its key material: String shows only the key IDs.
 type Keys struct {
@@ -26,7 +29,11 @@ type Keys struct {
 }
 
 type key struct {
-	id   string
+	id string
+	// secret is the installation key: tenants' keys are derived from it.
+	secret []byte
+	// aead seals under secret itself, as payloads were before tenants had
+	// keys of their own; it only opens those now.
 	aead cipher.AEAD
 }
 
@@ -67,15 +74,11 @@ func ParseKeys(s string) (*Keys, error) {
 		if len(secret) != keySize {
 			return nil, fmt.Errorf("%s: the key is %d bytes, AES-256 needs %d (e.g. head -c %d /dev/urandom | base64)", where, len(secret), keySize, keySize)
 		}
-		block, err := aes.NewCipher(secret)
+		aead, err := newAEAD(secret)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-		k.keys = append(k.keys, key{id: id, aead: aead})
+		k.keys = append(k.keys, key{id: id, secret: secret, aead: aead})
 	}
 	return k, nil
 }
@@ -114,6 +117,30 @@ func (k *Keys) String() string {
 func (k *Keys) GoString() string { return k.String() }
 
 func (k *Keys) encrypting() key { return k.keys[0] }
+
+// tenantInfo is HKDF's info for a tenant's key: a label for this use of
+// the installation key, and the tenant. Tenant names hold no NUL.
+const tenantInfo = "onceflow codec tenant key v1\x00"
+
+// forTenant is the AES-256-GCM key of tenant's payloads under k:
+// HKDF-SHA256 of the installation key with the tenant in its info, so that
+// no tenant's key opens another's payloads, and none opens a legacy
+// payload sealed under the installation key itself.
+func (k key) forTenant(tenant string) (cipher.AEAD, error) {
+	derived, err := hkdf.Key(sha256.New, k.secret, nil, tenantInfo+tenant, keySize)
+	if err != nil {
+		return nil, fmt.Errorf("codec: derive the key of key ID %q for a tenant: %w", k.id, err)
+	}
+	return newAEAD(derived)
+}
+
+func newAEAD(secret []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(secret)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
 
 func (k *Keys) byID(id string) (key, bool) {
 	for _, key := range k.keys {

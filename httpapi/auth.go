@@ -20,6 +20,10 @@ func tenantOf(ctx context.Context) string {
 	return t
 }
 
+// RequestTenant is the tenant of the token that Require let r through
+// with; "" when no token was required. The codec endpoint serves it.
+func RequestTenant(r *http.Request) string { return tenantOf(r.Context()) }
+
 // authError is why a request was refused, as RFC 6750 section 3 names it:
 // no code when it carried no credentials.
 type authError struct{ code, description string }

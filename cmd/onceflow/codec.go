@@ -27,7 +27,8 @@ func (a *app) useCodec(opts *client.Options) error {
 
 // withCodecEndpoint serves the remote codec protocol under /codec/ beside
 // api when ONCEFLOW_CODEC_KEYS is set, for the Web UI origins in
-// ONCEFLOW_CODEC_ORIGINS; with tokens, to bearers of the API's tokens only.
+// ONCEFLOW_CODEC_ORIGINS; with tokens, to bearers of the API's tokens only,
+// each for its own tenant's payloads.
 func (a *app) withCodecEndpoint(api http.Handler, tokens *httpapi.Tokens) (http.Handler, error) {
 	keys, err := codec.LoadKeys(a.getenv)
 	if err != nil {
@@ -40,7 +41,7 @@ func (a *app) withCodecEndpoint(api http.Handler, tokens *httpapi.Tokens) (http.
 	mux.Handle("/", api)
 	opts := codec.HandlerOptions{Origins: codec.ParseOrigins(a.getenv(codec.EnvOrigins))}
 	if tokens != nil {
-		opts.Authorize = tokens.Require
+		opts.Authorize, opts.Tenant = tokens.Require, httpapi.RequestTenant
 	}
 	mux.Handle("/codec/", codec.Handler(keys, opts))
 	a.logger.Info("codec endpoint enabled", "keys", keys.String(), "origins", a.getenv(codec.EnvOrigins))

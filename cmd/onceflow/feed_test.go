@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onceflow/onceflow/feed"
-	"github.com/onceflow/onceflow/internal/freeport"
 	"github.com/onceflow/onceflow/internal/testenv"
 )
 
@@ -65,20 +62,7 @@ func TestFeedCommandsAndTheAPIsFeedRoutes(t *testing.T) {
 	assert.True(t, strings.HasPrefix(tok, feed.TokenPrefix))
 
 	// onceflow api serves the feed to that token, from the same secret.
-	port, err := freeport.Get()
-	require.NoError(t, err)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	apiCtx, stop := context.WithCancel(ctx)
-	done := make(chan result, 1)
-	go func() { done <- run(apiCtx, env.with(EnvAPIAddr, addr), "api") }()
-	defer func() {
-		stop()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("api did not stop")
-		}
-	}()
+	addr := startAPI(t, env)
 	get := func(sub string) (int, string) {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/subscribers/"+sub+"/feed", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)

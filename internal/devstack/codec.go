@@ -24,7 +24,8 @@ func withCodec(opts client.Options, keys *codec.Keys) client.Options {
 // codecHandler is the API's codec endpoint for the Web UI on uiPort, or nil
 // without keys. Without API tokens, like the rest of the stack, the
 // endpoint answers whoever reaches it on loopback, and browsers only from
-// the Web UI's pages; with tokens, only their bearers.
+// the Web UI's pages, as the single tenant; with tokens, only their
+// bearers, each for its own tenant's payloads.
 func codecHandler(keys *codec.Keys, uiPort int, tokens *httpapi.Tokens) http.Handler {
 	if keys == nil {
 		return nil
@@ -34,7 +35,7 @@ func codecHandler(keys *codec.Keys, uiPort int, tokens *httpapi.Tokens) http.Han
 		fmt.Sprintf("http://localhost:%d", uiPort),
 	}}
 	if tokens != nil {
-		opts.Authorize = tokens.Require
+		opts.Authorize, opts.Tenant = tokens.Require, httpapi.RequestTenant
 	}
 	return codec.Handler(keys, opts)
 }
@@ -49,6 +50,7 @@ func (s *Stack) uiCodec() uiconfig.Codec {
 		Endpoint:           s.APIURL + "/codec",
 		IncludeCredentials: true,
 		DefaultErrorMessage: "Payloads are encrypted with ONCEFLOW_CODEC_KEYS; " +
-			"the codec endpoint of onceflow dev's API could not decode them.",
+			"the codec endpoint of onceflow dev's API could not decode them " +
+			"(it decodes a tenant's payloads only for that tenant's API token).",
 	}
 }
