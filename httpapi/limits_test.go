@@ -69,7 +69,7 @@ func (a *limitedAPI) token(t *testing.T, tenant, subscriber string) string {
 // link makes an unsubscribe link's path for acme's subscriber.
 func (a *limitedAPI) link(t *testing.T, subscriber, category string) string {
 	t.Helper()
-	tok, err := a.links.Token(preferences.Link{Tenant: "acme", Subscriber: subscriber, Category: category, Channel: "email", Expires: time.Now().Add(time.Hour)})
+	tok, err := a.links.Token(preferences.Link{Tenant: "acme", Subscriber: subscriber, Category: category, Channel: "email", Issued: time.Now(), Expires: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
 	return a.URL + preferences.LinkPath + tok
 }

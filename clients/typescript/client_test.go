@@ -110,6 +110,9 @@ func startDev(t *testing.T) []string {
 	cmd.Env = append(os.Environ(),
 		"ONCEFLOW_WEBHOOK_SECRET="+webhookSecret,
 		"ONCEFLOW_SUBSCRIBER_TOKEN_SECRET="+random(t, 32),
+		// Small enough for the limits test to reach, large enough for
+		// the feed tests.
+		"ONCEFLOW_FEED_LIMIT_PER_SUBSCRIBER=30/1m",
 	)
 	logs, err := os.Create(filepath.Join(dir, "dev.log"))
 	require.NoError(t, err)

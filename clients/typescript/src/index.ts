@@ -21,6 +21,7 @@ export type Preferences = Schemas["Preferences"];
 export type FeedItem = Schemas["FeedItem"];
 export type FeedPage = Schemas["FeedPage"];
 export type SubscriberToken = Schemas["SubscriberToken"];
+export type Revoked = Schemas["Revoked"];
 export type Problem = Schemas["Problem"];
 export type WebhookPayload = Schemas["WebhookPayload"];
 
@@ -32,14 +33,17 @@ export class OnceflowError extends Error {
   readonly status: number;
   readonly problem: Problem | undefined;
   readonly field: string | undefined;
+  /** Seconds to wait before trying again, from Retry-After (429, 503). */
+  readonly retryAfter: number | undefined;
 
-  constructor(status: number, problem: Problem | undefined, what: string) {
+  constructor(status: number, problem: Problem | undefined, what: string, retryAfter?: number) {
     const detail = problem?.detail ?? `HTTP ${status}`;
     super(`onceflow: ${what}: ${detail}${problem?.field ? ` (field ${problem.field})` : ""}`);
     this.name = "OnceflowError";
     this.status = status;
     this.problem = problem;
     this.field = problem?.field;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -189,6 +193,18 @@ export class Onceflow {
   }
 
   /**
+   * Revokes every subscriber token and unsubscribe link issued to the
+   * subscriber until now (in the caller's tenant); what is issued
+   * afterwards works.
+   */
+  async revokeSubscriber(subscriber: string): Promise<Revoked> {
+    const { data, error, response } = await this.api.POST("/v1/subscribers/{id}/revoke", {
+      params: { path: { id: subscriber } },
+    });
+    return must(data, error, response, `revoke ${subscriber}'s tokens and links`);
+  }
+
+  /**
    * Opens the subscriber's feed stream (Server-Sent Events). The token
    * travels in the Authorization header, never in the URL. On a dropped
    * connection EventSource reconnects with Last-Event-ID, and the server
@@ -232,7 +248,8 @@ export async function* pages<P extends { next_cursor: string | null }>(
 
 function must<T>(data: T | undefined, error: unknown, response: Response, what: string): T {
   if (!response.ok) {
-    throw new OnceflowError(response.status, isProblem(error) ? error : undefined, what);
+    const retry = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+    throw new OnceflowError(response.status, isProblem(error) ? error : undefined, what, Number.isNaN(retry) ? undefined : retry);
   }
   return data as T;
 }

@@ -210,6 +210,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subscribers/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscriber id (1 to 128 letters, digits, '_', '.', ':', '=' and '-'; no personal data). */
+                id: components["parameters"]["Subscriber"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Refuse every subscriber token and unsubscribe link issued to this subscriber of the caller's tenant until now, whatever their expiry (after a stolen session, say). Tokens and links issued afterwards work. It needs the app's bearer token (a subscriber token is refused); revoking again moves the time forward. 503 when the server has no REDIS_URL. */
+        post: operations["revokeSubscriberCredentials"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/subscribers/{id}/feed": {
         parameters: {
             query?: never;
@@ -604,6 +624,14 @@ export interface components {
             unread: number;
             next_cursor: components["schemas"]["NextCursor"];
         };
+        Revoked: {
+            subscriber: string;
+            /**
+             * Format: date-time
+             * @description Subscriber tokens and unsubscribe links issued at or before this time are refused (millisecond precision).
+             */
+            not_before: string;
+        };
         SubscriberToken: {
             token: string;
             subscriber: string;
@@ -662,6 +690,29 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Too many requests from this client address, or for this subscriber, with a subscriber token (the app's token is not limited); nothing was done. Retry after Retry-After seconds. */
+        TooManyRequests: {
+            headers: {
+                /** @description Seconds until a request would be admitted, at least 1. */
+                "Retry-After": number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Too many requests from this client address, or with links of this subscriber; nothing was changed. Retry after Retry-After seconds. A page for a browser that accepts text/html, problem details otherwise. */
+        TooManyRequestsPage: {
+            headers: {
+                /** @description Seconds until a request would be admitted, at least 1. */
+                "Retry-After": number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+                "text/html": unknown;
             };
         };
         /** @description The request was refused or failed; `field` names the offending field or header. */
@@ -1097,7 +1148,7 @@ export interface operations {
                     "text/html": unknown;
                 };
             };
-            /** @description The link has expired. */
+            /** @description The link has expired, or was revoked (POST /v1/subscribers/{id}/revoke). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -1106,6 +1157,7 @@ export interface operations {
                     "text/html": unknown;
                 };
             };
+            429: components["responses"]["TooManyRequestsPage"];
             /** @description The preference store could not be reached; nothing changed. */
             503: {
                 headers: {
@@ -1159,7 +1211,7 @@ export interface operations {
                     "text/html": unknown;
                 };
             };
-            /** @description The link has expired; nothing changed. */
+            /** @description The link has expired, or was revoked; nothing changed. */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -1168,6 +1220,7 @@ export interface operations {
                     "text/html": unknown;
                 };
             };
+            429: components["responses"]["TooManyRequestsPage"];
             /** @description The preference store could not be reached; nothing changed. */
             503: {
                 headers: {
@@ -1270,6 +1323,33 @@ export interface operations {
             503: components["responses"]["Problem"];
         };
     };
+    revokeSubscriberCredentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscriber id (1 to 128 letters, digits, '_', '.', ':', '=' and '-'; no personal data). */
+                id: components["parameters"]["Subscriber"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What is revoked. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revoked"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Problem"];
+            503: components["responses"]["Problem"];
+        };
+    };
     getFeed: {
         parameters: {
             query?: {
@@ -1299,6 +1379,7 @@ export interface operations {
             400: components["responses"]["Problem"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["FeedForbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Problem"];
             503: components["responses"]["Problem"];
         };
@@ -1329,6 +1410,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["FeedForbidden"];
             404: components["responses"]["Problem"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Problem"];
             503: components["responses"]["Problem"];
         };
@@ -1357,6 +1439,7 @@ export interface operations {
             400: components["responses"]["Problem"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["FeedForbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Problem"];
             503: components["responses"]["Problem"];
         };
@@ -1391,6 +1474,7 @@ export interface operations {
             400: components["responses"]["Problem"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["FeedForbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Problem"];
             503: components["responses"]["Problem"];
         };

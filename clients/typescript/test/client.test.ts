@@ -182,6 +182,43 @@ describe("the in-app feed", () => {
   });
 });
 
+describe("revocation", () => {
+  it("refuses a subscriber token issued before it, and accepts one issued after", async () => {
+    const subscriber = `ts-${run}-revoked`;
+    const before = new Onceflow({ baseUrl, token: (await onceflow.subscriberToken(subscriber)).token });
+    await before.feedPage(subscriber);
+    const revoked = await onceflow.revokeSubscriber(subscriber);
+    assert.equal(revoked.subscriber, subscriber);
+    await assert.rejects(before.feedPage(subscriber), (err: unknown) => {
+      assert.ok(err instanceof OnceflowError);
+      assert.equal(err.status, 401);
+      return true;
+    });
+    const after = new Onceflow({ baseUrl, token: (await onceflow.subscriberToken(subscriber)).token });
+    assert.equal((await after.feedPage(subscriber)).items.length, 0);
+  });
+});
+
+describe("limits", () => {
+  it("tell a browser flooding one subscriber's feed when to come back", async () => {
+    // onceflow dev runs with ONCEFLOW_FEED_LIMIT_PER_SUBSCRIBER=30/1m.
+    const subscriber = `ts-${run}-flood`;
+    const browser = new Onceflow({ baseUrl, token: (await onceflow.subscriberToken(subscriber)).token });
+    let refused: OnceflowError | undefined;
+    for (let i = 0; i < 40 && !refused; i++) {
+      try {
+        await browser.feedPage(subscriber);
+      } catch (err) {
+        if (!(err instanceof OnceflowError)) throw err;
+        refused = err;
+      }
+    }
+    assert.ok(refused, "40 requests within a minute were all served");
+    assert.equal(refused.status, 429);
+    assert.ok((refused.retryAfter ?? 0) >= 1, `Retry-After ${refused.retryAfter}`);
+  });
+});
+
 async function* pagesOf(client: Onceflow, subscriber: string): AsyncGenerator<FeedItem[]> {
   let cursor: string | undefined;
   for (;;) {
